@@ -1,0 +1,21 @@
+//! Command line: clap arguments -> one function per command -> exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Declarative reconciler for Azure Machine Learning.
+#[derive(Debug, Parser)]
+#[command(name = "amlspec", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

@@ -1,0 +1,8 @@
+//! amlspec: a declarative reconciler for Azure Machine Learning.
+//!
+//! Stages, each a module, data flowing one way:
+//! `spec` (load -> validate) -> `observe` -> `plan` -> `apply`, with `render` doing all
+//! printing and `cli` wiring arguments to stages. `emulator` is the local Azure used by
+//! tests and by `--emulator`; it shares no code with the client side.
+
+pub mod cli;
