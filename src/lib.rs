@@ -6,3 +6,6 @@
 //! tests and by `--emulator`; it shares no code with the client side.
 
 pub mod cli;
+pub mod diagnostic;
+pub mod render;
+pub mod spec;

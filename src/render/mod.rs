@@ -1,0 +1,28 @@
+//! Stage: render. Everything amlspec prints is formatted here; `cli` decides where it
+//! goes (data on stdout, the rest on stderr). No other module prints.
+
+pub mod diagnostics;
+
+use crate::spec::model::WorkspaceSpec;
+
+/// `n noun` with the right plural.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// One line describing a validated workspace: what it declares.
+pub fn workspace_line(workspace: &WorkspaceSpec) -> String {
+    format!(
+        "ok: workspace {} (resource group {}): {}, {}, {}, {}",
+        workspace.name,
+        workspace.resource_group,
+        count(workspace.registries.len(), "registry", "registries"),
+        count(workspace.environments.len(), "environment", "environments"),
+        count(workspace.clusters.len(), "cluster", "clusters"),
+        count(workspace.jobs.len(), "job", "jobs"),
+    )
+}

@@ -1,0 +1,717 @@
+//! Reader: one YAML document (`yaml::Node`) -> `raw::Manifest`, reporting every
+//! problem of shape with its exact position: unknown keys (with "did you mean"),
+//! missing required keys, wrong types, bad enum values, `${NAME}` interpolation.
+//!
+//! Each `raw` type has one reading function below that asks for each of its keys by
+//! name; whatever a mapping holds that nobody asked for is an unknown key. Semantic
+//! rules (ranges between fields, references, files, names) belong to `validate`.
+
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Span, did_you_mean, quoted};
+use crate::spec::interpolate::{self, EnvVars, InterpolationError};
+use crate::spec::raw::{
+    Arguments, Cluster, Distribution, Environment, Job, KeyValues, Manifest, Registry, Required,
+    SecretRef, Spanned, VmPriority, Workspace,
+};
+use crate::spec::secret::Secret;
+use crate::spec::yaml::{Entry, Node, Scalar, ScalarKind, Value};
+
+pub struct Reader<'a> {
+    file: &'a Path,
+    env: &'a EnvVars,
+    pub problems: Vec<Diagnostic>,
+    /// Byte ranges of secret values, masked before any snippet of the file is shown.
+    pub sensitive: Vec<Span>,
+}
+
+/// The keys of one mapping, and which of them have been asked for.
+struct Fields<'n> {
+    /// Where "missing key" problems point: the mapping's first key.
+    anchor: Span,
+    path: String,
+    entries: &'n [Entry],
+    asked: Vec<&'static str>,
+    /// Keys starting with `x-` are ignored here (a place for YAML anchors).
+    extensions: bool,
+}
+
+impl<'n> Fields<'n> {
+    fn take(&mut self, key: &'static str) -> Option<&'n Entry> {
+        self.asked.push(key);
+        self.entries.iter().find(|e| e.key == key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|e| e.key == key)
+    }
+
+    fn child(&self, key: &str) -> String {
+        child_path(&self.path, key)
+    }
+}
+
+pub fn child_path(parent: &str, key: &str) -> String {
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (parent.is_empty(), simple) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{}]", serde_json::Value::from(key)),
+    }
+}
+
+fn item_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// What a function reading one value gets: the node and its key path.
+type ReadFn<'a, 'n, T> = fn(&mut Reader<'a>, &'n Node, String) -> Option<Spanned<T>>;
+
+impl<'a> Reader<'a> {
+    pub fn new(file: &'a Path, env: &'a EnvVars) -> Self {
+        Reader {
+            file,
+            env,
+            problems: Vec::new(),
+            sensitive: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, span: Span, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        self.problems
+            .push(Diagnostic::error(self.file, Some(span), path, message));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    // ---- the manifest, one function per mapping -------------------------------------
+
+    /// Read a document whose top level is a mapping (the caller checks that).
+    pub fn manifest(&mut self, root: &Node) -> Manifest {
+        let mut f = self
+            .fields(root, String::new())
+            .expect("caller checked the top level is a mapping");
+        f.extensions = true;
+        let workspace = self.required(&mut f, "workspace", Self::workspace);
+        let registries = self.list(&mut f, "registries", Self::registry);
+        let environments = self.list(&mut f, "environments", Self::environment);
+        let clusters = self.list(&mut f, "clusters", Self::cluster);
+        let jobs = self.list(&mut f, "jobs", Self::job);
+        self.finish(f);
+        Manifest {
+            workspace,
+            registries,
+            environments,
+            clusters,
+            jobs,
+        }
+    }
+
+    fn workspace(&mut self, node: &Node, path: String) -> Option<Spanned<Workspace>> {
+        let mut f = self.fields(node, path.clone())?;
+        let workspace = Workspace {
+            name: self.required(&mut f, "name", Self::text),
+            subscription_id: self.required(&mut f, "subscription_id", Self::text),
+            resource_group: self.required(&mut f, "resource_group", Self::text),
+            location: self.optional(&mut f, "location", Self::text),
+            create_if_missing: self.optional(&mut f, "create_if_missing", Self::boolean),
+            description: self.optional(&mut f, "description", Self::text),
+            tags: self.optional(&mut f, "tags", Self::key_values),
+        };
+        self.finish(f);
+        Some(Spanned::new(workspace, node.span, path))
+    }
+
+    fn registry(&mut self, node: &Node, path: String) -> Option<Spanned<Registry>> {
+        let mut f = self.fields(node, path.clone())?;
+        let registry = Registry {
+            name: self.required(&mut f, "name", Self::text),
+            address: self.required(&mut f, "address", Self::text),
+            username: self.required(&mut f, "username", Self::text),
+            password: self.required(&mut f, "password", Self::secret),
+        };
+        self.finish(f);
+        Some(Spanned::new(registry, node.span, path))
+    }
+
+    fn environment(&mut self, node: &Node, path: String) -> Option<Spanned<Environment>> {
+        let mut f = self.fields(node, path.clone())?;
+        let environment = Environment {
+            name: self.required(&mut f, "name", Self::text),
+            version: self.optional(&mut f, "version", Self::version),
+            image: self.optional(&mut f, "image", Self::text),
+            dockerfile: self.optional(&mut f, "dockerfile", Self::verbatim),
+            dockerfile_path: self.optional(&mut f, "dockerfile_path", Self::text),
+            build_context: self.optional(&mut f, "build_context", Self::text),
+            registry: self.optional(&mut f, "registry", Self::text),
+            user_managed_dependencies: self.optional(
+                &mut f,
+                "user_managed_dependencies",
+                Self::boolean,
+            ),
+            conda_file: self.optional(&mut f, "conda_file", Self::text),
+            description: self.optional(&mut f, "description", Self::text),
+            tags: self.optional(&mut f, "tags", Self::key_values),
+        };
+        self.finish(f);
+        Some(Spanned::new(environment, node.span, path))
+    }
+
+    fn cluster(&mut self, node: &Node, path: String) -> Option<Spanned<Cluster>> {
+        let mut f = self.fields(node, path.clone())?;
+        let cluster = Cluster {
+            name: self.required(&mut f, "name", Self::text),
+            vm_size: self.required(&mut f, "vm_size", Self::text),
+            vm_priority: self.optional(&mut f, "vm_priority", Self::vm_priority),
+            min_nodes: self.optional(&mut f, "min_nodes", Self::count_from_0),
+            max_nodes: self.required(&mut f, "max_nodes", Self::count_from_1),
+            idle_seconds_before_scale_down: self.optional(
+                &mut f,
+                "idle_seconds_before_scale_down",
+                Self::seconds,
+            ),
+            description: self.optional(&mut f, "description", Self::text),
+            tags: self.optional(&mut f, "tags", Self::key_values),
+        };
+        self.finish(f);
+        Some(Spanned::new(cluster, node.span, path))
+    }
+
+    fn job(&mut self, node: &Node, path: String) -> Option<Spanned<Job>> {
+        let mut f = self.fields(node, path.clone())?;
+        let job = Job {
+            name: self.required(&mut f, "name", Self::text),
+            experiment: self.optional(&mut f, "experiment", Self::text),
+            display_name: self.optional(&mut f, "display_name", Self::text),
+            description: self.optional(&mut f, "description", Self::text),
+            source_directory: self.optional(&mut f, "source_directory", Self::text),
+            command: self.optional(&mut f, "command", Self::verbatim),
+            script: self.optional(&mut f, "script", Self::text),
+            arguments: self.optional(&mut f, "arguments", Self::arguments),
+            environment: self.required(&mut f, "environment", Self::text),
+            cluster: self.required(&mut f, "cluster", Self::text),
+            node_count: self.optional(&mut f, "node_count", Self::count_from_1),
+            distribution: self.optional(&mut f, "distribution", Self::distribution),
+            environment_variables: self.optional(&mut f, "environment_variables", Self::key_values),
+            tags: self.optional(&mut f, "tags", Self::key_values),
+        };
+        self.finish(f);
+        Some(Spanned::new(job, node.span, path))
+    }
+
+    fn distribution(&mut self, node: &Node, path: String) -> Option<Spanned<Distribution>> {
+        let mut f = self.fields(node, path.clone())?;
+        let kind = self.required(&mut f, "type", Self::distribution_type);
+        let Some(kind) = kind.0 else {
+            // Without a known type we cannot tell which other keys belong here.
+            return None;
+        };
+        let distribution = match kind.value {
+            DistributionType::Pytorch => Distribution::Pytorch {
+                processes_per_node: self.optional(&mut f, "processes_per_node", Self::processes),
+            },
+            DistributionType::Mpi => Distribution::Mpi {
+                processes_per_node: self.optional(&mut f, "processes_per_node", Self::processes),
+            },
+            DistributionType::Tensorflow => Distribution::Tensorflow {
+                worker_count: self.optional(&mut f, "worker_count", Self::count_from_1),
+                parameter_server_count: self.optional(
+                    &mut f,
+                    "parameter_server_count",
+                    Self::count_from_0,
+                ),
+            },
+        };
+        self.finish(f);
+        Some(Spanned::new(distribution, node.span, path))
+    }
+
+    // ---- structure ------------------------------------------------------------------
+
+    fn fields<'n>(&mut self, node: &'n Node, path: String) -> Option<Fields<'n>> {
+        match &node.value {
+            Value::Map(entries) => {
+                let anchor = entries.first().map_or(node.span, |e| e.key_span);
+                Some(Fields {
+                    anchor,
+                    path,
+                    entries,
+                    asked: Vec::new(),
+                    extensions: false,
+                })
+            }
+            _ => {
+                let found = node.kind_name();
+                self.error(
+                    node.span,
+                    &path,
+                    format!("expected a mapping of keys to values, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Report every key nobody asked for.
+    fn finish(&mut self, fields: Fields<'_>) {
+        for entry in fields.entries {
+            if fields.asked.contains(&entry.key.as_str())
+                || (fields.extensions && entry.key.starts_with("x-"))
+            {
+                continue;
+            }
+            let hint = match did_you_mean(&entry.key, fields.asked.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("expected one of: {}", fields.asked.join(", ")),
+            };
+            let path = fields.child(&entry.key);
+            self.error(
+                entry.key_span,
+                &path,
+                format!("unknown key {}", quoted(&entry.key)),
+            )
+            .hint = Some(hint);
+        }
+    }
+
+    fn optional<'n, T>(
+        &mut self,
+        f: &mut Fields<'n>,
+        key: &'static str,
+        read: ReadFn<'a, 'n, T>,
+    ) -> Option<Spanned<T>> {
+        let entry = f.take(key)?;
+        if entry.value.is_null() {
+            // `key:` with nothing after it means "not set", as in serde.
+            return None;
+        }
+        let path = f.child(key);
+        if crate::spec::secret::SECRET_KEYS.contains(&key) {
+            self.sensitive.push(entry.value.span);
+        }
+        read(self, &entry.value, path)
+    }
+
+    fn required<'n, T>(
+        &mut self,
+        f: &mut Fields<'n>,
+        key: &'static str,
+        read: ReadFn<'a, 'n, T>,
+    ) -> Required<T> {
+        let present = f.has(key);
+        let value = self.optional(f, key, read);
+        if value.is_none() {
+            let path = f.path.clone();
+            let span = if present {
+                f.entries
+                    .iter()
+                    .find(|e| e.key == key)
+                    .map_or(f.anchor, |e| e.key_span)
+            } else {
+                f.anchor
+            };
+            let message = if present {
+                format!("`{key}` needs a value")
+            } else {
+                format!("missing required key `{key}`")
+            };
+            // A value that is present but unreadable was reported already.
+            if !present || f.entries.iter().any(|e| e.key == key && e.value.is_null()) {
+                self.error(span, &path, message);
+            }
+        }
+        Required(value)
+    }
+
+    fn list<'n, T>(
+        &mut self,
+        f: &mut Fields<'n>,
+        key: &'static str,
+        read: ReadFn<'a, 'n, T>,
+    ) -> Option<Vec<Spanned<T>>> {
+        let entry = f.take(key)?;
+        let path = f.child(key);
+        match &entry.value.value {
+            Value::Seq(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| read(self, item, item_path(&path, i)))
+                    .collect(),
+            ),
+            _ if entry.value.is_null() => None,
+            _ => {
+                let found = entry.value.kind_name();
+                self.error(
+                    entry.value.span,
+                    &path,
+                    format!("expected a list, found {found}"),
+                )
+                .hint = Some(format!(
+                    "write each entry on its own line starting with `- `, e.g. `{key}:\\n  - name: ...`"
+                ));
+                None
+            }
+        }
+    }
+
+    // ---- scalars --------------------------------------------------------------------
+
+    fn scalar<'n>(&mut self, node: &'n Node, path: &str, expected: &str) -> Option<&'n Scalar> {
+        match &node.value {
+            Value::Scalar(scalar) => Some(scalar),
+            _ => {
+                let found = node.kind_name();
+                self.error(
+                    node.span,
+                    path,
+                    format!("expected {expected}, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Text, with `${NAME}` interpolation.
+    fn text(&mut self, node: &Node, path: String) -> Option<Spanned<String>> {
+        let scalar = self.scalar(node, &path, "text")?;
+        if scalar.kind != ScalarKind::Str {
+            let found = node.kind_name();
+            self.error(
+                node.span,
+                &path,
+                format!("expected text, found {found} ({})", scalar.text),
+            )
+            .hint = Some(format!("quote it to make it text: \"{}\"", scalar.text));
+            return None;
+        }
+        self.interpolated(&scalar.text, node.span, path)
+    }
+
+    /// Text that is passed on as is (Dockerfiles, commands): no interpolation.
+    fn verbatim(&mut self, node: &Node, path: String) -> Option<Spanned<String>> {
+        let scalar = self.scalar(node, &path, "text")?;
+        if scalar.kind != ScalarKind::Str {
+            let found = node.kind_name();
+            self.error(node.span, &path, format!("expected text, found {found}"))
+                .hint = Some(format!("quote it to make it text: \"{}\"", scalar.text));
+            return None;
+        }
+        Some(Spanned::new(scalar.text.clone(), node.span, path))
+    }
+
+    /// Versions are text, but `version: 2` is natural to write: numbers are taken as
+    /// written.
+    fn version(&mut self, node: &Node, path: String) -> Option<Spanned<String>> {
+        let scalar = self.scalar(node, &path, "a version")?;
+        match scalar.kind {
+            ScalarKind::Str => self.interpolated(&scalar.text, node.span, path),
+            ScalarKind::Int(_) | ScalarKind::Float(_) => {
+                Some(Spanned::new(scalar.text.clone(), node.span, path))
+            }
+            _ => {
+                let found = node.kind_name();
+                self.error(
+                    node.span,
+                    &path,
+                    format!("expected a version such as \"1\", found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn interpolated(&mut self, text: &str, span: Span, path: String) -> Option<Spanned<String>> {
+        match interpolate::expand(text, self.env) {
+            Ok(value) if value == text => Some(Spanned::new(value, span, path)),
+            Ok(value) => Some(Spanned {
+                written: Some(text.to_string()),
+                ..Spanned::new(value, span, path)
+            }),
+            Err(error) => {
+                self.interpolation_error(error, span, &path);
+                None
+            }
+        }
+    }
+
+    fn interpolation_error(&mut self, error: InterpolationError, span: Span, path: &str) {
+        match error {
+            InterpolationError::Missing { name } => {
+                self.error(
+                    span,
+                    path,
+                    format!("environment variable `{name}` is not set"),
+                )
+                .hint = Some(format!(
+                    "set it before running amlspec, e.g. `export {name}=...`, or in your pipeline's secrets"
+                ));
+            }
+            InterpolationError::Malformed { .. } => {
+                self.error(
+                    span,
+                    path,
+                    "`${` must be followed by a variable name and `}`, as in `${NAME}`",
+                )
+                .hint = Some("write `$${` for a literal `${`".into());
+            }
+        }
+    }
+
+    fn secret(&mut self, node: &Node, path: String) -> Option<Spanned<SecretRef>> {
+        let scalar = self.scalar(node, &path, "a `${NAME}` reference")?;
+        let variable = scalar
+            .text
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|name| interpolate::is_variable_name(name) && scalar.kind == ScalarKind::Str);
+        let Some(variable) = variable else {
+            // Never echo the value: it may be the secret itself.
+            self.error(node.span, &path, "a secret must not be written in the manifest").hint = Some(
+                "put it in an environment variable and write its name instead, e.g. `password: ${ACR_PASSWORD}`".into(),
+            );
+            return None;
+        };
+        match self.env.get(variable) {
+            Some(value) => {
+                let secret = SecretRef {
+                    variable: variable.to_string(),
+                    value: Secret::new(value.to_string()),
+                };
+                Some(Spanned::new(secret, node.span, path))
+            }
+            None => {
+                self.interpolation_error(
+                    InterpolationError::Missing {
+                        name: variable.to_string(),
+                    },
+                    node.span,
+                    &path,
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: String) -> Option<Spanned<bool>> {
+        let scalar = self.scalar(node, &path, "true or false")?;
+        match scalar.kind {
+            ScalarKind::Bool(value) => Some(Spanned::new(value, node.span, path)),
+            _ => {
+                let diagnostic = self.error(
+                    node.span,
+                    &path,
+                    format!("expected true or false, found {}", quoted(&scalar.text)),
+                );
+                if ["yes", "no", "on", "off", "y", "n"]
+                    .contains(&scalar.text.to_ascii_lowercase().as_str())
+                {
+                    diagnostic.hint =
+                        Some("YAML 1.2 reads yes/no/on/off as text; write true or false".into());
+                }
+                None
+            }
+        }
+    }
+
+    fn unsigned(
+        &mut self,
+        node: &Node,
+        path: String,
+        min: u32,
+        max: u32,
+        what: &str,
+    ) -> Option<Spanned<u32>> {
+        let scalar = self.scalar(node, &path, what)?;
+        let problem = match scalar.kind {
+            ScalarKind::Int(n) if (i64::from(min)..=i64::from(max)).contains(&n) => {
+                return Some(Spanned::new(n as u32, node.span, path));
+            }
+            ScalarKind::Int(n) if n < i64::from(min) => {
+                format!("{n} is too small: {what} must be at least {min}")
+            }
+            ScalarKind::Int(n) => format!("{n} is too large: {what} must be at most {max}"),
+            ScalarKind::Str if scalar.text.trim().parse::<i64>().is_ok() => {
+                self.error(
+                    node.span,
+                    &path,
+                    format!("expected a number, found text {}", quoted(&scalar.text)),
+                )
+                .hint = Some(format!("remove the quotes: {}", scalar.text.trim()));
+                return None;
+            }
+            _ => format!(
+                "expected {what} (a whole number from {min} to {max}), found {}",
+                quoted(&scalar.text)
+            ),
+        };
+        self.error(node.span, &path, problem);
+        None
+    }
+
+    fn count_from_0(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
+        self.unsigned(node, path, 0, MAX_NODES, "a node count")
+    }
+
+    fn count_from_1(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
+        self.unsigned(node, path, 1, MAX_NODES, "a count")
+    }
+
+    fn processes(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
+        self.unsigned(node, path, 1, MAX_PROCESSES_PER_NODE, "a process count")
+    }
+
+    fn seconds(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
+        self.unsigned(node, path, 0, MAX_IDLE_SECONDS, "a number of seconds")
+    }
+
+    fn keyword<T: Copy>(
+        &mut self,
+        node: &Node,
+        path: String,
+        choices: &[(&'static str, T)],
+    ) -> Option<Spanned<T>> {
+        let names = || choices.iter().map(|(name, _)| *name);
+        let scalar = self.scalar(node, &path, "one of the listed values")?;
+        if let Some((_, value)) = choices.iter().find(|(name, _)| *name == scalar.text) {
+            return Some(Spanned::new(*value, node.span, path));
+        }
+        let listed = names().collect::<Vec<_>>().join(", ");
+        let hint = match did_you_mean(&scalar.text, names()) {
+            Some(best) => format!("did you mean `{best}`? (one of: {listed})"),
+            None => format!("use one of: {listed}"),
+        };
+        self.error(
+            node.span,
+            &path,
+            format!("unknown value {}", quoted(&scalar.text)),
+        )
+        .hint = Some(hint);
+        None
+    }
+
+    fn vm_priority(&mut self, node: &Node, path: String) -> Option<Spanned<VmPriority>> {
+        self.keyword(
+            node,
+            path,
+            &[
+                ("dedicated", VmPriority::Dedicated),
+                ("low_priority", VmPriority::LowPriority),
+            ],
+        )
+    }
+
+    fn distribution_type(
+        &mut self,
+        node: &Node,
+        path: String,
+    ) -> Option<Spanned<DistributionType>> {
+        self.keyword(
+            node,
+            path,
+            &[
+                ("pytorch", DistributionType::Pytorch),
+                ("mpi", DistributionType::Mpi),
+                ("tensorflow", DistributionType::Tensorflow),
+            ],
+        )
+    }
+
+    /// A mapping of names to text (tags, environment variables), interpolated.
+    fn key_values(&mut self, node: &Node, path: String) -> Option<Spanned<KeyValues>> {
+        let Value::Map(entries) = &node.value else {
+            let found = node.kind_name();
+            self.error(
+                node.span,
+                &path,
+                format!("expected a mapping of names to values, found {found}"),
+            )
+            .hint = Some("write one `name: value` per line".into());
+            return None;
+        };
+        let mut pairs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let entry_path = child_path(&path, &entry.key);
+            let value = match &entry.value.value {
+                Value::Scalar(scalar) if scalar.kind == ScalarKind::Str => {
+                    self.interpolated(&scalar.text, entry.value.span, entry_path.clone())
+                }
+                Value::Scalar(scalar) if scalar.kind == ScalarKind::Null => {
+                    self.error(
+                        entry.key_span,
+                        &entry_path,
+                        format!("{} has no value", quoted(&entry.key)),
+                    )
+                    .hint = Some("write `\"\"` for an empty value".into());
+                    None
+                }
+                Value::Scalar(scalar) => Some(Spanned::new(
+                    scalar.text.clone(),
+                    entry.value.span,
+                    entry_path.clone(),
+                )),
+                _ => {
+                    let found = entry.value.kind_name();
+                    self.error(
+                        entry.value.span,
+                        &entry_path,
+                        format!("expected a text value, found {found}"),
+                    );
+                    None
+                }
+            };
+            if let Some(value) = value {
+                pairs.push((
+                    Spanned::new(entry.key.clone(), entry.key_span, entry_path),
+                    value,
+                ));
+            }
+        }
+        Some(Spanned::new(KeyValues(pairs), node.span, path))
+    }
+
+    fn arguments(&mut self, node: &Node, path: String) -> Option<Spanned<Arguments>> {
+        let Value::Seq(items) = &node.value else {
+            let found = node.kind_name();
+            self.error(
+                node.span,
+                &path,
+                format!("expected a list of arguments, found {found}"),
+            )
+            .hint = Some("write `arguments: [--epochs, 5]`".into());
+            return None;
+        };
+        let mut arguments = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let item_path = item_path(&path, i);
+            match &item.value {
+                Value::Scalar(scalar) if scalar.kind != ScalarKind::Null => {
+                    arguments.push(Spanned::new(scalar.text.clone(), item.span, item_path));
+                }
+                _ => {
+                    let found = item.kind_name();
+                    self.error(
+                        item.span,
+                        &item_path,
+                        format!("expected an argument (text or number), found {found}"),
+                    );
+                }
+            }
+        }
+        Some(Spanned::new(Arguments(arguments), node.span, path))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DistributionType {
+    Pytorch,
+    Mpi,
+    Tensorflow,
+}
+
+/// Upper bounds shared with the schema's `range` attributes in `raw`.
+pub const MAX_NODES: u32 = 10_000;
+pub const MAX_PROCESSES_PER_NODE: u32 = 1024;
+pub const MAX_IDLE_SECONDS: u32 = 31_536_000;
