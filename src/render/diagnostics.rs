@@ -169,9 +169,9 @@ mod tests {
             Path::new("specs/pets.yaml"),
             Some(Span {
                 line: 2,
-                column: 13,
-                start: 23,
-                end: 32,
+                column: 15,
+                start: 28,
+                end: 37,
             }),
             "environments[0].registry",
             "unknown registry `myregistr`",
