@@ -81,6 +81,12 @@ pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
         files.push(read.path);
     }
     let specs = validate::assemble(documents, &mut problems);
+    tracing::info!(
+        files = files.len(),
+        workspaces = specs.workspaces.len(),
+        problems = problems.len(),
+        "loaded specs"
+    );
     problems.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     problems.dedup();
     let has_errors = problems.iter().any(|p| p.severity == Severity::Error);
@@ -190,6 +196,7 @@ fn read_file(
         }
     };
     let documents: Vec<&yaml::Node> = documents.iter().filter(|d| !d.is_null()).collect();
+    tracing::debug!(file = %path.display(), documents = documents.len(), "parsed");
     if documents.is_empty() {
         read.problems.push(
             Diagnostic::error(&path, None, "", "the file is empty")

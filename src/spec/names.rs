@@ -166,8 +166,13 @@ impl NameRule {
         };
         let length = name.chars().count();
         if length < self.min || length > self.max {
+            let characters = if length == 1 {
+                "character"
+            } else {
+                "characters"
+            };
             return Err(problem(format!(
-                "{} {} is {length} characters long; it must be {} to {}",
+                "{} {} is {length} {characters} long; it must be {} to {}",
                 self.what,
                 crate::diagnostic::quoted(name),
                 self.min,

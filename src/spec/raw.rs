@@ -181,7 +181,11 @@ pub struct Environment {
     pub name: Required<String>,
     /// Pinned version. Leave it out to let amlspec derive a content-addressed version, so
     /// a changed definition becomes a new version (versions are immutable in Azure).
-    #[schemars(extend("pattern" = interpolable(names::ASSET_VERSION.pattern)), example = &"1")]
+    #[schemars(
+        extend("pattern" = interpolable(names::ASSET_VERSION.pattern)),
+        extend("type" = ["string", "number", "null"]),
+        example = &"1"
+    )]
     pub version: Option<Spanned<String>>,
     /// Base image reference; with `registry`, a reference without a host is pulled from
     /// that registry (SDK v1's `docker.base_image`).

@@ -42,10 +42,6 @@ impl<'n> Fields<'n> {
         self.entries.iter().find(|e| e.key == key)
     }
 
-    fn has(&self, key: &str) -> bool {
-        self.entries.iter().any(|e| e.key == key)
-    }
-
     fn child(&self, key: &str) -> String {
         child_path(&self.path, key)
     }
@@ -300,26 +296,22 @@ impl<'a> Reader<'a> {
         key: &'static str,
         read: ReadFn<'a, 'n, T>,
     ) -> Required<T> {
-        let present = f.has(key);
         let value = self.optional(f, key, read);
         if value.is_none() {
-            let path = f.path.clone();
-            let span = if present {
-                f.entries
-                    .iter()
-                    .find(|e| e.key == key)
-                    .map_or(f.anchor, |e| e.key_span)
-            } else {
-                f.anchor
-            };
-            let message = if present {
-                format!("`{key}` needs a value")
-            } else {
-                format!("missing required key `{key}`")
-            };
-            // A value that is present but unreadable was reported already.
-            if !present || f.entries.iter().any(|e| e.key == key && e.value.is_null()) {
-                self.error(span, &path, message);
+            match f.entries.iter().find(|e| e.key == key) {
+                None => {
+                    let (anchor, path) = (f.anchor, f.path.clone());
+                    self.error(anchor, &path, format!("missing required key `{key}`"));
+                }
+                Some(entry) if entry.value.is_null() => {
+                    self.error(
+                        entry.key_span,
+                        &f.child(key),
+                        format!("`{key}` needs a value"),
+                    );
+                }
+                // Present but unreadable: reported when it was read.
+                Some(_) => {}
             }
         }
         Required(value)
@@ -469,7 +461,7 @@ impl<'a> Reader<'a> {
             .filter(|name| interpolate::is_variable_name(name) && scalar.kind == ScalarKind::Str);
         let Some(variable) = variable else {
             // Never echo the value: it may be the secret itself.
-            self.error(node.span, &path, "a secret must not be written in the manifest").hint = Some(
+            self.error(node.span, &path, "a secret must be a `${NAME}` reference alone, never text in the manifest").hint = Some(
                 "put it in an environment variable and write its name instead, e.g. `password: ${ACR_PASSWORD}`".into(),
             );
             return None;
@@ -497,74 +489,92 @@ impl<'a> Reader<'a> {
 
     fn boolean(&mut self, node: &Node, path: String) -> Option<Spanned<bool>> {
         let scalar = self.scalar(node, &path, "true or false")?;
-        match scalar.kind {
-            ScalarKind::Bool(value) => Some(Spanned::new(value, node.span, path)),
-            _ => {
-                let diagnostic = self.error(
-                    node.span,
-                    &path,
-                    format!("expected true or false, found {}", quoted(&scalar.text)),
-                );
-                if ["yes", "no", "on", "off", "y", "n"]
-                    .contains(&scalar.text.to_ascii_lowercase().as_str())
-                {
-                    diagnostic.hint =
-                        Some("YAML 1.2 reads yes/no/on/off as text; write true or false".into());
-                }
-                None
+        let text = scalar.text.as_str();
+        let (message, hint) = match scalar.kind {
+            ScalarKind::Bool(value) => return Some(Spanned::new(value, node.span, path)),
+            ScalarKind::Str if matches!(text, "true" | "false") => (
+                format!("expected true or false, found the text {}", quoted(text)),
+                Some(format!("remove the quotes: {text}")),
+            ),
+            _ if ["yes", "no", "on", "off", "y", "n"]
+                .contains(&text.to_ascii_lowercase().as_str()) =>
+            {
+                (
+                    format!("expected true or false, found {}", quoted(text)),
+                    Some("YAML 1.2 reads yes/no/on/off as text; write true or false".to_string()),
+                )
             }
-        }
+            _ => (
+                format!("expected true or false, found {}", quoted(text)),
+                None,
+            ),
+        };
+        self.error(node.span, &path, message).hint = hint;
+        None
     }
 
-    fn unsigned(
-        &mut self,
-        node: &Node,
-        path: String,
-        min: u32,
-        max: u32,
-        what: &str,
-    ) -> Option<Spanned<u32>> {
-        let scalar = self.scalar(node, &path, what)?;
-        let problem = match scalar.kind {
+    /// A whole number in `min..=max`; messages name the key (`max_nodes must be ...`).
+    fn unsigned(&mut self, node: &Node, path: String, min: u32, max: u32) -> Option<Spanned<u32>> {
+        let key = path.rsplit('.').next().unwrap_or(&path).to_string();
+        let scalar = self.scalar(node, &path, "a whole number")?;
+        let (message, hint) = match scalar.kind {
             ScalarKind::Int(n) if (i64::from(min)..=i64::from(max)).contains(&n) => {
                 return Some(Spanned::new(n as u32, node.span, path));
             }
             ScalarKind::Int(n) if n < i64::from(min) => {
-                format!("{n} is too small: {what} must be at least {min}")
+                (format!("{key} must be at least {min}, found {n}"), None)
             }
-            ScalarKind::Int(n) => format!("{n} is too large: {what} must be at most {max}"),
-            ScalarKind::Str if scalar.text.trim().parse::<i64>().is_ok() => {
-                self.error(
-                    node.span,
-                    &path,
-                    format!("expected a number, found text {}", quoted(&scalar.text)),
+            ScalarKind::Int(n) => (format!("{key} must be at most {max}, found {n}"), None),
+            ScalarKind::Float(_)
+                if scalar.text.parse::<f64>().is_ok_and(|f| f > f64::from(max)) =>
+            {
+                (
+                    format!("{key} must be at most {max}, found {}", scalar.text),
+                    None,
                 )
-                .hint = Some(format!("remove the quotes: {}", scalar.text.trim()));
-                return None;
             }
-            _ => format!(
-                "expected {what} (a whole number from {min} to {max}), found {}",
-                quoted(&scalar.text)
+            ScalarKind::Str if scalar.text.trim().parse::<i64>().is_ok() => (
+                format!("expected a number, found the text {}", quoted(&scalar.text)),
+                Some(format!("remove the quotes: {}", scalar.text.trim())),
+            ),
+            ScalarKind::Str
+                if key.ends_with("seconds_before_scale_down")
+                    && iso_seconds(&scalar.text).is_some() =>
+            {
+                (
+                    format!(
+                        "expected a number of seconds, found the duration {}",
+                        quoted(&scalar.text)
+                    ),
+                    iso_seconds(&scalar.text).map(|s| format!("write {s} for {}", scalar.text)),
+                )
+            }
+            _ => (
+                format!(
+                    "expected a whole number from {min} to {max}, found {}",
+                    quoted(&scalar.text)
+                ),
+                None,
             ),
         };
-        self.error(node.span, &path, problem);
+        self.error(node.span, &path, message).hint = hint;
         None
     }
 
     fn count_from_0(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
-        self.unsigned(node, path, 0, MAX_NODES, "a node count")
+        self.unsigned(node, path, 0, MAX_NODES)
     }
 
     fn count_from_1(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
-        self.unsigned(node, path, 1, MAX_NODES, "a count")
+        self.unsigned(node, path, 1, MAX_NODES)
     }
 
     fn processes(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
-        self.unsigned(node, path, 1, MAX_PROCESSES_PER_NODE, "a process count")
+        self.unsigned(node, path, 1, MAX_PROCESSES_PER_NODE)
     }
 
     fn seconds(&mut self, node: &Node, path: String) -> Option<Spanned<u32>> {
-        self.unsigned(node, path, 0, MAX_IDLE_SECONDS, "a number of seconds")
+        self.unsigned(node, path, 0, MAX_IDLE_SECONDS)
     }
 
     fn keyword<T: Copy>(
@@ -702,6 +712,25 @@ impl<'a> Reader<'a> {
         }
         Some(Spanned::new(Arguments(arguments), node.span, path))
     }
+}
+
+/// Seconds in an ISO-8601 time duration such as `PT30M` or `PT1H30M15S`, for hints.
+fn iso_seconds(text: &str) -> Option<u64> {
+    let mut rest = text.strip_prefix("PT")?;
+    let mut total = 0u64;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let value: u64 = rest[..digits].parse().ok()?;
+        let unit = match rest[digits..].chars().next()? {
+            'H' => 3600,
+            'M' => 60,
+            'S' => 1,
+            _ => return None,
+        };
+        total += value * unit;
+        rest = &rest[digits + 1..];
+    }
+    Some(total)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -466,7 +466,12 @@ fn check_collection_tag(tag: Option<&Tag>, expected: &str, span: Span) -> Result
 }
 
 fn unsupported_tag(tag: &Tag, span: Span) -> LoadError {
-    LoadError::at(span, format!("the YAML tag `{tag}` is not supported"))
+    let shown = if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    };
+    LoadError::at(span, format!("the YAML tag `{shown}` is not supported"))
         .hint("remove the tag; amlspec reads plain YAML values only")
 }
 

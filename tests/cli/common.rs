@@ -1,0 +1,101 @@
+//! A small builder that runs the real binary: `Test::new().args([..]).env(..).run()`.
+
+use std::path::{Path, PathBuf};
+
+use amlspec::spec::interpolate::EnvVars;
+
+pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
+/// Never expected in any output: the test suite's registry password.
+pub const PASSWORD: &str = "s3cret-Pa55word-never-printed";
+
+/// The variables the example specs and the corpus use.
+pub fn test_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION),
+        ("ACR_PASSWORD", PASSWORD),
+        ("ACR_USERNAME", "acr-user"),
+        ("NOT_A_GUID", "not-a-guid"),
+    ]
+}
+
+pub fn env_vars() -> EnvVars {
+    test_env().into_iter().collect()
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `path` relative to the repository root, with `/` separators, as tests print it.
+pub fn relative(path: &Path) -> PathBuf {
+    path.strip_prefix(repo_root()).unwrap_or(path).to_path_buf()
+}
+
+pub struct Test {
+    command: assert_cmd::Command,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        let mut command = assert_cmd::Command::cargo_bin("amlspec").expect("the binary is built");
+        command.current_dir(repo_root());
+        for (name, _) in test_env() {
+            command.env_remove(name);
+        }
+        command
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (name, value) in test_env() {
+            command.env(name, value);
+        }
+        Test { command }
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    pub fn arg_path(mut self, path: &Path) -> Self {
+        self.command.arg(path);
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn env_remove(mut self, name: &str) -> Self {
+        self.command.env_remove(name);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn run(mut self) -> Output {
+        let output = self.command.output().expect("amlspec runs");
+        let out = Output {
+            code: output.status.code().expect("amlspec exits normally"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        };
+        assert!(
+            !out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD),
+            "a secret reached the output:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+}
