@@ -34,6 +34,8 @@ struct Fields<'n> {
     asked: Vec<&'static str>,
     /// Keys starting with `x-` are ignored here (a place for YAML anchors).
     extensions: bool,
+    /// Required keys found missing.
+    missing: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -201,7 +203,15 @@ impl<'a> Reader<'a> {
         let mut f = self.fields(node, path.clone())?;
         let kind = self.required(&mut f, "type", Self::distribution_type);
         let Some(kind) = kind.0 else {
-            // Without a known type we cannot tell which other keys belong here.
+            // Without a known type, any distribution key may belong here.
+            for key in [
+                "processes_per_node",
+                "worker_count",
+                "parameter_server_count",
+            ] {
+                f.take(key);
+            }
+            self.finish(f);
             return None;
         };
         let distribution = match kind.value {
@@ -236,6 +246,7 @@ impl<'a> Reader<'a> {
                     entries,
                     asked: Vec::new(),
                     extensions: false,
+                    missing: Vec::new(),
                 })
             }
             _ => {
@@ -251,7 +262,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Report every key nobody asked for.
+    /// Report every key nobody asked for, and every required key that is missing
+    /// (unless an unknown key looks like its misspelling: one problem, not two).
     fn finish(&mut self, fields: Fields<'_>) {
+        let mut suggested = Vec::new();
         for entry in fields.entries {
             if fields.asked.contains(&entry.key.as_str())
                 || (fields.extensions && entry.key.starts_with("x-"))
@@ -259,7 +273,10 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let hint = match did_you_mean(&entry.key, fields.asked.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
+                Some(best) => {
+                    suggested.push(best);
+                    format!("did you mean `{best}`?")
+                }
                 None => format!("expected one of: {}", fields.asked.join(", ")),
             };
             let path = fields.child(&entry.key);
@@ -269,6 +286,13 @@ impl<'a> Reader<'a> {
                 format!("unknown key {}", quoted(&entry.key)),
             )
             .hint = Some(hint);
+        }
+        for key in fields.missing.iter().filter(|key| !suggested.contains(key)) {
+            self.error(
+                fields.anchor,
+                &fields.path,
+                format!("missing required key `{key}`"),
+            );
         }
     }
 
@@ -299,10 +323,8 @@ impl<'a> Reader<'a> {
         let value = self.optional(f, key, read);
         if value.is_none() {
             match f.entries.iter().find(|e| e.key == key) {
-                None => {
-                    let (anchor, path) = (f.anchor, f.path.clone());
-                    self.error(anchor, &path, format!("missing required key `{key}`"));
-                }
+                // Reported by `finish`, which knows whether a misspelling explains it.
+                None => f.missing.push(key),
                 Some(entry) if entry.value.is_null() => {
                     self.error(
                         entry.key_span,

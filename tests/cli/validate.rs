@@ -25,7 +25,7 @@ fn invalid_spec_exits_1_with_located_problems_on_stderr() {
     assert_eq!(out.stdout, "");
     assert!(
         out.stderr.starts_with(
-            "error: tests/corpus/invalid/cluster-unknown-key.yaml:8:5: clusters[0]: missing required key `vm_size`\n"
+            "error: tests/corpus/invalid/cluster-unknown-key.yaml:9:5: clusters[0].vmsize: unknown key `vmsize`\n"
         ),
         "{}",
         out.stderr
@@ -36,7 +36,7 @@ fn invalid_spec_exits_1_with_located_problems_on_stderr() {
         out.stderr
     );
     assert!(
-        out.stderr.ends_with("1 file checked: 2 errors\n"),
+        out.stderr.ends_with("1 file checked: 1 error\n"),
         "{}",
         out.stderr
     );
