@@ -312,7 +312,7 @@ pub struct Job {
 
 /// How a distributed job starts its processes.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(tag = "type", rename_all = "snake_case", deny_unknown_fields, transform = describe_distribution_type)]
 pub enum Distribution {
     /// PyTorch distributed (torch.distributed launch).
     Pytorch {
@@ -335,6 +335,24 @@ pub enum Distribution {
         #[schemars(range(max = 10000))]
         parameter_server_count: Option<Spanned<u32>>,
     },
+}
+
+/// Give the `type` key of each distribution variant a description for editors.
+fn describe_distribution_type(schema: &mut Schema) {
+    let Some(variants) = schema.get_mut("oneOf").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    for variant in variants {
+        if let Some(kind) = variant
+            .pointer_mut("/properties/type")
+            .and_then(|t| t.as_object_mut())
+        {
+            kind.insert(
+                "description".into(),
+                "Distribution kind: pytorch, mpi or tensorflow.".into(),
+            );
+        }
+    }
 }
 
 /// A secret taken from an environment variable: written `${NAME}` in the manifest.

@@ -330,3 +330,47 @@ fn subscription_is_checked_after_interpolation() {
         out.stderr
     );
 }
+
+#[test]
+fn huge_values_and_files_get_short_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge_scalar = dir.path().join("huge-scalar.yaml");
+    fs::write(
+        &huge_scalar,
+        format!(
+            "{WORKSPACE}  description: ok\nclusters:\n  - name: {}\n",
+            "c".repeat(3_000_000)
+        ),
+    )
+    .unwrap();
+    let out = Test::new().args(["validate"]).arg_path(&huge_scalar).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("is 3000000 characters long; it must be 3 to 24"),
+        "{}",
+        &out.stderr[..500.min(out.stderr.len())]
+    );
+    assert!(
+        out.stderr.len() < 2_000,
+        "the message stays short: {} bytes",
+        out.stderr.len()
+    );
+
+    let huge_file = dir.path().join("huge-file.yaml");
+    fs::write(
+        &huge_file,
+        format!(
+            "{WORKSPACE}  description: {}\n",
+            "d".repeat(5 * 1024 * 1024)
+        ),
+    )
+    .unwrap();
+    let out = Test::new().args(["validate"]).arg_path(&huge_file).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("more than the 4 MiB a spec may have"),
+        "{}",
+        out.stderr
+    );
+}
