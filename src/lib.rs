@@ -6,6 +6,8 @@
 //! tests and by `--emulator`; it shares no code with the client side.
 
 pub mod cli;
+pub mod azure;
+pub mod desired;
 pub mod diagnostic;
 pub mod render;
 pub mod spec;

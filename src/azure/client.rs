@@ -1,0 +1,447 @@
+//! The ARM client: one pinned api-version per resource type, bearer tokens, bounded
+//! concurrency, retries that honour Retry-After, nextLink paging, and errors that carry
+//! the operation, resource, HTTP status, ARM error code, message and x-ms-request-id.
+//!
+//! Retries: 429 always (the request was not processed); 5xx and lost connections only
+//! for idempotent requests (GET, PUT, DELETE and read-only POSTs), with exponential
+//! backoff and jitter, at most `RetryPolicy::max_attempts` tries within
+//! `RetryPolicy::max_elapsed`. A 429 also closes a shared gate until its Retry-After, so
+//! the other requests in flight wait instead of adding to the storm.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::azure::auth::Credential;
+use crate::azure::endpoints::Endpoints;
+use crate::azure::ids::ResourceId;
+
+/// How long to wait: production sleeps on tokio's clock; tests record and skip.
+pub type Sleep = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+pub fn tokio_sleep() -> Sleep {
+    Arc::new(|duration| Box::pin(tokio::time::sleep(duration)))
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries per request, the first included.
+    pub max_attempts: usize,
+    /// First backoff delay; doubles each try, with jitter.
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Give up once this much time has passed since the first try.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_elapsed: Duration::from_secs(180),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClientSettings {
+    /// Requests in flight at once.
+    pub max_parallel: usize,
+    pub retry: RetryPolicy,
+    /// Per-try timeout.
+    pub timeout: Duration,
+    pub sleep: Sleep,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            max_parallel: DEFAULT_MAX_PARALLEL,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            sleep: tokio_sleep(),
+        }
+    }
+}
+
+/// Requests in flight by default. A plan reads every resource at once (the read graph
+/// is two levels deep); a 429 closes the shared gate, so a burst backs off together.
+pub const DEFAULT_MAX_PARALLEL: usize = 1024;
+
+/// What a request is about, for errors and logs: "read compute" + its id.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub action: &'static str,
+    pub resource: String,
+}
+
+impl Operation {
+    pub fn new(action: &'static str, resource: impl Into<String>) -> Self {
+        Operation { action, resource: resource.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+    pub request_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// A resource that was read, or the ARM code saying why it is not there
+/// (`ResourceNotFound`, `ResourceGroupNotFound`, `ParentResourceNotFound`, ...).
+#[derive(Debug, Clone)]
+pub enum Found {
+    Present(Response),
+    Missing { code: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    #[error(
+        "failed to {action} {resource}: HTTP {status} {code}: {message}{}",
+        request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default()
+    )]
+    Status { action: &'static str, resource: String, status: u16, code: String, message: String, request_id: Option<String> },
+    #[error("failed to {action} {resource}: {message} (after {attempts} tries)")]
+    Transport { action: &'static str, resource: String, message: String, attempts: usize },
+    #[error("failed to {action} {resource}: {source}")]
+    Auth { action: &'static str, resource: String, source: crate::azure::auth::AuthError },
+    #[error("failed to {action} {resource}: the response is not JSON: {message}")]
+    Body { action: &'static str, resource: String, message: String },
+}
+
+/// Counts of requests sent, for benchmarks and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    scope: String,
+    credential: Credential,
+    limiter: Semaphore,
+    /// Closed until this instant after a 429.
+    gate: Mutex<Option<Instant>>,
+    settings: ClientSettings,
+    pub stats: Stats,
+}
+
+/// One try's outcome, before deciding whether to retry.
+enum Attempt {
+    Done(Response),
+    Retry { reason: String, after: Option<Duration>, throttled: bool },
+    Fail(ArmError),
+}
+
+impl ArmClient {
+    pub fn new(http: reqwest::Client, endpoints: Endpoints, credential: Credential, settings: ClientSettings) -> Self {
+        ArmClient {
+            http,
+            scope: endpoints.arm_scope(),
+            endpoints,
+            credential,
+            limiter: Semaphore::new(settings.max_parallel.max(1)),
+            gate: Mutex::new(None),
+            settings,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The URL of a resource id at an api-version.
+    pub fn url(&self, id: &ResourceId, api_version: &str) -> Url {
+        let mut url = self.endpoints.resource_manager.join(id.as_str().trim_start_matches('/')).expect("ids are valid paths");
+        url.query_pairs_mut().append_pair("api-version", api_version);
+        url
+    }
+
+    /// GET a resource; a 404 is `Found::Missing` with its ARM error code.
+    pub async fn get(&self, operation: &Operation, url: Url) -> Result<Found, ArmError> {
+        match self.send(operation, Method::GET, url, None, true).await {
+            Ok(response) => Ok(Found::Present(response)),
+            Err(ArmError::Status { status: 404, code, .. }) => Ok(Found::Missing { code }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// POST an action that only reads (e.g. `listsecrets`): safe to retry.
+    pub async fn post_read(&self, operation: &Operation, url: Url, body: Option<Value>) -> Result<Found, ArmError> {
+        match self.send(operation, Method::POST, url, body, true).await {
+            Ok(response) => Ok(Found::Present(response)),
+            Err(ArmError::Status { status: 404, code, .. }) => Ok(Found::Missing { code }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// GET a list and follow `nextLink` to the end (or until `limit` items).
+    pub async fn list(&self, operation: &Operation, url: Url, limit: Option<usize>) -> Result<Vec<Value>, ArmError> {
+        let mut items = Vec::new();
+        let mut next = Some(url);
+        while let Some(url) = next.take() {
+            let response = self.send(operation, Method::GET, url, None, true).await?;
+            if let Some(Value::Array(page)) = response.body.get("value") {
+                items.extend(page.iter().cloned());
+            }
+            if limit.is_some_and(|limit| items.len() >= limit) {
+                items.truncate(limit.unwrap_or(usize::MAX));
+                break;
+            }
+            next = match response.body.get("nextLink").and_then(Value::as_str) {
+                Some(link) if !link.is_empty() => Some(Url::parse(link).map_err(|e| ArmError::Body {
+                    action: operation.action,
+                    resource: operation.resource.clone(),
+                    message: format!("bad nextLink `{link}`: {e}"),
+                })?),
+                _ => None,
+            };
+        }
+        Ok(items)
+    }
+
+    /// Send one request with retries. `idempotent`: may be repeated after a 5xx or a
+    /// lost connection.
+    pub async fn send(
+        &self,
+        operation: &Operation,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+        idempotent: bool,
+    ) -> Result<Response, ArmError> {
+        let _permit = self.limiter.acquire().await.expect("the semaphore is never closed");
+        let policy = &self.settings.retry;
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1))
+            .with_jitter()
+            .build();
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            self.wait_for_gate().await;
+            attempts += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.attempt(operation, method.clone(), url.clone(), body.as_ref(), idempotent).await;
+            let (reason, after, throttled) = match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { reason, after, throttled } => (reason, after, throttled),
+            };
+            let Some(backoff) = delays.next() else {
+                return Err(self.give_up(operation, reason, attempts));
+            };
+            let delay = after.unwrap_or(backoff);
+            if started.elapsed() + delay > policy.max_elapsed {
+                return Err(self.give_up(operation, reason, attempts));
+            }
+            if throttled {
+                self.close_gate(delay);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(action = operation.action, resource = %operation.resource, %reason, ?delay, attempt = attempts, "retrying");
+            (self.settings.sleep)(delay).await;
+        }
+    }
+
+    fn give_up(&self, operation: &Operation, reason: String, attempts: usize) -> ArmError {
+        ArmError::Transport { action: operation.action, resource: operation.resource.clone(), message: reason, attempts }
+    }
+
+    async fn wait_for_gate(&self) {
+        let until = *self.gate.lock().expect("the gate lock is never poisoned");
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                (self.settings.sleep)(until - now).await;
+            }
+        }
+    }
+
+    fn close_gate(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut gate = self.gate.lock().expect("the gate lock is never poisoned");
+        if gate.is_none_or(|current| current < until) {
+            *gate = Some(until);
+        }
+    }
+
+    async fn attempt(
+        &self,
+        operation: &Operation,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Attempt {
+        let token = match self.credential.token(&self.scope).await {
+            Ok(token) => token,
+            Err(source) => {
+                return Attempt::Fail(ArmError::Auth { action: operation.action, resource: operation.resource.clone(), source });
+            }
+        };
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .header("x-ms-client-request-id", &client_request_id)
+            .timeout(self.settings.timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        tracing::debug!(%method, url = %redact_query(&url), %client_request_id, "request");
+        let response = match request.send().await {
+            Ok(response) => response,
+            // Nothing reached the server: always safe to try again.
+            Err(error) if error.is_connect() => {
+                return Attempt::Retry { reason: format!("cannot connect: {}", error_chain(&error)), after: None, throttled: false };
+            }
+            Err(error) if idempotent => {
+                return Attempt::Retry { reason: format!("connection failed: {}", error_chain(&error)), after: None, throttled: false };
+            }
+            Err(error) => {
+                return Attempt::Fail(ArmError::Transport {
+                    action: operation.action,
+                    resource: operation.resource.clone(),
+                    message: format!("connection failed (not retried: the request may have been processed): {}", error_chain(&error)),
+                    attempts: 1,
+                });
+            }
+        };
+        let status = response.status();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request_id = header("x-ms-request-id");
+        let etag = header("etag");
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        tracing::debug!(%method, url = %redact_query(&url), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or("-"), "response");
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(error) if idempotent => {
+                return Attempt::Retry { reason: format!("reading the response failed: {}", error_chain(&error)), after: None, throttled: false };
+            }
+            Err(error) => {
+                return Attempt::Fail(ArmError::Transport {
+                    action: operation.action,
+                    resource: operation.resource.clone(),
+                    message: format!("reading the response failed: {}", error_chain(&error)),
+                    attempts: 1,
+                });
+            }
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Attempt::Retry { reason: "throttled (HTTP 429)".into(), after: retry_after.or(Some(Duration::from_secs(1))), throttled: true };
+        }
+        if status.is_server_error() && idempotent {
+            let (code, _) = error_code(&text);
+            return Attempt::Retry { reason: format!("HTTP {} {code}", status.as_u16()), after: retry_after, throttled: false };
+        }
+        if !status.is_success() {
+            let (code, message) = error_code(&text);
+            return Attempt::Fail(ArmError::Status {
+                action: operation.action,
+                resource: operation.resource.clone(),
+                status: status.as_u16(),
+                code,
+                message,
+                request_id,
+            });
+        }
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_str(&text) {
+                Ok(body) => body,
+                Err(error) => {
+                    return Attempt::Fail(ArmError::Body {
+                        action: operation.action,
+                        resource: operation.resource.clone(),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        };
+        Attempt::Done(Response { status, body, request_id, etag })
+    }
+}
+
+/// The ARM error code and message of a failed response (`{"error":{"code","message"}}`).
+fn error_code(text: &str) -> (String, String) {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("(no code)").to_string();
+    let message = match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
+        Some(message) => message.to_string(),
+        None => truncate(text.trim(), 200),
+    };
+    (code, message)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// URLs in logs lose their query beyond api-version: SAS tokens live there.
+fn redact_query(url: &Url) -> String {
+    let mut shown = url.clone();
+    let kept: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k == "api-version").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    shown.set_query(None);
+    if !kept.is_empty() {
+        shown.query_pairs_mut().extend_pairs(kept);
+    }
+    shown.to_string()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_come_from_the_arm_body() {
+        let (code, message) = error_code(r#"{"error":{"code":"ResourceNotFound","message":"gone"}}"#);
+        assert_eq!((code.as_str(), message.as_str()), ("ResourceNotFound", "gone"));
+        let (code, message) = error_code("<html>bad gateway</html>");
+        assert_eq!((code.as_str(), message.as_str()), ("(no code)", "<html>bad gateway</html>"));
+    }
+
+    #[test]
+    fn logged_urls_keep_only_the_api_version() {
+        let url = Url::parse("https://a.blob.core.windows.net/c?sv=2021&sig=secret&api-version=1").unwrap();
+        assert_eq!(redact_query(&url), "https://a.blob.core.windows.net/c?api-version=1");
+    }
+}
