@@ -9,5 +9,7 @@ pub mod cli;
 pub mod azure;
 pub mod desired;
 pub mod diagnostic;
+pub mod observe;
+pub mod plan;
 pub mod render;
 pub mod spec;

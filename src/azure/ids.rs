@@ -33,6 +33,11 @@ impl ResourceId {
         ResourceId(format!("{}/{kind}/{name}", self.0))
     }
 
+    /// A collection under this resource, for list requests: `{self}/{kind}`.
+    pub fn collection(&self, kind: &str) -> Self {
+        ResourceId(format!("{}/{kind}", self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

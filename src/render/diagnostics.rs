@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
 
+use super::{escape_data, escape_property};
 use crate::diagnostic::{Diagnostic, Severity};
 
 /// Version of the JSON that `--format json` prints; bumped on incompatible changes.
@@ -146,16 +147,6 @@ pub fn github(diagnostic: &Diagnostic) -> String {
         properties.join(","),
         escape_data(&message)
     )
-}
-
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]

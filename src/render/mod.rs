@@ -2,6 +2,7 @@
 //! goes (data on stdout, the rest on stderr). No other module prints.
 
 pub mod diagnostics;
+pub mod plan;
 
 use crate::spec::model::WorkspaceSpec;
 
@@ -25,4 +26,14 @@ pub fn workspace_line(workspace: &WorkspaceSpec) -> String {
         count(workspace.clusters.len(), "cluster", "clusters"),
         count(workspace.jobs.len(), "job", "jobs"),
     )
+}
+
+/// GitHub workflow-command escaping of a message.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// GitHub workflow-command escaping of a property value (`file=`, `title=`).
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }

@@ -1,0 +1,310 @@
+//! Live state: what ARM returned, decoded into the few fields a plan compares, in the
+//! spec's own terms (seconds, not `PT30M`). Server-filled and read-only properties are
+//! not kept, so they cannot make noise in a plan. Each keeps a fingerprint: a hash of
+//! exactly what it keeps (never a secret), so a saved plan can tell when live state
+//! moved.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::desired::{canonical, sha256_hex};
+use crate::spec::secret::Secret;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveWorkspace {
+    pub location: String,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub provisioning_state: Option<String>,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConnection {
+    pub category: Option<String>,
+    pub auth_type: Option<String>,
+    pub target: Option<String>,
+    pub username: Option<String>,
+    /// From `listsecrets`; compared, never shown.
+    pub password: Option<Secret>,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEnvironmentVersion {
+    pub image: Option<String>,
+    pub conda_file: Option<String>,
+    pub build_context_uri: Option<String>,
+    pub dockerfile_path: Option<String>,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCompute {
+    pub compute_type: Option<String>,
+    pub vm_size: Option<String>,
+    pub vm_priority: Option<String>,
+    pub min_nodes: Option<u64>,
+    pub max_nodes: Option<u64>,
+    pub idle_seconds: Option<u64>,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub provisioning_state: Option<String>,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveJob {
+    pub status: Option<String>,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub display_name: Option<String>,
+    pub fingerprint: String,
+}
+
+/// A code version found by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCode {
+    pub id: String,
+    pub code_uri: Option<String>,
+    pub fingerprint: String,
+}
+
+/// An existing environment a job refers to, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEnvironmentRef {
+    pub id: String,
+    pub version: String,
+    pub fingerprint: String,
+}
+
+fn text(value: &Value, pointer: &str) -> Option<String> {
+    value.pointer(pointer).and_then(Value::as_str).map(str::to_string)
+}
+
+fn number(value: &Value, pointer: &str) -> Option<u64> {
+    value.pointer(pointer).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+}
+
+fn tags(value: &Value, pointer: &str) -> BTreeMap<String, String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn fingerprint(kept: &Value) -> String {
+    sha256_hex(&canonical(kept))[..16].to_string()
+}
+
+impl LiveWorkspace {
+    pub fn from_arm(body: &Value) -> Self {
+        let location = text(body, "/location").unwrap_or_default();
+        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
+        let tags = tags(body, "/tags");
+        let fingerprint = fingerprint(&json!({"location": location, "description": description, "tags": tags}));
+        LiveWorkspace { location, description, tags, provisioning_state: text(body, "/properties/provisioningState"), fingerprint }
+    }
+}
+
+impl LiveConnection {
+    /// From a `listsecrets` answer (the resource with its credentials).
+    pub fn from_arm(body: &Value) -> Self {
+        let category = text(body, "/properties/category");
+        let auth_type = text(body, "/properties/authType");
+        let target = text(body, "/properties/target");
+        let username = text(body, "/properties/credentials/username");
+        let password = text(body, "/properties/credentials/password").map(Secret::new);
+        let fingerprint = fingerprint(&json!({
+            "category": category, "auth_type": auth_type, "target": target, "username": username,
+            "password_set": password.is_some(),
+        }));
+        LiveConnection { category, auth_type, target, username, password, fingerprint }
+    }
+}
+
+impl LiveEnvironmentVersion {
+    pub fn from_arm(body: &Value) -> Self {
+        let image = text(body, "/properties/image");
+        let conda_file = text(body, "/properties/condaFile");
+        let build_context_uri = text(body, "/properties/build/contextUri");
+        let dockerfile_path = text(body, "/properties/build/dockerfilePath");
+        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
+        let tags = tags(body, "/properties/tags");
+        let fingerprint = fingerprint(&json!({
+            "image": image, "conda_file": conda_file, "context": build_context_uri, "dockerfile": dockerfile_path,
+            "description": description, "tags": tags,
+        }));
+        LiveEnvironmentVersion { image, conda_file, build_context_uri, dockerfile_path, description, tags, fingerprint }
+    }
+}
+
+impl LiveCompute {
+    pub fn from_arm(body: &Value) -> Self {
+        let compute_type = text(body, "/properties/computeType");
+        let vm_size = text(body, "/properties/properties/vmSize");
+        let vm_priority = text(body, "/properties/properties/vmPriority");
+        let min_nodes = number(body, "/properties/properties/scaleSettings/minNodeCount");
+        let max_nodes = number(body, "/properties/properties/scaleSettings/maxNodeCount");
+        let idle_seconds =
+            text(body, "/properties/properties/scaleSettings/nodeIdleTimeBeforeScaleDown").and_then(|d| iso8601_seconds(&d));
+        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
+        let tags = tags(body, "/tags");
+        let fingerprint = fingerprint(&json!({
+            "type": compute_type, "vm_size": vm_size, "vm_priority": vm_priority, "min": min_nodes, "max": max_nodes,
+            "idle": idle_seconds, "description": description, "tags": tags,
+        }));
+        LiveCompute {
+            compute_type,
+            vm_size,
+            vm_priority,
+            min_nodes,
+            max_nodes,
+            idle_seconds,
+            description,
+            tags,
+            provisioning_state: text(body, "/properties/provisioningState"),
+            fingerprint,
+        }
+    }
+}
+
+impl LiveJob {
+    pub fn from_arm(body: &Value) -> Self {
+        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
+        let tags = tags(body, "/properties/tags");
+        let display_name = text(body, "/properties/displayName");
+        // The status moves on its own; a plan does not depend on it.
+        let fingerprint = fingerprint(&json!({"description": description, "tags": tags, "display_name": display_name}));
+        LiveJob { status: text(body, "/properties/status"), description, tags, display_name, fingerprint }
+    }
+}
+
+impl LiveCode {
+    pub fn from_arm(body: &Value) -> Self {
+        let id = text(body, "/id").unwrap_or_default();
+        let code_uri = text(body, "/properties/codeUri");
+        let fingerprint = fingerprint(&json!({"id": id, "code_uri": code_uri}));
+        LiveCode { id, code_uri, fingerprint }
+    }
+}
+
+impl LiveEnvironmentRef {
+    pub fn from_arm(body: &Value) -> Self {
+        let id = text(body, "/id").unwrap_or_default();
+        let version = text(body, "/name").unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().to_string());
+        let fingerprint = fingerprint(&json!({"id": id}));
+        LiveEnvironmentRef { id, version, fingerprint }
+    }
+}
+
+/// Seconds in an ISO-8601 duration (`PT30M`, `PT1H30M`, `P1DT2H`, `PT0.5S`), as Azure
+/// writes `nodeIdleTimeBeforeScaleDown`. Also accepts a time span `00:30:00`.
+pub fn iso8601_seconds(text: &str) -> Option<u64> {
+    if let Some(rest) = text.strip_prefix('P') {
+        let (days_part, time_part) = match rest.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (rest, None),
+        };
+        let mut total = 0f64;
+        let mut add = |part: &str, units: &[(char, f64)]| -> Option<()> {
+            let mut number = String::new();
+            for c in part.chars() {
+                if c.is_ascii_digit() || c == '.' {
+                    number.push(c);
+                } else {
+                    let scale = units.iter().find(|(u, _)| *u == c)?.1;
+                    total += number.parse::<f64>().ok()? * scale;
+                    number.clear();
+                }
+            }
+            number.is_empty().then_some(())
+        };
+        add(days_part, &[('Y', 365.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)])?;
+        if let Some(time) = time_part {
+            add(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+        }
+        return Some(total.round() as u64);
+    }
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() == 3 {
+        let h: u64 = parts[0].parse().ok()?;
+        let m: u64 = parts[1].parse().ok()?;
+        let s: f64 = parts[2].parse().ok()?;
+        return Some(h * 3600 + m * 60 + s.round() as u64);
+    }
+    None
+}
+
+/// Seconds as the ISO-8601 duration Azure expects: `PT30M`, `PT2H`, `PT90S`.
+pub fn seconds_to_iso8601(seconds: u64) -> String {
+    if seconds == 0 {
+        return "PT0S".into();
+    }
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}S"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, seconds) in [("PT30M", 1800), ("PT120S", 120), ("PT1H30M", 5400), ("P1DT1S", 86401), ("PT0.5S", 1), ("00:30:00", 1800)] {
+            assert_eq!(iso8601_seconds(text), Some(seconds), "{text}");
+        }
+        assert_eq!(iso8601_seconds("soon"), None);
+        assert_eq!(iso8601_seconds("PT5X"), None);
+        for seconds in [0, 59, 60, 1800, 3600, 5400, 3661] {
+            assert_eq!(iso8601_seconds(&seconds_to_iso8601(seconds)), Some(seconds));
+        }
+        assert_eq!(seconds_to_iso8601(1800), "PT30M");
+    }
+
+    #[test]
+    fn compute_decoding_ignores_server_fields() {
+        let body = json!({
+            "location": "westeurope",
+            "properties": {
+                "computeType": "AmlCompute", "provisioningState": "Succeeded", "createdOn": "2026-01-01T00:00:00Z",
+                "properties": {
+                    "vmSize": "STANDARD_NC6", "vmPriority": "Dedicated", "osType": "Linux", "currentNodeCount": 0,
+                    "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT30M"}
+                }
+            }
+        });
+        let live = LiveCompute::from_arm(&body);
+        assert_eq!((live.min_nodes, live.max_nodes, live.idle_seconds), (Some(0), Some(4), Some(1800)));
+        let mut moved = body.clone();
+        moved["properties"]["properties"]["currentNodeCount"] = json!(3);
+        assert_eq!(LiveCompute::from_arm(&moved).fingerprint, live.fingerprint, "server-side churn is not drift");
+    }
+
+    #[test]
+    fn connection_fingerprint_never_depends_on_the_password() {
+        let with = |password: &str| {
+            LiveConnection::from_arm(&json!({"properties": {"category": "ContainerRegistry", "credentials": {"username": "u", "password": password}}}))
+        };
+        assert_eq!(with("a").fingerprint, with("b").fingerprint);
+        assert_ne!(with("a").password, with("b").password);
+    }
+}

@@ -1,0 +1,236 @@
+//! Stage 3, observe: read the live state of exactly the resources the desired state
+//! names, concurrently, one request per resource. Read-only.
+//!
+//! The read graph is two levels deep: every workspace at once, then, as soon as a
+//! workspace is known to exist, all of its children at once. Children of a missing
+//! workspace are not read: they are known to be missing. A failed read does not stop
+//! the others; every error is returned.
+
+pub mod live;
+
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::azure::client::{ArmClient, ArmError, Found, Operation};
+use crate::azure::ids::ResourceId;
+use crate::azure::{INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, STORAGE_API_VERSION};
+use crate::desired::snapshot::HASH_VERSION;
+use crate::desired::{Desired, DesiredWorkspace, ExistingEnvironment};
+use live::{LiveCode, LiveCompute, LiveConnection, LiveEnvironmentRef, LiveEnvironmentVersion, LiveJob, LiveWorkspace};
+
+/// The live state of one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Live<T> {
+    Present(T),
+    /// Read, and not there.
+    Missing,
+    /// Not read: its parent is missing, so it is too.
+    NotRead,
+}
+
+impl<T> Live<T> {
+    pub fn present(&self) -> Option<&T> {
+        match self {
+            Live::Present(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Observations, aligned index by index with `Desired`.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub workspaces: Vec<ObservedWorkspace>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedWorkspace {
+    pub workspace: Live<LiveWorkspace>,
+    /// Known when the workspace is missing: ARM says whether its resource group is.
+    pub resource_group_exists: Option<bool>,
+    /// Read only when a missing workspace may be created and its group exists.
+    pub dependencies: Option<ObservedDependencies>,
+    pub registries: Vec<Live<LiveConnection>>,
+    pub environments: Vec<Live<LiveEnvironmentVersion>>,
+    pub existing_environments: Vec<Live<LiveEnvironmentRef>>,
+    pub clusters: Vec<Live<LiveCompute>>,
+    pub codes: Vec<Live<LiveCode>>,
+    pub jobs: Vec<Live<LiveJob>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedDependencies {
+    pub storage_account: Live<()>,
+    pub key_vault: Live<()>,
+    pub application_insights: Live<()>,
+}
+
+/// Read everything `desired` names.
+pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
+    let results = join_all(desired.workspaces.iter().map(|ws| observe_workspace(client, ws))).await;
+    let mut workspaces = Vec::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(observed) => workspaces.push(observed),
+            Err(mut errs) => errors.append(&mut errs),
+        }
+    }
+    if errors.is_empty() { Ok(Observed { workspaces }) } else { Err(errors) }
+}
+
+async fn observe_workspace(client: &ArmClient, ws: &DesiredWorkspace) -> Result<ObservedWorkspace, Vec<ArmError>> {
+    let name = ws.spec.name.as_str();
+    let read = Operation::new("read workspace", name);
+    let workspace = client.get(&read, client.url(&ws.id, ML_API_VERSION)).await.map_err(|e| vec![e])?;
+    let (live, missing_code) = match workspace {
+        Found::Present(response) => (Live::Present(LiveWorkspace::from_arm(&response.body)), None),
+        Found::Missing { code } => (Live::Missing, Some(code)),
+    };
+    if let Some(code) = missing_code {
+        let group_exists = code != "ResourceGroupNotFound";
+        let dependencies = if ws.spec.create_if_missing && group_exists {
+            Some(observe_dependencies(client, ws).await?)
+        } else {
+            None
+        };
+        return Ok(ObservedWorkspace {
+            workspace: live,
+            resource_group_exists: Some(group_exists),
+            dependencies,
+            registries: vec![Live::NotRead; ws.registries.len()],
+            environments: vec![Live::NotRead; ws.environments.len()],
+            existing_environments: vec![Live::NotRead; ws.existing_environments.len()],
+            clusters: vec![Live::NotRead; ws.clusters.len()],
+            codes: vec![Live::NotRead; ws.codes.len()],
+            jobs: vec![Live::NotRead; ws.jobs.len()],
+        });
+    }
+
+    let registries = join_all(ws.registries.iter().map(|registry| async move {
+        let operation = Operation::new("read registry connection", format!("{name}/{}", registry.name));
+        let mut url = client.url(&registry.id, ML_API_VERSION);
+        url.path_segments_mut().expect("an ARM URL has a path").push("listsecrets");
+        let found = client.post_read(&operation, url, None).await?;
+        Ok::<_, ArmError>(present(found, LiveConnection::from_arm))
+    }));
+    let environments = join_all(ws.environments.iter().map(|env| async move {
+        let operation = Operation::new("read environment", format!("{name}/{}:{}", env.name, env.version));
+        let found = client.get(&operation, client.url(&env.id, ML_API_VERSION)).await?;
+        Ok::<_, ArmError>(present(found, LiveEnvironmentVersion::from_arm))
+    }));
+    let existing = join_all(ws.existing_environments.iter().map(|env| read_existing_environment(client, ws, env)));
+    let clusters = join_all(ws.clusters.iter().map(|cluster| async move {
+        let operation = Operation::new("read compute", format!("{name}/{}", cluster.name));
+        let found = client.get(&operation, client.url(&cluster.id, ML_API_VERSION)).await?;
+        Ok::<_, ArmError>(present(found, LiveCompute::from_arm))
+    }));
+    let codes = join_all(ws.codes.iter().map(|code| async move {
+        let operation = Operation::new("look up code by content hash", format!("{name}/{}", &code.hash[..12]));
+        // Azure searches every code asset for the hash, whatever name is in the path.
+        let versions = ws.id.child("codes", &code.name).collection("versions");
+        let mut url = client.url(&versions, ML_API_VERSION);
+        url.query_pairs_mut().append_pair("hash", &code.hash).append_pair("hashVersion", &HASH_VERSION.to_string());
+        let found = client.list(&operation, url, Some(1)).await?;
+        Ok::<_, ArmError>(match found.first() {
+            Some(version) => Live::Present(LiveCode::from_arm(version)),
+            None => Live::Missing,
+        })
+    }));
+    let jobs = join_all(ws.jobs.iter().map(|job| async move {
+        let operation = Operation::new("read job", format!("{name}/{}", job.name));
+        let found = client.get(&operation, client.url(&job.id, ML_API_VERSION)).await?;
+        Ok::<_, ArmError>(present(found, LiveJob::from_arm))
+    }));
+    let (registries, environments, existing, clusters, codes, jobs) =
+        futures::join!(registries, environments, existing, clusters, codes, jobs);
+
+    let mut errors = Vec::new();
+    let observed = ObservedWorkspace {
+        workspace: live,
+        resource_group_exists: Some(true),
+        dependencies: None,
+        registries: collect(registries, &mut errors),
+        environments: collect(environments, &mut errors),
+        existing_environments: collect(existing, &mut errors),
+        clusters: collect(clusters, &mut errors),
+        codes: collect(codes, &mut errors),
+        jobs: collect(jobs, &mut errors),
+    };
+    if errors.is_empty() { Ok(observed) } else { Err(errors) }
+}
+
+/// The values of the reads that worked; the errors of the others go to `errors`.
+fn collect<T>(results: Vec<Result<T, ArmError>>, errors: &mut Vec<ArmError>) -> Vec<T> {
+    let mut values = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(value) => values.push(value),
+            Err(error) => errors.push(error),
+        }
+    }
+    values
+}
+
+fn present<T>(found: Found, decode: fn(&Value) -> T) -> Live<T> {
+    match found {
+        Found::Present(response) => Live::Present(decode(&response.body)),
+        Found::Missing { .. } => Live::Missing,
+    }
+}
+
+async fn read_existing_environment(
+    client: &ArmClient,
+    ws: &DesiredWorkspace,
+    env: &ExistingEnvironment,
+) -> Result<Live<LiveEnvironmentRef>, ArmError> {
+    let versions = ws.id.child("environments", &env.name).collection("versions");
+    match &env.version {
+        Some(version) => {
+            let operation = Operation::new("read environment", format!("{}/{}:{version}", ws.spec.name, env.name));
+            let id = ws.id.child("environments", &env.name).child("versions", version);
+            let found = client.get(&operation, client.url(&id, ML_API_VERSION)).await?;
+            Ok(present(found, LiveEnvironmentRef::from_arm))
+        }
+        None => {
+            let operation = Operation::new("find the latest version of environment", format!("{}/{}", ws.spec.name, env.name));
+            let mut url = client.url(&versions, ML_API_VERSION);
+            url.query_pairs_mut().append_pair("$orderBy", "createdtime desc").append_pair("$top", "1");
+            let latest = match client.list(&operation, url, Some(1)).await {
+                Ok(items) => items,
+                // No such environment: the versions of a missing container are missing.
+                Err(ArmError::Status { status: 404, .. }) => Vec::new(),
+                Err(error) => return Err(error),
+            };
+            Ok(match latest.first() {
+                Some(version) => Live::Present(LiveEnvironmentRef::from_arm(version)),
+                None => Live::Missing,
+            })
+        }
+    }
+}
+
+async fn observe_dependencies(client: &ArmClient, ws: &DesiredWorkspace) -> Result<ObservedDependencies, Vec<ArmError>> {
+    let exists = |id: &ResourceId, api: &'static str, what: &'static str| {
+        let operation = Operation::new(what, id.name().to_string());
+        let url = client.url(id, api);
+        async move {
+            client.get(&operation, url).await.map(|found| match found {
+                Found::Present(_) => Live::Present(()),
+                Found::Missing { .. } => Live::Missing,
+            })
+        }
+    };
+    let deps = &ws.dependencies;
+    let found = futures::join!(
+        exists(&deps.storage_account, STORAGE_API_VERSION, "read storage account"),
+        exists(&deps.key_vault, KEYVAULT_API_VERSION, "read key vault"),
+        exists(&deps.application_insights, INSIGHTS_API_VERSION, "read application insights"),
+    );
+    match found {
+        (Ok(storage_account), Ok(key_vault), Ok(application_insights)) => {
+            Ok(ObservedDependencies { storage_account, key_vault, application_insights })
+        }
+        (storage, vault, insights) => Err([storage.err(), vault.err(), insights.err()].into_iter().flatten().collect()),
+    }
+}

@@ -1,0 +1,732 @@
+//! Stage 4, plan: desired state + observed live state -> a `Plan`. Pure, synchronous and
+//! deterministic (no I/O, no clock): every decision is made here, so `apply` only
+//! sequences what the plan says.
+//!
+//! Per resource the action is one of create, update in place, replace (an immutable
+//! attribute changed; apply refuses it unless allowed), no-op, or blocked (the plan
+//! cannot be applied as is: a missing workspace that may not be created, an immutable
+//! workspace location, a pinned environment version that exists with other content, an
+//! existing environment that is not there). Values are compared in the spec's terms
+//! after normalisation (seconds, not ISO-8601 durations; VM sizes and regions without
+//! regard to case); keys the spec leaves out (description, tags, idle time) are not
+//! managed and so never drift.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::desired::{
+    BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry, DesiredWorkspace,
+    JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
+};
+use crate::observe::live::{LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace};
+use crate::observe::{Live, Observed, ObservedWorkspace};
+use crate::spec::model::Origin;
+
+/// Version of the plan's JSON form (`--format json` and saved plans).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Shown instead of a secret's value.
+pub const SENSITIVE: &str = "(sensitive)";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// sha256 over every resource's desired attributes (secrets excluded).
+    pub manifest_digest: String,
+    pub workspaces: Vec<WorkspacePlan>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkspacePlan {
+    pub name: String,
+    pub resource_group: String,
+    pub subscription_id: String,
+    pub resources: Vec<ResourceChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ResourceGroup,
+    StorageAccount,
+    KeyVault,
+    ApplicationInsights,
+    Workspace,
+    Registry,
+    Environment,
+    Cluster,
+    Job,
+}
+
+impl Kind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Kind::ResourceGroup => "resource group",
+            Kind::StorageAccount => "storage account",
+            Kind::KeyVault => "key vault",
+            Kind::ApplicationInsights => "application insights",
+            Kind::Workspace => "workspace",
+            Kind::Registry => "registry",
+            Kind::Environment => "environment",
+            Kind::Cluster => "cluster",
+            Kind::Job => "job",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    NoOp,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceChange {
+    /// Stable name of the resource in plans: `<resource group>/<workspace>/<kind>/<name>`.
+    pub address: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub name: String,
+    pub id: String,
+    pub action: Action,
+    /// Terraform-style: `["create"]`, `["update"]`, `["delete", "create"]`, `["no-op"]`.
+    pub actions: Vec<&'static str>,
+    /// Live attributes (when it exists) and desired attributes, in the spec's terms;
+    /// secrets show as `(sensitive)`.
+    pub before: Option<BTreeMap<String, Value>>,
+    pub after: Option<BTreeMap<String, Value>>,
+    /// Attributes whose change the action is about.
+    pub changed: Vec<String>,
+    /// For a replacement: the immutable attributes that force it.
+    pub forces_replacement: Vec<String>,
+    /// Why: what blocks it, what forces a replacement, what to know.
+    pub reason: Option<String>,
+    /// A short note for people: "submit to gpu-cluster, 3 files, 1.2 kB to upload".
+    pub detail: Option<String>,
+    /// Where the spec declares it.
+    pub origin: Option<SpecLocation>,
+    /// Fingerprint of the live state read, when it exists.
+    pub fingerprint: Option<String>,
+    /// Addresses this resource needs first.
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpecLocation {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl From<&Origin> for SpecLocation {
+    fn from(origin: &Origin) -> Self {
+        SpecLocation { file: origin.file.display().to_string(), line: origin.span.line, column: origin.span.column }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub blocked: usize,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.summary.create + self.summary.update + self.summary.replace > 0
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.summary.blocked > 0
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.workspaces.iter().flat_map(|w| w.resources.iter())
+    }
+}
+
+/// Decide what to do about every resource.
+pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
+    let workspaces: Vec<WorkspacePlan> = desired
+        .workspaces
+        .iter()
+        .zip(&observed.workspaces)
+        .map(|(d, o)| WorkspacePlan {
+            name: d.spec.name.to_string(),
+            resource_group: d.spec.resource_group.to_string(),
+            subscription_id: d.spec.subscription_id.as_str().to_string(),
+            resources: workspace_plan(d, o),
+        })
+        .collect();
+    let mut summary = Summary::default();
+    let mut digest_input = Vec::new();
+    for change in workspaces.iter().flat_map(|w| w.resources.iter()) {
+        match change.action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Replace => summary.replace += 1,
+            Action::NoOp => summary.unchanged += 1,
+            Action::Blocked => summary.blocked += 1,
+        }
+        digest_input.push(json!({"address": change.address, "id": change.id, "after": change.after}));
+    }
+    Plan {
+        format_version: FORMAT_VERSION,
+        manifest_digest: sha256_hex(&canonical(&Value::Array(digest_input))),
+        workspaces,
+        summary,
+    }
+}
+
+/// A change before its action-dependent fields are filled in.
+struct Draft {
+    kind: Kind,
+    address: String,
+    name: String,
+    id: String,
+    origin: Option<SpecLocation>,
+    depends_on: Vec<String>,
+    after: BTreeMap<String, Value>,
+}
+
+impl Draft {
+    fn finish(
+        self,
+        action: Action,
+        before: Option<BTreeMap<String, Value>>,
+        changed: Vec<String>,
+        forces_replacement: Vec<String>,
+        reason: Option<String>,
+        fingerprint: Option<String>,
+    ) -> ResourceChange {
+        let actions = match action {
+            Action::Create => vec!["create"],
+            Action::Update => vec!["update"],
+            Action::Replace => vec!["delete", "create"],
+            Action::NoOp => vec!["no-op"],
+            Action::Blocked => vec!["blocked"],
+        };
+        ResourceChange {
+            address: self.address,
+            kind: self.kind,
+            name: self.name,
+            id: self.id,
+            action,
+            actions,
+            before,
+            after: Some(self.after),
+            changed,
+            forces_replacement,
+            reason,
+            detail: None,
+            origin: self.origin,
+            fingerprint,
+            depends_on: self.depends_on,
+        }
+    }
+
+    fn create(self) -> ResourceChange {
+        let changed = self.after.keys().cloned().collect();
+        self.finish(Action::Create, None, changed, Vec::new(), None, None)
+    }
+
+    fn blocked(self, reason: String, before: Option<BTreeMap<String, Value>>, fingerprint: Option<String>) -> ResourceChange {
+        self.finish(Action::Blocked, before, Vec::new(), Vec::new(), Some(reason), fingerprint)
+    }
+
+    /// Compare with what exists: update, replace or no-op.
+    fn compare(self, before: BTreeMap<String, Value>, immutable: &[&str], fingerprint: String) -> ResourceChange {
+        let changed: Vec<String> =
+            self.after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
+        let forces: Vec<String> = changed.iter().filter(|k| immutable.contains(&k.as_str())).cloned().collect();
+        let (action, reason) = if !forces.is_empty() {
+            (Action::Replace, Some(format!("{} cannot change in place", forces.join(", "))))
+        } else if !changed.is_empty() {
+            (Action::Update, None)
+        } else {
+            (Action::NoOp, None)
+        };
+        self.finish(action, Some(before), changed, forces, reason, Some(fingerprint))
+    }
+}
+
+fn attributes(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+    pairs.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
+    let spec = &d.spec;
+    let rg = spec.resource_group.as_str();
+    let ws_address = format!("{rg}/{}", spec.name);
+    let mut changes = Vec::new();
+
+    let mut after = attributes(&[
+        ("location", json!(spec.location.as_ref().map(|l| l.as_str()))),
+        ("description", json!(spec.description)),
+    ]);
+    if !spec.tags.is_empty() {
+        after.insert("tags".into(), json!(spec.tags));
+    }
+    let draft = Draft {
+        kind: Kind::Workspace,
+        address: ws_address.clone(),
+        name: spec.name.to_string(),
+        id: d.id.to_string(),
+        origin: Some((&spec.origin).into()),
+        depends_on: Vec::new(),
+        after,
+    };
+    let ws_change = match &o.workspace {
+        Live::Present(live) => workspace_change(draft, d, live),
+        _ if !spec.create_if_missing => {
+            let children = d.registries.len() + d.environments.len() + d.clusters.len() + d.jobs.len();
+            let reason = format!(
+                "workspace `{}` does not exist in resource group `{rg}`{} and create_if_missing is false; {} declared in it cannot be planned",
+                spec.name,
+                if o.resource_group_exists == Some(false) { " (the resource group does not exist either)" } else { "" },
+                crate::render::count(children, "resource", "resources"),
+            );
+            changes.push(draft.blocked(reason, None, None));
+            return changes;
+        }
+        _ => {
+            let mut depends = Vec::new();
+            if o.resource_group_exists == Some(false) {
+                let location = spec.location.as_ref().map(|l| l.as_str());
+                changes.push(
+                    Draft {
+                        kind: Kind::ResourceGroup,
+                        address: rg.to_string(),
+                        name: rg.to_string(),
+                        id: d.resource_group.to_string(),
+                        origin: Some((&spec.origin).into()),
+                        depends_on: Vec::new(),
+                        after: attributes(&[("location", json!(location))]),
+                    }
+                    .create(),
+                );
+                depends.push(rg.to_string());
+            }
+            let deps = &d.dependencies;
+            let observed_deps = o.dependencies.as_ref();
+            for (kind, id, live) in [
+                (Kind::StorageAccount, &deps.storage_account, observed_deps.map(|x| &x.storage_account)),
+                (Kind::KeyVault, &deps.key_vault, observed_deps.map(|x| &x.key_vault)),
+                (Kind::ApplicationInsights, &deps.application_insights, observed_deps.map(|x| &x.application_insights)),
+            ] {
+                let address = format!("{rg}/{}/{}", kind_path(&kind), id.name());
+                if matches!(live, Some(Live::Present(()))) {
+                    // Left from an earlier, interrupted creation: reused.
+                    depends.push(address);
+                    continue;
+                }
+                changes.push(
+                    Draft {
+                        kind,
+                        address: address.clone(),
+                        name: id.name().to_string(),
+                        id: id.to_string(),
+                        origin: Some((&spec.origin).into()),
+                        depends_on: depends.iter().filter(|a| *a == rg).cloned().collect(),
+                        after: attributes(&[("location", json!(spec.location.as_ref().map(|l| l.as_str())))]),
+                    }
+                    .create(),
+                );
+                depends.push(address);
+            }
+            Draft { depends_on: depends, ..draft }.create()
+        }
+    };
+    let workspace_blocked = ws_change.action == Action::Blocked;
+    changes.push(ws_change);
+    if workspace_blocked && !matches!(o.workspace, Live::Present(_)) {
+        return changes;
+    }
+
+    for (registry, live) in d.registries.iter().zip(&o.registries) {
+        changes.push(registry_change(registry, live, &ws_address));
+    }
+    for (env, live) in d.environments.iter().zip(&o.environments) {
+        changes.push(environment_change(env, live, &ws_address));
+    }
+    for (cluster, live) in d.clusters.iter().zip(&o.clusters) {
+        changes.push(cluster_change(cluster, live, &ws_address));
+    }
+    for (job, live) in d.jobs.iter().zip(&o.jobs) {
+        changes.push(job_change(job, live, d, o, &ws_address));
+    }
+    changes
+}
+
+fn kind_path(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::ResourceGroup => "resource-group",
+        Kind::StorageAccount => "storage-account",
+        Kind::KeyVault => "key-vault",
+        Kind::ApplicationInsights => "application-insights",
+        Kind::Workspace => "workspace",
+        Kind::Registry => "registry",
+        Kind::Environment => "environment",
+        Kind::Cluster => "cluster",
+        Kind::Job => "job",
+    }
+}
+
+fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) -> ResourceChange {
+    let spec = &d.spec;
+    let mut before = BTreeMap::new();
+    before.insert("location".to_string(), json!(live.location.to_ascii_lowercase().replace(' ', "")));
+    if let Some(description) = &live.description {
+        before.insert("description".into(), json!(description));
+    }
+    if !live.tags.is_empty() || !spec.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    // Keys the spec leaves out are not managed.
+    let mut after = draft.after.clone();
+    if !after.contains_key("location") {
+        after.insert("location".into(), before["location"].clone());
+    }
+    if spec.description.is_none() {
+        after.remove("description");
+        before.remove("description");
+    }
+    if spec.tags.is_empty() {
+        before.remove("tags");
+    }
+    let draft = Draft { after, ..draft };
+    if let Some(location) = &spec.location
+        && location.as_str() != before["location"]
+    {
+        let reason = format!(
+            "the workspace is in `{}`, the spec says `{}`; a workspace cannot move: change `location` back, or create a new workspace under another name",
+            live.location,
+            location.as_str()
+        );
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    draft.compare(before, &[], live.fingerprint.clone())
+}
+
+fn registry_change(registry: &DesiredRegistry, live: &Live<LiveConnection>, ws_address: &str) -> ResourceChange {
+    let draft = Draft {
+        kind: Kind::Registry,
+        address: format!("{ws_address}/registry/{}", registry.name),
+        name: registry.name.clone(),
+        id: registry.id.to_string(),
+        origin: Some((&registry.origin).into()),
+        depends_on: vec![ws_address.to_string()],
+        after: attributes(&[
+            ("address", json!(registry.target)),
+            ("username", json!(registry.username)),
+            ("password", json!(SENSITIVE)),
+            ("category", json!("ContainerRegistry")),
+            ("auth_type", json!("UsernamePassword")),
+        ]),
+    };
+    let Live::Present(live) = live else { return draft.create() };
+    // The password is compared by value and shown only as a marker of change.
+    let password_marker = if live.password.as_ref() == Some(&registry.password) { SENSITIVE } else { "(sensitive, differs)" };
+    let before = attributes(&[
+        ("address", json!(live.target.as_ref().map(|t| t.to_ascii_lowercase()))),
+        ("username", json!(live.username)),
+        ("password", json!(password_marker)),
+        ("category", json!(live.category)),
+        ("auth_type", json!(live.auth_type)),
+    ]);
+    draft.compare(before, &[], live.fingerprint.clone())
+}
+
+fn environment_change(env: &DesiredEnvironment, live: &Live<LiveEnvironmentVersion>, ws_address: &str) -> ResourceChange {
+    let definition = &env.definition;
+    let mut depends_on = vec![ws_address.to_string()];
+    if let Some(registry) = &env.registry {
+        depends_on.push(format!("{ws_address}/registry/{registry}"));
+    }
+    let build = definition.build.as_ref();
+    let mut after = attributes(&[
+        ("version", json!(env.version)),
+        ("image", json!(definition.image)),
+        ("conda_file_sha256", json!(definition.conda_file.as_deref().map(|c| sha256_hex(c)[..12].to_string()))),
+        ("build_context_sha256", json!(build.map(|b| b.hash[..12].to_string()))),
+        ("dockerfile_path", json!(build.map(|b| b.dockerfile_path.clone()))),
+        ("description", json!(env.description)),
+    ]);
+    if !env.tags.is_empty() {
+        after.insert("tags".into(), json!(env.tags));
+    }
+    let draft = Draft {
+        kind: Kind::Environment,
+        address: format!("{ws_address}/environment/{}:{}", env.name, env.version),
+        name: env.name.clone(),
+        id: env.id.to_string(),
+        origin: Some((&env.origin).into()),
+        depends_on,
+        after,
+    };
+    let Live::Present(live) = live else {
+        let mut change = draft.create();
+        change.detail = Some(match build.map(|b| &b.source) {
+            Some(BuildSource::Folder(snapshot)) => format!(
+                "version {}, build context {} to upload",
+                env.version,
+                size_summary(snapshot.files.len(), snapshot.total_bytes)
+            ),
+            Some(BuildSource::Inline { .. }) => format!("version {}, inline Dockerfile to upload", env.version),
+            None => format!("version {}", env.version),
+        });
+        return change;
+    };
+    let context_matches = match (build, &live.build_context_uri) {
+        (None, None) => true,
+        (Some(b), Some(uri)) => uri.contains(&b.hash) && live.dockerfile_path.as_deref().unwrap_or("Dockerfile") == b.dockerfile_path,
+        _ => false,
+    };
+    let mut before = attributes(&[
+        ("version", json!(env.version)),
+        ("image", json!(live.image)),
+        ("conda_file_sha256", json!(live.conda_file.as_deref().map(|c| sha256_hex(c)[..12].to_string()))),
+        ("description", json!(live.description)),
+    ]);
+    if let Some(b) = build {
+        if context_matches {
+            before.insert("build_context_sha256".into(), json!(b.hash[..12]));
+            before.insert("dockerfile_path".into(), json!(b.dockerfile_path));
+        } else if let Some(uri) = &live.build_context_uri {
+            before.insert("build_context".into(), json!(uri));
+        }
+    }
+    if !env.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    if env.description.is_none() {
+        before.remove("description");
+    }
+    let same_definition = live.image == definition.image
+        && normalize_text(live.conda_file.as_deref()) == normalize_text(definition.conda_file.as_deref())
+        && context_matches;
+    if !same_definition {
+        let reason = if env.pinned {
+            format!(
+                "version {} of environment `{}` exists with a different definition, and versions cannot change: bump `version`, or remove it to let amlspec version the environment by its content",
+                env.version, env.name
+            )
+        } else {
+            format!(
+                "version {} of environment `{}` exists with a definition that does not match its content-derived version; delete that version or pin another",
+                env.version, env.name
+            )
+        };
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    let mut change = draft.compare(before, &[], live.fingerprint.clone());
+    change.detail = Some(format!("version {}", env.version));
+    change
+}
+
+fn normalize_text(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.replace("\r\n", "\n").trim_end().to_string())
+}
+
+fn cluster_change(cluster: &DesiredCluster, live: &Live<LiveCompute>, ws_address: &str) -> ResourceChange {
+    let spec = &cluster.spec;
+    let mut after = attributes(&[
+        ("vm_size", json!(spec.vm_size.to_ascii_uppercase())),
+        ("vm_priority", json!(vm_priority_name(spec.vm_priority))),
+        ("min_nodes", json!(spec.min_nodes)),
+        ("max_nodes", json!(spec.max_nodes)),
+        ("idle_seconds_before_scale_down", json!(spec.idle_seconds_before_scale_down)),
+        ("description", json!(spec.description)),
+    ]);
+    if !spec.tags.is_empty() {
+        after.insert("tags".into(), json!(spec.tags));
+    }
+    let draft = Draft {
+        kind: Kind::Cluster,
+        address: format!("{ws_address}/cluster/{}", cluster.name),
+        name: cluster.name.clone(),
+        id: cluster.id.to_string(),
+        origin: Some((&spec.origin).into()),
+        depends_on: vec![ws_address.to_string()],
+        after,
+    };
+    let Live::Present(live) = live else { return draft.create() };
+    let mut before = attributes(&[
+        ("vm_size", json!(live.vm_size.as_ref().map(|s| s.to_ascii_uppercase()))),
+        ("vm_priority", json!(live.vm_priority.as_deref().unwrap_or("Dedicated"))),
+        ("min_nodes", json!(live.min_nodes.unwrap_or(0))),
+        ("max_nodes", json!(live.max_nodes)),
+        ("description", json!(live.description)),
+    ]);
+    if spec.idle_seconds_before_scale_down.is_some() {
+        before.insert("idle_seconds_before_scale_down".into(), json!(live.idle_seconds));
+    }
+    if spec.description.is_none() {
+        before.remove("description");
+    }
+    if !spec.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    if live.compute_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("AmlCompute")) {
+        let reason = format!(
+            "a compute named `{}` exists but is a {}, not an AmlCompute cluster; rename the cluster in the spec",
+            cluster.name,
+            live.compute_type.as_deref().unwrap_or("different kind")
+        );
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    // Only scale settings change in place (Compute_Update); the rest needs a new compute.
+    let immutable = ["vm_size", "vm_priority", "description", "tags"];
+    let mut change = draft.compare(before, &immutable, live.fingerprint.clone());
+    if live.provisioning_state.as_deref() == Some("Failed") && change.action != Action::Replace {
+        change.action = Action::Replace;
+        change.actions = vec!["delete", "create"];
+        change.reason = Some("its provisioning failed in Azure; it must be created again".into());
+    }
+    change
+}
+
+fn job_change(
+    job: &DesiredJob,
+    live: &Live<LiveJob>,
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    ws_address: &str,
+) -> ResourceChange {
+    let mut depends_on = vec![ws_address.to_string(), format!("{ws_address}/cluster/{}", job.cluster)];
+    let environment = match &job.environment {
+        JobEnvironment::Declared { name, version, .. } => {
+            depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
+            format!("{name}:{version}")
+        }
+        JobEnvironment::Existing(e) => {
+            format!("{}{}", e.name, e.version.as_ref().map_or("@latest".to_string(), |v| format!(":{v}")))
+        }
+    };
+    let mut after = attributes(&[
+        ("name", json!(job.name)),
+        ("experiment", json!(job.experiment)),
+        ("command", json!(job.command)),
+        ("environment", json!(environment)),
+        ("cluster", json!(job.cluster)),
+        ("node_count", json!(job.node_count)),
+        ("distribution", json!(job.distribution.map(distribution_json))),
+        ("code_sha256", json!(job.code_hash.as_deref().map(|h| h[..12].to_string()))),
+        ("display_name", json!(job.display_name)),
+        ("description", json!(job.description)),
+    ]);
+    if !job.environment_variables.is_empty() {
+        after.insert("environment_variables".into(), json!(job.environment_variables));
+    }
+    if !job.tags.is_empty() {
+        after.insert("tags".into(), json!(job.tags));
+    }
+    let draft = Draft {
+        kind: Kind::Job,
+        address: format!("{ws_address}/job/{}", job.name),
+        name: job.name.clone(),
+        id: job.id.to_string(),
+        origin: Some((&job.origin).into()),
+        depends_on,
+        after,
+    };
+    match live {
+        Live::Present(live) => {
+            let mut before = draft.after.clone();
+            before.remove("description");
+            before.remove("tags");
+            before.remove("display_name");
+            if job.description.is_some() {
+                before.insert("description".into(), json!(live.description));
+            }
+            if !job.tags.is_empty() {
+                before.insert("tags".into(), json!(live.tags));
+            }
+            // The display name is fixed at submission: a change is noted, not applied.
+            let mut after = draft.after.clone();
+            after.remove("display_name");
+            if let Some(shown) = &live.display_name {
+                before.insert("display_name".into(), json!(shown));
+                after.insert("display_name".into(), json!(shown));
+            }
+            let mut change = Draft { after, ..draft }.compare(before, &[], live.fingerprint.clone());
+            if let Some(wanted) = &job.display_name
+                && live.display_name.as_ref() != Some(wanted)
+            {
+                change.reason = Some(format!(
+                    "display_name is fixed when a job is submitted; `{wanted}` applies to the next run (change something that defines the run)"
+                ));
+            }
+            change.detail = Some(format!("submitted, {}", live.status.as_deref().unwrap_or("status unknown")));
+            change
+        }
+        _ => {
+            if let JobEnvironment::Existing(existing) = &job.environment {
+                let index = d.existing_environments.iter().position(|e| e == existing);
+                let found = index.and_then(|i| o.existing_environments.get(i));
+                if matches!(found, Some(Live::Missing)) {
+                    let reason = match &existing.version {
+                        Some(version) => format!("environment `{}` has no version `{version}` in this workspace", existing.name),
+                        None => format!("environment `{}` does not exist in this workspace", existing.name),
+                    };
+                    return draft.blocked(reason, None, None);
+                }
+            }
+            let code = job.code_hash.as_ref().and_then(|hash| {
+                let index = d.codes.iter().position(|c| &c.hash == hash)?;
+                Some((&d.codes[index], o.codes.get(index)))
+            });
+            let upload = match code {
+                Some((_, Some(Live::Present(_)))) => ", code already uploaded".to_string(),
+                Some((code, _)) => format!(", {} to upload", size_summary(code.snapshot.files.len(), code.snapshot.total_bytes)),
+                None => String::new(),
+            };
+            let mut change = draft.create();
+            change.detail = Some(format!("submit to {}{upload}", job.cluster));
+            change
+        }
+    }
+}
+
+/// "214 files, 1.2 MB"
+pub fn size_summary(files: usize, bytes: u64) -> String {
+    format!("{}, {}", crate::render::count(files, "file", "files"), human_bytes(bytes))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_200_000), "1.2 MB");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+    }
+}
