@@ -13,9 +13,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Serve the local Azure emulator (ARM, Entra ID tokens, Blob) on a loopback port.
+    Emulator(crate::emulator::cli::EmulatorArgs),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Emulator(args) => crate::emulator::cli::run(&args),
+    }
 }

@@ -6,3 +6,4 @@
 //! tests and by `--emulator`; it shares no code with the client side.
 
 pub mod cli;
+pub mod emulator;
