@@ -8,7 +8,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "record", rename_all = "snake_case")]
 pub(crate) enum Record {
     Arm(ArmRecord),
     Operation(OpRecord),

@@ -39,7 +39,27 @@ pub fn openapi() -> &'static Value {
 /// polymorphic type, `#/definitions/<Name>` otherwise.
 pub fn json_schema_definitions() -> &'static Value {
     static DEFS: OnceLock<Value> = OnceLock::new();
-    DEFS.get_or_init(build_definitions)
+    DEFS.get_or_init(|| build_definitions(false))
+}
+
+/// The same definitions as the service applies them to requests: string dictionaries
+/// (`tags`, `properties`, ...) also take numbers and booleans, which the service's JSON
+/// reader turns into strings (azure-ai-ml sends `"hash_version": 202208`).
+fn request_definitions() -> &'static Value {
+    static DEFS: OnceLock<Value> = OnceLock::new();
+    DEFS.get_or_init(|| build_definitions(true))
+}
+
+/// The name under `definitions` that an OpenAPI `$ref` (from `openapi.json`) points at,
+/// with the `__poly` companion chosen for discriminated bases.
+pub fn definition_name(reference: &str) -> String {
+    let name = ref_target(reference, "");
+    let poly = format!("{name}__poly");
+    if json_schema_definitions().get(&poly).is_some() {
+        poly
+    } else {
+        name
+    }
 }
 
 fn file_prefix(file: &str) -> &'static str {
@@ -56,7 +76,7 @@ struct Source {
     defs: Map<String, Value>,
 }
 
-fn build_definitions() -> Value {
+fn build_definitions(lenient: bool) -> Value {
     let mut sources = Vec::new();
     for (file, text) in [
         ("", OPENAPI),
@@ -94,7 +114,7 @@ fn build_definitions() -> Value {
     for src in &sources {
         for (name, def) in &src.defs {
             let full = format!("{}{name}", src.prefix);
-            out.insert(full, convert(def, src.prefix, &bases, false));
+            out.insert(full, convert(def, src.prefix, &bases, false, lenient));
         }
     }
     for (base, prop) in &bases {
@@ -157,7 +177,13 @@ fn ref_target(r: &str, current_prefix: &str) -> String {
     format!("{prefix}{name}")
 }
 
-fn convert(node: &Value, prefix: &str, bases: &BTreeMap<String, String>, in_all_of: bool) -> Value {
+fn convert(
+    node: &Value,
+    prefix: &str,
+    bases: &BTreeMap<String, String>,
+    in_all_of: bool,
+    lenient: bool,
+) -> Value {
     let Some(obj) = node.as_object() else {
         return node.clone();
     };
@@ -208,7 +234,7 @@ fn convert(node: &Value, prefix: &str, bases: &BTreeMap<String, String>, in_all_
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(pk, pv)| (pk.clone(), convert(pv, prefix, bases, false)))
+                    .map(|(pk, pv)| (pk.clone(), convert(pv, prefix, bases, false, lenient)))
                     .collect();
                 out.insert(k.clone(), Value::Object(props));
             }
@@ -225,24 +251,27 @@ fn convert(node: &Value, prefix: &str, bases: &BTreeMap<String, String>, in_all_
                 }
             }
             "items" => {
-                out.insert(k.clone(), convert(v, prefix, bases, false));
+                out.insert(k.clone(), convert(v, prefix, bases, false, lenient));
             }
             "additionalProperties" => {
-                out.insert(
-                    k.clone(),
-                    if v.is_object() {
-                        convert(v, prefix, bases, false)
-                    } else {
-                        v.clone()
-                    },
-                );
+                let mut value = if v.is_object() {
+                    convert(v, prefix, bases, false, lenient)
+                } else {
+                    v.clone()
+                };
+                if lenient
+                    && (value["type"] == "string" || value["type"] == json!(["string", "null"]))
+                {
+                    value["type"] = json!(["string", "number", "boolean", "null"]);
+                }
+                out.insert(k.clone(), value);
             }
             "allOf" => {
                 let parts: Vec<Value> = v
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|p| convert(p, prefix, bases, true))
+                    .map(|p| convert(p, prefix, bases, true, lenient))
                     .collect();
                 out.insert(k.clone(), Value::Array(parts));
             }
@@ -296,7 +325,7 @@ fn validator(name: &str) -> Arc<jsonschema::Validator> {
     if let Some(v) = cache.lock().ok().and_then(|c| c.get(name).cloned()) {
         return v;
     }
-    let defs = json_schema_definitions();
+    let defs = request_definitions();
     let target = if defs.get(format!("{name}__poly")).is_some() {
         format!("{name}__poly")
     } else {

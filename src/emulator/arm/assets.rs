@@ -158,6 +158,7 @@ fn container(
                 }
             }
             props["provisioningState"] = json!("Succeeded");
+            super::stringify_maps(&mut props, &["tags", "properties"]);
             let (status, record) = match existing {
                 Some(mut r) => {
                     for k in ["latestVersion", "nextVersion"] {
@@ -317,6 +318,7 @@ fn version_properties(asset: Asset, given: &Value) -> Result<Value, ArmError> {
             p[k] = v;
         }
     }
+    super::stringify_maps(&mut p, &["tags", "properties"]);
     if asset == Asset::Environment {
         let image = p.get("image").is_some_and(|v| !v.is_null());
         let build = p.get("build").is_some_and(|v| !v.is_null());

@@ -94,6 +94,7 @@ fn with_defaults(ctx: &Ctx<'_>, ws: &ArmRecord, ws_id: &str, name: &str, given: 
     }
     p["services"] = services;
     p["status"] = json!("NotStarted");
+    super::stringify_maps(&mut p, &["tags", "properties", "environmentVariables"]);
     p
 }
 
@@ -195,7 +196,7 @@ pub(super) fn job(
                     .with_target(format!("properties.{}", changed.first().cloned().unwrap_or_default())));
                 }
                 for k in MUTABLE {
-                    if let Some(v) = props.get(k) {
+                    if let Some(v) = fresh.get(k) {
                         r.body["properties"][k] = v.clone();
                     }
                 }

@@ -946,6 +946,7 @@ fn datastore(
             let body = json_body(req)?;
             validate_body("Datastore", &body)?;
             let mut props = body["properties"].clone();
+            super::stringify_maps(&mut props, &["tags", "properties"]);
             let secrets = props["credentials"].get("secrets").cloned();
             if let Some(Value::Object(s)) = props["credentials"].get_mut("secrets") {
                 s.retain(|k, _| k == "secretsType");

@@ -440,6 +440,22 @@ pub(crate) fn page(ctx: &Ctx<'_>, req: &Req, items: Vec<Value>) -> Reply {
     Reply::json(StatusCode::OK, body)
 }
 
+/// Turns numbers and booleans in string dictionaries (`tags`, `properties`, ...) into
+/// strings, as the service does when it reads them.
+pub(crate) fn stringify_maps(props: &mut Value, keys: &[&str]) {
+    for key in keys {
+        if let Some(Value::Object(map)) = props.get_mut(*key) {
+            for v in map.values_mut() {
+                match v {
+                    Value::Number(n) => *v = Value::String(n.to_string()),
+                    Value::Bool(b) => *v = Value::String(b.to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// Validates a path name against a pattern from the OpenAPI.
 pub(crate) fn check_name(name: &str, what: &str, pattern: &str) -> Result<(), ArmError> {
     if super::openapi::matches_pattern(pattern, name) {
