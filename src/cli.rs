@@ -1,7 +1,7 @@
-//! Command line: clap arguments -> one function per command -> exit code.
+//! Command line: clap arguments -> one function per command (in `commands`) -> exit code.
 //!
-//! Data goes to stdout (the schema, JSON reports, GitHub annotations); everything
-//! meant for people (problems in human form, progress) goes to stderr.
+//! Data goes to stdout (plans, the schema, JSON reports, GitHub annotations); everything
+//! meant for people alongside it (problems, progress) goes to stderr.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::render;
-use crate::spec::{self, interpolate::EnvVars};
+use crate::azure::auth::AuthMethod;
+use crate::azure::client::DEFAULT_MAX_PARALLEL;
+use crate::azure::endpoints::Cloud;
+use crate::commands;
 
 /// Declarative reconciler for Azure Machine Learning: a committed YAML manifest
 /// describes a workspace, its registries, environments, clusters and jobs.
@@ -45,9 +47,18 @@ pub enum Command {
     /// path and, where it helps, a hint. `${NAME}` references are expanded from the
     /// environment, so variables the spec uses must be set.
     Validate(ValidateArgs),
+    /// Read live Azure state and show what apply would change.
+    ///
+    /// Reads exactly the resources the specs name (concurrently) and compares them with
+    /// the specs. Exit 0 when the plan can be applied (or, with --detailed-exitcode,
+    /// when there is nothing to change), 1 on errors or when something is blocked, 2
+    /// with --detailed-exitcode when there are changes.
+    Plan(PlanArgs),
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
     Schema,
+    /// Serve the local Azure emulator (ARM, Entra ID tokens, Blob) on a loopback port.
+    Emulator(Box<crate::emulator::cli::EmulatorArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +80,80 @@ pub enum DiagnosticFormat {
     Github,
 }
 
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Spec files, or folders whose *.yaml / *.yml files are specs (not recursive).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format: `human` (terraform-like), `json` (versioned, for policy tools),
+    /// `markdown` (for a pull-request comment) or `github` (the human plan plus
+    /// annotations on the spec lines of changed resources; markdown is appended to
+    /// $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+
+    /// Save the plan (JSON, no secrets) for `apply`, which refuses it if live state or
+    /// the specs moved since.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+    Github,
+}
+
+/// Where Azure is and how to sign in.
+#[derive(Debug, Args)]
+pub struct AzureArgs {
+    /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and plan
+    /// against it: no Azure account needed.
+    #[arg(long, conflicts_with_all = ["cloud", "arm_endpoint", "authority_host", "storage_suffix", "auth"])]
+    pub emulator: bool,
+
+    /// The Azure cloud.
+    #[arg(long, value_enum, env = "AMLSPEC_CLOUD")]
+    pub cloud: Option<Cloud>,
+
+    /// Resource Manager URL, instead of the cloud's (http only for loopback addresses).
+    #[arg(long, value_name = "URL", env = "AMLSPEC_ARM_ENDPOINT")]
+    pub arm_endpoint: Option<String>,
+
+    /// Entra ID authority host, instead of the cloud's (https).
+    #[arg(long, value_name = "URL", env = "AMLSPEC_AUTHORITY_HOST")]
+    pub authority_host: Option<String>,
+
+    /// Blob storage endpoint suffix, instead of the cloud's (`core.windows.net`).
+    #[arg(long, value_name = "SUFFIX", env = "AMLSPEC_STORAGE_SUFFIX")]
+    pub storage_suffix: Option<String>,
+
+    /// Trust this PEM CA certificate too (for a local emulator serving HTTPS).
+    #[arg(long, value_name = "FILE", env = "AMLSPEC_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// How to sign in. `auto`: service principal (AZURE_CLIENT_ID, AZURE_TENANT_ID,
+    /// AZURE_CLIENT_SECRET), then workload identity (AZURE_FEDERATED_TOKEN_FILE), then a
+    /// managed identity the host announces, then the Azure CLI.
+    #[arg(long, value_enum, env = "AMLSPEC_AUTH")]
+    pub auth: Option<AuthMethod>,
+
+    /// Most requests in flight at once. A 429 from Azure pauses all of them for its
+    /// Retry-After.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PARALLEL as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_parallel: u32,
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
@@ -78,8 +163,10 @@ pub fn main() -> ExitCode {
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
     }
     let result = match cli.command {
-        Command::Validate(args) => validate(args),
-        Command::Schema => schema(),
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Schema => commands::schema(),
+        Command::Emulator(args) => return crate::emulator::cli::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -105,61 +192,4 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-fn validate(args: ValidateArgs) -> std::io::Result<ExitCode> {
-    let ValidateArgs { paths, format } = args;
-    let env = EnvVars::from_process();
-    let loaded = spec::load(&paths, &env);
-    match format {
-        DiagnosticFormat::Human => {
-            let mut stderr = anstream::stderr();
-            let styled = !matches!(
-                anstream::ColorChoice::global(),
-                anstream::ColorChoice::Never
-            );
-            for problem in &loaded.problems {
-                writeln!(
-                    stderr,
-                    "{}\n",
-                    render::diagnostics::human(problem, &loaded.sources, styled)
-                )?;
-            }
-            let summary = render::diagnostics::summary(&loaded.problems, loaded.files.len());
-            if loaded.has_errors() {
-                writeln!(stderr, "{summary}")?;
-            } else {
-                let mut stdout = anstream::stdout();
-                if let Some(specs) = &loaded.specs {
-                    for workspace in &specs.workspaces {
-                        writeln!(stdout, "{}", render::workspace_line(workspace))?;
-                    }
-                }
-                writeln!(stdout, "{summary}")?;
-            }
-        }
-        DiagnosticFormat::Json => {
-            write!(
-                std::io::stdout(),
-                "{}",
-                render::diagnostics::json(&loaded.problems, &loaded.files)
-            )?;
-        }
-        DiagnosticFormat::Github => {
-            let mut stdout = std::io::stdout();
-            for problem in &loaded.problems {
-                writeln!(stdout, "{}", render::diagnostics::github(problem))?;
-            }
-        }
-    }
-    Ok(if loaded.has_errors() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn schema() -> std::io::Result<ExitCode> {
-    write!(std::io::stdout(), "{}", spec::schema::json_schema_text())?;
-    Ok(ExitCode::SUCCESS)
 }

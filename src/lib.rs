@@ -5,10 +5,12 @@
 //! printing and `cli` wiring arguments to stages. `emulator` is the local Azure used by
 //! tests and by `--emulator`; it shares no code with the client side.
 
-pub mod cli;
 pub mod azure;
+pub mod cli;
+pub mod commands;
 pub mod desired;
 pub mod diagnostic;
+pub mod emulator;
 pub mod observe;
 pub mod plan;
 pub mod render;

@@ -13,9 +13,9 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use crate::azure::endpoints::Endpoints;
@@ -54,11 +54,21 @@ pub enum AuthError {
     #[error("no Azure credentials found; tried:\n{tried}")]
     NothingConfigured { tried: String },
     #[error("{method} is not configured: {missing}")]
-    NotConfigured { method: &'static str, missing: String },
+    NotConfigured {
+        method: &'static str,
+        missing: String,
+    },
     #[error("cannot set up {method} credentials: {message}")]
-    Setup { method: &'static str, message: String },
+    Setup {
+        method: &'static str,
+        message: String,
+    },
     #[error("{method} could not get a token for {scope}: {message}")]
-    Token { method: &'static str, scope: String, message: String },
+    Token {
+        method: &'static str,
+        scope: String,
+        message: String,
+    },
 }
 
 /// A credential and the method it came from (for messages).
@@ -71,11 +81,15 @@ pub struct Credential {
 impl Credential {
     /// A bearer token for `scope`, from azure_identity's cache when still fresh.
     pub async fn token(&self, scope: &str) -> Result<String, AuthError> {
-        let token = self.inner.get_token(&[scope], None).await.map_err(|error| AuthError::Token {
-            method: self.method.name(),
-            scope: scope.to_string(),
-            message: first_line(&error.to_string()),
-        })?;
+        let token = self
+            .inner
+            .get_token(&[scope], None)
+            .await
+            .map_err(|error| AuthError::Token {
+                method: self.method.name(),
+                scope: scope.to_string(),
+                message: first_line(&error.to_string()),
+            })?;
         Ok(token.token.secret().to_string())
     }
 }
@@ -97,42 +111,68 @@ pub fn credential(
         AuthMethod::Auto => detect(env)?,
         forced => forced,
     };
-    let setup = |error: azure_core::Error| AuthError::Setup { method: chosen.name(), message: first_line(&error.to_string()) };
+    let setup = |error: azure_core::Error| AuthError::Setup {
+        method: chosen.name(),
+        message: first_line(&error.to_string()),
+    };
     let inner: Arc<dyn TokenCredential> = match chosen {
         AuthMethod::ServicePrincipal => {
-            let [tenant, client, secret] = required(env, chosen, &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"])?;
-            let options = ClientSecretCredentialOptions { client_options: options() };
-            ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options)).map_err(setup)?
+            let [tenant, client, secret] = required(
+                env,
+                chosen,
+                &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"],
+            )?;
+            let options = ClientSecretCredentialOptions {
+                client_options: options(),
+            };
+            ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options))
+                .map_err(setup)?
         }
         AuthMethod::WorkloadIdentity => {
-            let [tenant, client, file] =
-                required(env, chosen, &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"])?;
+            let [tenant, client, file] = required(
+                env,
+                chosen,
+                &[
+                    "AZURE_TENANT_ID",
+                    "AZURE_CLIENT_ID",
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                ],
+            )?;
             let options = WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions { client_options: options() },
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: options(),
+                },
                 client_id: Some(client),
                 tenant_id: Some(tenant),
                 token_file_path: Some(file.into()),
-                ..Default::default()
             };
             WorkloadIdentityCredential::new(Some(options)).map_err(setup)?
         }
         AuthMethod::ManagedIdentity => {
             let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: env.get("AZURE_CLIENT_ID").map(|id| UserAssignedId::ClientId(id.to_string())),
+                user_assigned_id: env
+                    .get("AZURE_CLIENT_ID")
+                    .map(|id| UserAssignedId::ClientId(id.to_string())),
                 client_options: options(),
-                ..Default::default()
             };
             ManagedIdentityCredential::new(Some(options)).map_err(setup)?
         }
         AuthMethod::AzureCli => AzureCliCredential::new(None).map_err(setup)?,
         AuthMethod::Auto => unreachable!("detect picks a concrete method"),
     };
-    Ok(Credential { method: chosen, inner })
+    Ok(Credential {
+        method: chosen,
+        inner,
+    })
 }
 
 fn client_options(endpoints: &Endpoints, transport: Option<reqwest::Client>) -> ClientOptions {
     let mut custom = CustomConfiguration::default();
-    custom.authority_host = endpoints.authority_host.as_str().trim_end_matches('/').to_string();
+    custom.authority_host = endpoints
+        .authority_host
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
     ClientOptions {
         cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
         transport: transport.map(|client| Transport::new(Arc::new(client))),
@@ -140,10 +180,21 @@ fn client_options(endpoints: &Endpoints, transport: Option<reqwest::Client>) -> 
     }
 }
 
-fn required<const N: usize>(env: &EnvVars, method: AuthMethod, names: &[&str; N]) -> Result<[String; N], AuthError> {
-    let missing: Vec<&str> = names.iter().copied().filter(|name| env.get(name).is_none_or(str::is_empty)).collect();
+fn required<const N: usize>(
+    env: &EnvVars,
+    method: AuthMethod,
+    names: &[&str; N],
+) -> Result<[String; N], AuthError> {
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| env.get(name).is_none_or(str::is_empty))
+        .collect();
     if !missing.is_empty() {
-        return Err(AuthError::NotConfigured { method: method.name(), missing: format!("{} not set", missing.join(", ")) });
+        return Err(AuthError::NotConfigured {
+            method: method.name(),
+            missing: format!("{} not set", missing.join(", ")),
+        });
     }
     Ok(names.map(|name| env.get(name).unwrap_or_default().to_string()))
 }
@@ -163,7 +214,14 @@ fn detect(env: &EnvVars) -> Result<AuthMethod, AuthError> {
     if az_on_path(env) {
         return Ok(AuthMethod::AzureCli);
     }
-    let missing = |names: &[&str]| names.iter().copied().filter(|n| !set(n)).collect::<Vec<_>>().join(", ");
+    let missing = |names: &[&str]| {
+        names
+            .iter()
+            .copied()
+            .filter(|n| !set(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let tried = [
         format!(
             "  - service principal: {} not set",
@@ -178,11 +236,15 @@ fn detect(env: &EnvVars) -> Result<AuthMethod, AuthError> {
         "  - Azure CLI: `az` is not on PATH; install it and run `az login`".to_string(),
         "to try amlspec without Azure, add `--emulator`".to_string(),
     ];
-    Err(AuthError::NothingConfigured { tried: tried.join("\n") })
+    Err(AuthError::NothingConfigured {
+        tried: tried.join("\n"),
+    })
 }
 
 fn az_on_path(env: &EnvVars) -> bool {
-    let Some(path) = env.get("PATH") else { return false };
+    let Some(path) = env.get("PATH") else {
+        return false;
+    };
     std::env::split_paths(path).any(|dir| dir.join("az").is_file() || dir.join("az.cmd").is_file())
 }
 
@@ -197,17 +259,34 @@ mod tests {
 
     #[test]
     fn auto_picks_the_first_configured_method() {
-        let sp = env(&[("AZURE_CLIENT_ID", "c"), ("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "s"), ("AZURE_FEDERATED_TOKEN_FILE", "/f")]);
+        let sp = env(&[
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+        ]);
         assert_eq!(detect(&sp).unwrap(), AuthMethod::ServicePrincipal);
-        let wi = env(&[("AZURE_CLIENT_ID", "c"), ("AZURE_TENANT_ID", "t"), ("AZURE_FEDERATED_TOKEN_FILE", "/f")]);
+        let wi = env(&[
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+        ]);
         assert_eq!(detect(&wi).unwrap(), AuthMethod::WorkloadIdentity);
-        assert_eq!(detect(&env(&[("IDENTITY_ENDPOINT", "http://x")])).unwrap(), AuthMethod::ManagedIdentity);
+        assert_eq!(
+            detect(&env(&[("IDENTITY_ENDPOINT", "http://x")])).unwrap(),
+            AuthMethod::ManagedIdentity
+        );
     }
 
     #[test]
     fn nothing_configured_lists_what_was_tried() {
-        let error = detect(&env(&[("AZURE_CLIENT_ID", "c")])).unwrap_err().to_string();
-        assert!(error.contains("service principal: AZURE_TENANT_ID, AZURE_CLIENT_SECRET not set"), "{error}");
+        let error = detect(&env(&[("AZURE_CLIENT_ID", "c")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("service principal: AZURE_TENANT_ID, AZURE_CLIENT_SECRET not set"),
+            "{error}"
+        );
         assert!(error.contains("workload identity"), "{error}");
         assert!(error.contains("managed identity"), "{error}");
         assert!(error.contains("Azure CLI"), "{error}");
@@ -217,7 +296,8 @@ mod tests {
     #[test]
     fn forcing_a_method_names_what_is_missing() {
         let endpoints = Endpoints::for_cloud(Cloud::Public);
-        let error = credential(AuthMethod::ServicePrincipal, &endpoints, &env(&[]), None).unwrap_err();
+        let error =
+            credential(AuthMethod::ServicePrincipal, &endpoints, &env(&[]), None).unwrap_err();
         assert_eq!(
             error.to_string(),
             "service principal is not configured: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set"

@@ -88,7 +88,10 @@ pub struct Operation {
 
 impl Operation {
     pub fn new(action: &'static str, resource: impl Into<String>) -> Self {
-        Operation { action, resource: resource.into() }
+        Operation {
+            action,
+            resource: resource.into(),
+        }
     }
 }
 
@@ -114,13 +117,33 @@ pub enum ArmError {
         "failed to {action} {resource}: HTTP {status} {code}: {message}{}",
         request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default()
     )]
-    Status { action: &'static str, resource: String, status: u16, code: String, message: String, request_id: Option<String> },
+    Status {
+        action: &'static str,
+        resource: String,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
     #[error("failed to {action} {resource}: {message} (after {attempts} tries)")]
-    Transport { action: &'static str, resource: String, message: String, attempts: usize },
+    Transport {
+        action: &'static str,
+        resource: String,
+        message: String,
+        attempts: usize,
+    },
     #[error("failed to {action} {resource}: {source}")]
-    Auth { action: &'static str, resource: String, source: crate::azure::auth::AuthError },
+    Auth {
+        action: &'static str,
+        resource: String,
+        source: crate::azure::auth::AuthError,
+    },
     #[error("failed to {action} {resource}: the response is not JSON: {message}")]
-    Body { action: &'static str, resource: String, message: String },
+    Body {
+        action: &'static str,
+        resource: String,
+        message: String,
+    },
 }
 
 /// Counts of requests sent, for benchmarks and tests.
@@ -145,12 +168,21 @@ pub struct ArmClient {
 /// One try's outcome, before deciding whether to retry.
 enum Attempt {
     Done(Response),
-    Retry { reason: String, after: Option<Duration>, throttled: bool },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+        throttled: bool,
+    },
     Fail(ArmError),
 }
 
 impl ArmClient {
-    pub fn new(http: reqwest::Client, endpoints: Endpoints, credential: Credential, settings: ClientSettings) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        credential: Credential,
+        settings: ClientSettings,
+    ) -> Self {
         ArmClient {
             http,
             scope: endpoints.arm_scope(),
@@ -169,8 +201,13 @@ impl ArmClient {
 
     /// The URL of a resource id at an api-version.
     pub fn url(&self, id: &ResourceId, api_version: &str) -> Url {
-        let mut url = self.endpoints.resource_manager.join(id.as_str().trim_start_matches('/')).expect("ids are valid paths");
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        let mut url = self
+            .endpoints
+            .resource_manager
+            .join(id.as_str().trim_start_matches('/'))
+            .expect("ids are valid paths");
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
         url
     }
 
@@ -178,22 +215,36 @@ impl ArmClient {
     pub async fn get(&self, operation: &Operation, url: Url) -> Result<Found, ArmError> {
         match self.send(operation, Method::GET, url, None, true).await {
             Ok(response) => Ok(Found::Present(response)),
-            Err(ArmError::Status { status: 404, code, .. }) => Ok(Found::Missing { code }),
+            Err(ArmError::Status {
+                status: 404, code, ..
+            }) => Ok(Found::Missing { code }),
             Err(error) => Err(error),
         }
     }
 
     /// POST an action that only reads (e.g. `listsecrets`): safe to retry.
-    pub async fn post_read(&self, operation: &Operation, url: Url, body: Option<Value>) -> Result<Found, ArmError> {
+    pub async fn post_read(
+        &self,
+        operation: &Operation,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<Found, ArmError> {
         match self.send(operation, Method::POST, url, body, true).await {
             Ok(response) => Ok(Found::Present(response)),
-            Err(ArmError::Status { status: 404, code, .. }) => Ok(Found::Missing { code }),
+            Err(ArmError::Status {
+                status: 404, code, ..
+            }) => Ok(Found::Missing { code }),
             Err(error) => Err(error),
         }
     }
 
     /// GET a list and follow `nextLink` to the end (or until `limit` items).
-    pub async fn list(&self, operation: &Operation, url: Url, limit: Option<usize>) -> Result<Vec<Value>, ArmError> {
+    pub async fn list(
+        &self,
+        operation: &Operation,
+        url: Url,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>, ArmError> {
         let mut items = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next.take() {
@@ -206,11 +257,13 @@ impl ArmClient {
                 break;
             }
             next = match response.body.get("nextLink").and_then(Value::as_str) {
-                Some(link) if !link.is_empty() => Some(Url::parse(link).map_err(|e| ArmError::Body {
-                    action: operation.action,
-                    resource: operation.resource.clone(),
-                    message: format!("bad nextLink `{link}`: {e}"),
-                })?),
+                Some(link) if !link.is_empty() => {
+                    Some(Url::parse(link).map_err(|e| ArmError::Body {
+                        action: operation.action,
+                        resource: operation.resource.clone(),
+                        message: format!("bad nextLink `{link}`: {e}"),
+                    })?)
+                }
                 _ => None,
             };
         }
@@ -227,7 +280,11 @@ impl ArmClient {
         body: Option<Value>,
         idempotent: bool,
     ) -> Result<Response, ArmError> {
-        let _permit = self.limiter.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let policy = &self.settings.retry;
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
@@ -241,11 +298,23 @@ impl ArmClient {
             self.wait_for_gate().await;
             attempts += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.attempt(operation, method.clone(), url.clone(), body.as_ref(), idempotent).await;
+            let outcome = self
+                .attempt(
+                    operation,
+                    method.clone(),
+                    url.clone(),
+                    body.as_ref(),
+                    idempotent,
+                )
+                .await;
             let (reason, after, throttled) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { reason, after, throttled } => (reason, after, throttled),
+                Attempt::Retry {
+                    reason,
+                    after,
+                    throttled,
+                } => (reason, after, throttled),
             };
             let Some(backoff) = delays.next() else {
                 return Err(self.give_up(operation, reason, attempts));
@@ -264,7 +333,12 @@ impl ArmClient {
     }
 
     fn give_up(&self, operation: &Operation, reason: String, attempts: usize) -> ArmError {
-        ArmError::Transport { action: operation.action, resource: operation.resource.clone(), message: reason, attempts }
+        ArmError::Transport {
+            action: operation.action,
+            resource: operation.resource.clone(),
+            message: reason,
+            attempts,
+        }
     }
 
     async fn wait_for_gate(&self) {
@@ -296,7 +370,11 @@ impl ArmClient {
         let token = match self.credential.token(&self.scope).await {
             Ok(token) => token,
             Err(source) => {
-                return Attempt::Fail(ArmError::Auth { action: operation.action, resource: operation.resource.clone(), source });
+                return Attempt::Fail(ArmError::Auth {
+                    action: operation.action,
+                    resource: operation.resource.clone(),
+                    source,
+                });
             }
         };
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -315,30 +393,53 @@ impl ArmClient {
             Ok(response) => response,
             // Nothing reached the server: always safe to try again.
             Err(error) if error.is_connect() => {
-                return Attempt::Retry { reason: format!("cannot connect: {}", error_chain(&error)), after: None, throttled: false };
+                return Attempt::Retry {
+                    reason: format!("cannot connect: {}", error_chain(&error)),
+                    after: None,
+                    throttled: false,
+                };
             }
             Err(error) if idempotent => {
-                return Attempt::Retry { reason: format!("connection failed: {}", error_chain(&error)), after: None, throttled: false };
+                return Attempt::Retry {
+                    reason: format!("connection failed: {}", error_chain(&error)),
+                    after: None,
+                    throttled: false,
+                };
             }
             Err(error) => {
                 return Attempt::Fail(ArmError::Transport {
                     action: operation.action,
                     resource: operation.resource.clone(),
-                    message: format!("connection failed (not retried: the request may have been processed): {}", error_chain(&error)),
+                    message: format!(
+                        "connection failed (not retried: the request may have been processed): {}",
+                        error_chain(&error)
+                    ),
                     attempts: 1,
                 });
             }
         };
         let status = response.status();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let request_id = header("x-ms-request-id");
         let etag = header("etag");
-        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         tracing::debug!(%method, url = %redact_query(&url), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or("-"), "response");
         let text = match response.text().await {
             Ok(text) => text,
             Err(error) if idempotent => {
-                return Attempt::Retry { reason: format!("reading the response failed: {}", error_chain(&error)), after: None, throttled: false };
+                return Attempt::Retry {
+                    reason: format!("reading the response failed: {}", error_chain(&error)),
+                    after: None,
+                    throttled: false,
+                };
             }
             Err(error) => {
                 return Attempt::Fail(ArmError::Transport {
@@ -350,11 +451,19 @@ impl ArmClient {
             }
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Attempt::Retry { reason: "throttled (HTTP 429)".into(), after: retry_after.or(Some(Duration::from_secs(1))), throttled: true };
+            return Attempt::Retry {
+                reason: "throttled (HTTP 429)".into(),
+                after: retry_after.or(Some(Duration::from_secs(1))),
+                throttled: true,
+            };
         }
         if status.is_server_error() && idempotent {
             let (code, _) = error_code(&text);
-            return Attempt::Retry { reason: format!("HTTP {} {code}", status.as_u16()), after: retry_after, throttled: false };
+            return Attempt::Retry {
+                reason: format!("HTTP {} {code}", status.as_u16()),
+                after: retry_after,
+                throttled: false,
+            };
         }
         if !status.is_success() {
             let (code, message) = error_code(&text);
@@ -381,7 +490,12 @@ impl ArmClient {
                 }
             }
         };
-        Attempt::Done(Response { status, body, request_id, etag })
+        Attempt::Done(Response {
+            status,
+            body,
+            request_id,
+            etag,
+        })
     }
 }
 
@@ -389,7 +503,11 @@ impl ArmClient {
 fn error_code(text: &str) -> (String, String) {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("(no code)").to_string();
+    let code = error
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        .unwrap_or("(no code)")
+        .to_string();
     let message = match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
         Some(message) => message.to_string(),
         None => truncate(text.trim(), 200),
@@ -407,8 +525,11 @@ fn truncate(text: &str, max: usize) -> String {
 /// URLs in logs lose their query beyond api-version: SAS tokens live there.
 fn redact_query(url: &Url) -> String {
     let mut shown = url.clone();
-    let kept: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k == "api-version").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k == "api-version")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     shown.set_query(None);
     if !kept.is_empty() {
         shown.query_pairs_mut().extend_pairs(kept);
@@ -433,15 +554,26 @@ mod tests {
 
     #[test]
     fn error_codes_come_from_the_arm_body() {
-        let (code, message) = error_code(r#"{"error":{"code":"ResourceNotFound","message":"gone"}}"#);
-        assert_eq!((code.as_str(), message.as_str()), ("ResourceNotFound", "gone"));
+        let (code, message) =
+            error_code(r#"{"error":{"code":"ResourceNotFound","message":"gone"}}"#);
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("ResourceNotFound", "gone")
+        );
         let (code, message) = error_code("<html>bad gateway</html>");
-        assert_eq!((code.as_str(), message.as_str()), ("(no code)", "<html>bad gateway</html>"));
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("(no code)", "<html>bad gateway</html>")
+        );
     }
 
     #[test]
     fn logged_urls_keep_only_the_api_version() {
-        let url = Url::parse("https://a.blob.core.windows.net/c?sv=2021&sig=secret&api-version=1").unwrap();
-        assert_eq!(redact_query(&url), "https://a.blob.core.windows.net/c?api-version=1");
+        let url = Url::parse("https://a.blob.core.windows.net/c?sv=2021&sig=secret&api-version=1")
+            .unwrap();
+        assert_eq!(
+            redact_query(&url),
+            "https://a.blob.core.windows.net/c?api-version=1"
+        );
     }
 }

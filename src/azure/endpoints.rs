@@ -28,7 +28,9 @@ pub struct Endpoints {
 pub enum EndpointError {
     #[error("`{url}` is not a valid URL: {reason}")]
     Invalid { url: String, reason: String },
-    #[error("`{url}` uses plain http; only loopback addresses (127.0.0.1, ::1, localhost) may be reached without TLS")]
+    #[error(
+        "`{url}` uses plain http; only loopback addresses (127.0.0.1, ::1, localhost) may be reached without TLS"
+    )]
     InsecureRemote { url: String },
     #[error("`{url}` must use http or https")]
     Scheme { url: String },
@@ -37,9 +39,21 @@ pub enum EndpointError {
 impl Endpoints {
     pub fn for_cloud(cloud: Cloud) -> Self {
         let (arm, authority, storage) = match cloud {
-            Cloud::Public => ("https://management.azure.com/", "https://login.microsoftonline.com/", "core.windows.net"),
-            Cloud::China => ("https://management.chinacloudapi.cn/", "https://login.chinacloudapi.cn/", "core.chinacloudapi.cn"),
-            Cloud::Usgov => ("https://management.usgovcloudapi.net/", "https://login.microsoftonline.us/", "core.usgovcloudapi.net"),
+            Cloud::Public => (
+                "https://management.azure.com/",
+                "https://login.microsoftonline.com/",
+                "core.windows.net",
+            ),
+            Cloud::China => (
+                "https://management.chinacloudapi.cn/",
+                "https://login.chinacloudapi.cn/",
+                "core.chinacloudapi.cn",
+            ),
+            Cloud::Usgov => (
+                "https://management.usgovcloudapi.net/",
+                "https://login.microsoftonline.us/",
+                "core.usgovcloudapi.net",
+            ),
         };
         Endpoints {
             resource_manager: Url::parse(arm).expect("a valid built-in URL"),
@@ -79,12 +93,23 @@ impl Endpoints {
 
 /// Parse a URL and refuse plain http to anything but loopback.
 pub fn checked_url(text: &str) -> Result<Url, EndpointError> {
-    let mut url = Url::parse(text).map_err(|e| EndpointError::Invalid { url: text.to_string(), reason: e.to_string() })?;
+    let mut url = Url::parse(text).map_err(|e| EndpointError::Invalid {
+        url: text.to_string(),
+        reason: e.to_string(),
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err(EndpointError::InsecureRemote { url: text.to_string() }),
-        _ => return Err(EndpointError::Scheme { url: text.to_string() }),
+        "http" => {
+            return Err(EndpointError::InsecureRemote {
+                url: text.to_string(),
+            });
+        }
+        _ => {
+            return Err(EndpointError::Scheme {
+                url: text.to_string(),
+            });
+        }
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -113,7 +138,9 @@ mod tests {
         assert!(checked_url("http://localhost:1/").is_ok());
         assert_eq!(
             checked_url("http://management.azure.com/"),
-            Err(EndpointError::InsecureRemote { url: "http://management.azure.com/".into() })
+            Err(EndpointError::InsecureRemote {
+                url: "http://management.azure.com/".into()
+            })
         );
         assert!(checked_url("http://10.0.0.1/").is_err());
         assert!(checked_url("ftp://127.0.0.1/").is_err());
@@ -122,8 +149,13 @@ mod tests {
 
     #[test]
     fn scopes_follow_the_resource_manager() {
-        assert_eq!(Endpoints::for_cloud(Cloud::Public).arm_scope(), "https://management.azure.com/.default");
-        let local = Endpoints::with_overrides(Cloud::Public, Some("https://127.0.0.1:8443/"), None, None).unwrap();
+        assert_eq!(
+            Endpoints::for_cloud(Cloud::Public).arm_scope(),
+            "https://management.azure.com/.default"
+        );
+        let local =
+            Endpoints::with_overrides(Cloud::Public, Some("https://127.0.0.1:8443/"), None, None)
+                .unwrap();
         assert_eq!(local.arm_scope(), "https://127.0.0.1:8443/.default");
     }
 }

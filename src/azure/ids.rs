@@ -5,18 +5,29 @@ use std::fmt;
 use crate::spec::model::WorkspaceSpec;
 
 /// An ARM resource id: `/subscriptions/{sub}/resourceGroups/{rg}/providers/...`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct ResourceId(String);
 
 impl ResourceId {
     pub fn resource_group(subscription_id: &str, resource_group: &str) -> Self {
-        ResourceId(format!("/subscriptions/{subscription_id}/resourceGroups/{resource_group}"))
+        ResourceId(format!(
+            "/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        ))
     }
 
     /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}/{type}/{name}`.
-    pub fn provider(subscription_id: &str, resource_group: &str, namespace_type: &str, name: &str) -> Self {
-        ResourceId(format!("/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/{namespace_type}/{name}"))
+    pub fn provider(
+        subscription_id: &str,
+        resource_group: &str,
+        namespace_type: &str,
+        name: &str,
+    ) -> Self {
+        ResourceId(format!(
+            "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/{namespace_type}/{name}"
+        ))
     }
 
     pub fn workspace(workspace: &WorkspaceSpec) -> Self {
@@ -60,7 +71,12 @@ mod tests {
 
     #[test]
     fn builds_children() {
-        let ws = ResourceId::provider("sub", "rg", "Microsoft.MachineLearningServices/workspaces", "ws");
+        let ws = ResourceId::provider(
+            "sub",
+            "rg",
+            "Microsoft.MachineLearningServices/workspaces",
+            "ws",
+        );
         let env = ws.child("environments", "fastai2").child("versions", "1");
         assert_eq!(
             env.as_str(),

@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 
 use crate::azure::ids::ResourceId;
 use crate::spec::model::{
-    Cluster, Distribution, EnvironmentBuild, EnvironmentRef, Origin, Specs, VmPriority, WorkspaceSpec,
+    Cluster, Distribution, EnvironmentBuild, EnvironmentRef, Origin, Specs, VmPriority,
+    WorkspaceSpec,
 };
 use crate::spec::secret::Secret;
 use snapshot::{Snapshot, SnapshotError};
@@ -106,7 +107,9 @@ pub struct BuildContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildSource {
     /// An inline Dockerfile: the context is that one file.
-    Inline { dockerfile: String },
+    Inline {
+        dockerfile: String,
+    },
     Folder(Snapshot),
 }
 
@@ -158,7 +161,11 @@ pub struct DesiredJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEnvironment {
     /// An environment of this manifest: its version id.
-    Declared { name: String, version: String, id: ResourceId },
+    Declared {
+        name: String,
+        version: String,
+        id: ResourceId,
+    },
     /// An existing environment; `version` `None` means the latest.
     Existing(ExistingEnvironment),
 }
@@ -166,7 +173,11 @@ pub enum JobEnvironment {
 #[derive(Debug, thiserror::Error)]
 pub enum DesiredError {
     #[error("{origin}: {what}: {source}")]
-    Snapshot { origin: Origin, what: String, source: SnapshotError },
+    Snapshot {
+        origin: Origin,
+        what: String,
+        source: SnapshotError,
+    },
 }
 
 /// Compute the desired state of every workspace. Reads the files that snapshots and
@@ -178,7 +189,11 @@ pub fn desired(specs: &Specs) -> Result<Desired, Vec<DesiredError>> {
     for spec in &specs.workspaces {
         workspaces.push(workspace(spec, &mut snapshots, &mut errors));
     }
-    if errors.is_empty() { Ok(Desired { workspaces }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Desired { workspaces })
+    } else {
+        Err(errors)
+    }
 }
 
 fn workspace(
@@ -208,43 +223,55 @@ fn workspace(
             EnvironmentBuild::Image { .. } => None,
             EnvironmentBuild::InlineDockerfile { text } => Some(BuildContext {
                 hash: single_file_hash("Dockerfile", text.as_bytes()),
-                source: BuildSource::Inline { dockerfile: text.clone() },
+                source: BuildSource::Inline {
+                    dockerfile: text.clone(),
+                },
                 dockerfile_path: "Dockerfile".into(),
                 files: 1,
                 total_bytes: text.len() as u64,
             }),
-            EnvironmentBuild::DockerfileFile { context, dockerfile } => {
-                match cached_snapshot(context, snapshots) {
-                    Ok(snapshot) => Some(BuildContext {
-                        hash: snapshot.hash.clone(),
-                        files: snapshot.files.len(),
-                        total_bytes: snapshot.total_bytes,
-                        source: BuildSource::Folder(snapshot),
-                        dockerfile_path: dockerfile.clone(),
-                    }),
-                    Err(source) => {
-                        errors.push(DesiredError::Snapshot {
-                            origin: env.origin.clone(),
-                            what: format!("build context of environment `{}`", env.name),
-                            source,
-                        });
-                        continue;
-                    }
+            EnvironmentBuild::DockerfileFile {
+                context,
+                dockerfile,
+            } => match cached_snapshot(context, snapshots) {
+                Ok(snapshot) => Some(BuildContext {
+                    hash: snapshot.hash.clone(),
+                    files: snapshot.files.len(),
+                    total_bytes: snapshot.total_bytes,
+                    source: BuildSource::Folder(snapshot),
+                    dockerfile_path: dockerfile.clone(),
+                }),
+                Err(source) => {
+                    errors.push(DesiredError::Snapshot {
+                        origin: env.origin.clone(),
+                        what: format!("build context of environment `{}`", env.name),
+                        source,
+                    });
+                    continue;
                 }
-            }
+            },
         };
         let (image, conda_file) = match &env.build {
-            EnvironmentBuild::Image { image, conda } => (Some(image.clone()), conda.as_ref().map(|c| c.content.clone())),
+            EnvironmentBuild::Image { image, conda } => (
+                Some(image.clone()),
+                conda.as_ref().map(|c| c.content.clone()),
+            ),
             _ => (None, None),
         };
-        let definition = EnvironmentDefinition { image, conda_file, build };
+        let definition = EnvironmentDefinition {
+            image,
+            conda_file,
+            build,
+        };
         let (version, pinned) = match &env.version {
             Some(version) => (version.to_string(), true),
             None => (definition.content_version(), false),
         };
         environments.push(DesiredEnvironment {
             name: env.name.to_string(),
-            id: id.child("environments", env.name.as_str()).child("versions", &version),
+            id: id
+                .child("environments", env.name.as_str())
+                .child("versions", &version),
             version,
             pinned,
             definition,
@@ -257,7 +284,11 @@ fn workspace(
     let clusters = spec
         .clusters
         .iter()
-        .map(|c| DesiredCluster { name: c.name.to_string(), id: id.child("computes", c.name.as_str()), spec: c.clone() })
+        .map(|c| DesiredCluster {
+            name: c.name.to_string(),
+            id: id.child("computes", c.name.as_str()),
+            spec: c.clone(),
+        })
         .collect();
 
     let mut codes: Vec<DesiredCode> = Vec::new();
@@ -291,15 +322,24 @@ fn workspace(
         };
         let environment = match &job.environment {
             EnvironmentRef::Declared(name) => {
-                let declared = environments.iter().find(|e| e.name.eq_ignore_ascii_case(name.as_str()));
+                let declared = environments
+                    .iter()
+                    .find(|e| e.name.eq_ignore_ascii_case(name.as_str()));
                 let Some(declared) = declared else {
                     // Its environment failed above; that error is reported already.
                     continue;
                 };
-                JobEnvironment::Declared { name: declared.name.clone(), version: declared.version.clone(), id: declared.id.clone() }
+                JobEnvironment::Declared {
+                    name: declared.name.clone(),
+                    version: declared.version.clone(),
+                    id: declared.id.clone(),
+                }
             }
             EnvironmentRef::Existing { name, version } => {
-                let existing = ExistingEnvironment { name: name.to_string(), version: version.as_ref().map(ToString::to_string) };
+                let existing = ExistingEnvironment {
+                    name: name.to_string(),
+                    version: version.as_ref().map(ToString::to_string),
+                };
                 if !existing_environments.contains(&existing) {
                     existing_environments.push(existing.clone());
                 }
@@ -373,9 +413,16 @@ impl EnvironmentDefinition {
 
 pub fn distribution_json(distribution: Distribution) -> Value {
     match distribution {
-        Distribution::PyTorch { processes_per_node } => json!({"type": "pytorch", "processes_per_node": processes_per_node}),
-        Distribution::Mpi { processes_per_node } => json!({"type": "mpi", "processes_per_node": processes_per_node}),
-        Distribution::TensorFlow { worker_count, parameter_server_count } => {
+        Distribution::PyTorch { processes_per_node } => {
+            json!({"type": "pytorch", "processes_per_node": processes_per_node})
+        }
+        Distribution::Mpi { processes_per_node } => {
+            json!({"type": "mpi", "processes_per_node": processes_per_node})
+        }
+        Distribution::TensorFlow {
+            worker_count,
+            parameter_server_count,
+        } => {
             json!({"type": "tensorflow", "worker_count": worker_count, "parameter_server_count": parameter_server_count})
         }
     }
@@ -388,7 +435,10 @@ pub fn vm_priority_name(priority: VmPriority) -> &'static str {
     }
 }
 
-fn cached_snapshot(dir: &std::path::Path, cache: &mut BTreeMap<PathBuf, Snapshot>) -> Result<Snapshot, SnapshotError> {
+fn cached_snapshot(
+    dir: &std::path::Path,
+    cache: &mut BTreeMap<PathBuf, Snapshot>,
+) -> Result<Snapshot, SnapshotError> {
     let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     if let Some(snapshot) = cache.get(&key) {
         return Ok(snapshot.clone());
@@ -411,9 +461,18 @@ fn single_file_hash(name: &str, bytes: &[u8]) -> String {
 /// identity so that re-running a failed creation finds the same ones.
 fn dependencies(spec: &WorkspaceSpec) -> WorkspaceDependencies {
     let key = spec.key();
-    let digest = sha256_hex(&format!("{}/{}/{}", key.subscription_id, key.resource_group, key.name));
+    let digest = sha256_hex(&format!(
+        "{}/{}/{}",
+        key.subscription_id, key.resource_group, key.name
+    ));
     let suffix = &digest[..8];
-    let mut base: String = spec.name.as_str().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+    let mut base: String = spec
+        .name
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         base.insert(0, 'w');
     }
@@ -423,9 +482,19 @@ fn dependencies(spec: &WorkspaceSpec) -> WorkspaceDependencies {
     let vault = format!("{}-{suffix}", truncate(&base, 15));
     let insights = format!("{}-insights", spec.name);
     WorkspaceDependencies {
-        storage_account: ResourceId::provider(sub, rg, "Microsoft.Storage/storageAccounts", &storage),
+        storage_account: ResourceId::provider(
+            sub,
+            rg,
+            "Microsoft.Storage/storageAccounts",
+            &storage,
+        ),
         key_vault: ResourceId::provider(sub, rg, "Microsoft.KeyVault/vaults", &vault),
-        application_insights: ResourceId::provider(sub, rg, "Microsoft.Insights/components", &insights),
+        application_insights: ResourceId::provider(
+            sub,
+            rg,
+            "Microsoft.Insights/components",
+            &insights,
+        ),
     }
 }
 
@@ -449,7 +518,10 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        assert_eq!(canonical(&json!({"b": 1, "a": {"d": 2, "c": 3}})), r#"{"a":{"c":3,"d":2},"b":1}"#);
+        assert_eq!(
+            canonical(&json!({"b": 1, "a": {"d": 2, "c": 3}})),
+            r#"{"a":{"c":3,"d":2},"b":1}"#
+        );
     }
 
     #[test]
@@ -457,6 +529,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM ubuntu\n").unwrap();
         let folder = snapshot::snapshot(dir.path()).unwrap();
-        assert_eq!(single_file_hash("Dockerfile", b"FROM ubuntu\n"), folder.hash);
+        assert_eq!(
+            single_file_hash("Dockerfile", b"FROM ubuntu\n"),
+            folder.hash
+        );
     }
 }

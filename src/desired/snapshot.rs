@@ -40,7 +40,10 @@ pub struct SnapshotFile {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot walk `{path}`: {message}")]
     Walk { path: PathBuf, message: String },
     #[error("`{path}` is not valid in an ignore file: {message}")]
@@ -49,42 +52,72 @@ pub enum SnapshotError {
 
 /// Collect and hash the files of `root`.
 pub fn snapshot(root: &Path) -> Result<Snapshot, SnapshotError> {
-    let ignore_file = [".amlignore", ".gitignore"].iter().map(|name| root.join(name)).find(|p| p.is_file());
+    let ignore_file = [".amlignore", ".gitignore"]
+        .iter()
+        .map(|name| root.join(name))
+        .find(|p| p.is_file());
     let matcher = match &ignore_file {
         Some(path) => {
             let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
             if let Some(error) = builder.add(path) {
-                return Err(SnapshotError::Ignore { path: path.clone(), message: error.to_string() });
+                return Err(SnapshotError::Ignore {
+                    path: path.clone(),
+                    message: error.to_string(),
+                });
             }
-            Some(builder.build().map_err(|e| SnapshotError::Ignore { path: path.clone(), message: e.to_string() })?)
+            Some(builder.build().map_err(|e| SnapshotError::Ignore {
+                path: path.clone(),
+                message: e.to_string(),
+            })?)
         }
         None => None,
     };
     let mut files = Vec::new();
-    let walker = ignore::WalkBuilder::new(root).standard_filters(false).follow_links(true).build();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(true)
+        .build();
     for entry in walker {
-        let entry = entry.map_err(|e| SnapshotError::Walk { path: root.to_path_buf(), message: e.to_string() })?;
+        let entry = entry.map_err(|e| SnapshotError::Walk {
+            path: root.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
         let relative_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
         if let Some(matcher) = &matcher
-            && matcher.matched_path_or_any_parents(relative_path, false).is_ignore()
+            && matcher
+                .matched_path_or_any_parents(relative_path, false)
+                .is_ignore()
         {
             continue;
         }
-        let metadata = std::fs::metadata(entry.path()).map_err(|source| SnapshotError::Io { path: entry.path().to_path_buf(), source })?;
+        let metadata = std::fs::metadata(entry.path()).map_err(|source| SnapshotError::Io {
+            path: entry.path().to_path_buf(),
+            source,
+        })?;
         let relative = relative_path
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        files.push(SnapshotFile { relative, path: entry.path().to_path_buf(), size: metadata.len() });
+        files.push(SnapshotFile {
+            relative,
+            path: entry.path().to_path_buf(),
+            size: metadata.len(),
+        });
     }
     files.sort_by_cached_key(|f| f.relative.to_lowercase());
     let hash = content_hash(&files)?;
     let total_bytes = files.iter().map(|f| f.size).sum();
-    Ok(Snapshot { root: root.to_path_buf(), files, hash, total_bytes, ignore_file })
+    Ok(Snapshot {
+        root: root.to_path_buf(),
+        files,
+        hash,
+        total_bytes,
+        ignore_file,
+    })
 }
 
 /// Azure ML's `_get_file_list_content_hash` over files already in order.
@@ -97,9 +130,17 @@ fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
     }
     let mut buffer = vec![0u8; 64 * 1024];
     for file in files {
-        let mut reader = std::fs::File::open(&file.path).map_err(|source| SnapshotError::Io { path: file.path.clone(), source })?;
+        let mut reader = std::fs::File::open(&file.path).map_err(|source| SnapshotError::Io {
+            path: file.path.clone(),
+            source,
+        })?;
         loop {
-            let n = reader.read(&mut buffer).map_err(|source| SnapshotError::Io { path: file.path.clone(), source })?;
+            let n = reader
+                .read(&mut buffer)
+                .map_err(|source| SnapshotError::Io {
+                    path: file.path.clone(),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
@@ -127,11 +168,21 @@ mod tests {
     #[test]
     fn matches_azure_ml_content_hash() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &[("train.py", "print('hi')\n"), ("utils/helpers.py", "X = 1\n"), ("B.txt", "b")]);
+        write(
+            dir.path(),
+            &[
+                ("train.py", "print('hi')\n"),
+                ("utils/helpers.py", "X = 1\n"),
+                ("B.txt", "b"),
+            ],
+        );
         let snap = snapshot(dir.path()).unwrap();
         let order: Vec<&str> = snap.files.iter().map(|f| f.relative.as_str()).collect();
         assert_eq!(order, ["B.txt", "train.py", "utils/helpers.py"]);
-        assert_eq!(snap.hash, "11b4135b74167bdfa708c0644b439f7018e61bc9e8889b95c7a63dde17c0b4fe");
+        assert_eq!(
+            snap.hash,
+            "11b4135b74167bdfa708c0644b439f7018e61bc9e8889b95c7a63dde17c0b4fe"
+        );
         assert_eq!(snap.total_bytes, 12 + 6 + 1);
     }
 
@@ -152,17 +203,41 @@ mod tests {
         );
         let snap = snapshot(dir.path()).unwrap();
         let names: Vec<&str> = snap.files.iter().map(|f| f.relative.as_str()).collect();
-        assert_eq!(names, [".amlignore", ".gitignore", ".hidden", "keep.ckpt", "train.py"]);
+        assert_eq!(
+            names,
+            [
+                ".amlignore",
+                ".gitignore",
+                ".hidden",
+                "keep.ckpt",
+                "train.py"
+            ]
+        );
         assert_eq!(snap.ignore_file, Some(dir.path().join(".amlignore")));
         // azure-ai-ml 1.35.2 gives the same files and this hash for the same folder.
-        assert_eq!(snap.hash, "17ff885edbb1436cbb60241928a7566771d8fa2b0204943aa4d25ea197f1f02d");
+        assert_eq!(
+            snap.hash,
+            "17ff885edbb1436cbb60241928a7566771d8fa2b0204943aa4d25ea197f1f02d"
+        );
     }
 
     #[test]
     fn gitignore_applies_without_amlignore() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &[(".gitignore", "__pycache__/\n"), ("a.py", "a"), ("__pycache__/a.pyc", "c")]);
-        let names: Vec<String> = snapshot(dir.path()).unwrap().files.into_iter().map(|f| f.relative).collect();
+        write(
+            dir.path(),
+            &[
+                (".gitignore", "__pycache__/\n"),
+                ("a.py", "a"),
+                ("__pycache__/a.pyc", "c"),
+            ],
+        );
+        let names: Vec<String> = snapshot(dir.path())
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.relative)
+            .collect();
         assert_eq!(names, [".gitignore", "a.py"]);
     }
 }

@@ -82,11 +82,17 @@ pub struct LiveEnvironmentRef {
 }
 
 fn text(value: &Value, pointer: &str) -> Option<String> {
-    value.pointer(pointer).and_then(Value::as_str).map(str::to_string)
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 fn number(value: &Value, pointer: &str) -> Option<u64> {
-    value.pointer(pointer).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+    value.pointer(pointer).and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
 }
 
 fn tags(value: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -95,7 +101,12 @@ fn tags(value: &Value, pointer: &str) -> BTreeMap<String, String> {
         .and_then(Value::as_object)
         .map(|map| {
             map.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -110,8 +121,15 @@ impl LiveWorkspace {
         let location = text(body, "/location").unwrap_or_default();
         let description = text(body, "/properties/description").filter(|d| !d.is_empty());
         let tags = tags(body, "/tags");
-        let fingerprint = fingerprint(&json!({"location": location, "description": description, "tags": tags}));
-        LiveWorkspace { location, description, tags, provisioning_state: text(body, "/properties/provisioningState"), fingerprint }
+        let fingerprint =
+            fingerprint(&json!({"location": location, "description": description, "tags": tags}));
+        LiveWorkspace {
+            location,
+            description,
+            tags,
+            provisioning_state: text(body, "/properties/provisioningState"),
+            fingerprint,
+        }
     }
 }
 
@@ -127,7 +145,14 @@ impl LiveConnection {
             "category": category, "auth_type": auth_type, "target": target, "username": username,
             "password_set": password.is_some(),
         }));
-        LiveConnection { category, auth_type, target, username, password, fingerprint }
+        LiveConnection {
+            category,
+            auth_type,
+            target,
+            username,
+            password,
+            fingerprint,
+        }
     }
 }
 
@@ -143,7 +168,15 @@ impl LiveEnvironmentVersion {
             "image": image, "conda_file": conda_file, "context": build_context_uri, "dockerfile": dockerfile_path,
             "description": description, "tags": tags,
         }));
-        LiveEnvironmentVersion { image, conda_file, build_context_uri, dockerfile_path, description, tags, fingerprint }
+        LiveEnvironmentVersion {
+            image,
+            conda_file,
+            build_context_uri,
+            dockerfile_path,
+            description,
+            tags,
+            fingerprint,
+        }
     }
 }
 
@@ -154,8 +187,11 @@ impl LiveCompute {
         let vm_priority = text(body, "/properties/properties/vmPriority");
         let min_nodes = number(body, "/properties/properties/scaleSettings/minNodeCount");
         let max_nodes = number(body, "/properties/properties/scaleSettings/maxNodeCount");
-        let idle_seconds =
-            text(body, "/properties/properties/scaleSettings/nodeIdleTimeBeforeScaleDown").and_then(|d| iso8601_seconds(&d));
+        let idle_seconds = text(
+            body,
+            "/properties/properties/scaleSettings/nodeIdleTimeBeforeScaleDown",
+        )
+        .and_then(|d| iso8601_seconds(&d));
         let description = text(body, "/properties/description").filter(|d| !d.is_empty());
         let tags = tags(body, "/tags");
         let fingerprint = fingerprint(&json!({
@@ -183,8 +219,16 @@ impl LiveJob {
         let tags = tags(body, "/properties/tags");
         let display_name = text(body, "/properties/displayName");
         // The status moves on its own; a plan does not depend on it.
-        let fingerprint = fingerprint(&json!({"description": description, "tags": tags, "display_name": display_name}));
-        LiveJob { status: text(body, "/properties/status"), description, tags, display_name, fingerprint }
+        let fingerprint = fingerprint(
+            &json!({"description": description, "tags": tags, "display_name": display_name}),
+        );
+        LiveJob {
+            status: text(body, "/properties/status"),
+            description,
+            tags,
+            display_name,
+            fingerprint,
+        }
     }
 }
 
@@ -193,16 +237,25 @@ impl LiveCode {
         let id = text(body, "/id").unwrap_or_default();
         let code_uri = text(body, "/properties/codeUri");
         let fingerprint = fingerprint(&json!({"id": id, "code_uri": code_uri}));
-        LiveCode { id, code_uri, fingerprint }
+        LiveCode {
+            id,
+            code_uri,
+            fingerprint,
+        }
     }
 }
 
 impl LiveEnvironmentRef {
     pub fn from_arm(body: &Value) -> Self {
         let id = text(body, "/id").unwrap_or_default();
-        let version = text(body, "/name").unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().to_string());
+        let version = text(body, "/name")
+            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().to_string());
         let fingerprint = fingerprint(&json!({"id": id}));
-        LiveEnvironmentRef { id, version, fingerprint }
+        LiveEnvironmentRef {
+            id,
+            version,
+            fingerprint,
+        }
     }
 }
 
@@ -228,7 +281,10 @@ pub fn iso8601_seconds(text: &str) -> Option<u64> {
             }
             number.is_empty().then_some(())
         };
-        add(days_part, &[('Y', 365.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)])?;
+        add(
+            days_part,
+            &[('Y', 365.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)],
+        )?;
         if let Some(time) = time_part {
             add(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
         }
@@ -269,7 +325,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, seconds) in [("PT30M", 1800), ("PT120S", 120), ("PT1H30M", 5400), ("P1DT1S", 86401), ("PT0.5S", 1), ("00:30:00", 1800)] {
+        for (text, seconds) in [
+            ("PT30M", 1800),
+            ("PT120S", 120),
+            ("PT1H30M", 5400),
+            ("P1DT1S", 86401),
+            ("PT0.5S", 1),
+            ("00:30:00", 1800),
+        ] {
             assert_eq!(iso8601_seconds(text), Some(seconds), "{text}");
         }
         assert_eq!(iso8601_seconds("soon"), None);
@@ -293,16 +356,25 @@ mod tests {
             }
         });
         let live = LiveCompute::from_arm(&body);
-        assert_eq!((live.min_nodes, live.max_nodes, live.idle_seconds), (Some(0), Some(4), Some(1800)));
+        assert_eq!(
+            (live.min_nodes, live.max_nodes, live.idle_seconds),
+            (Some(0), Some(4), Some(1800))
+        );
         let mut moved = body.clone();
         moved["properties"]["properties"]["currentNodeCount"] = json!(3);
-        assert_eq!(LiveCompute::from_arm(&moved).fingerprint, live.fingerprint, "server-side churn is not drift");
+        assert_eq!(
+            LiveCompute::from_arm(&moved).fingerprint,
+            live.fingerprint,
+            "server-side churn is not drift"
+        );
     }
 
     #[test]
     fn connection_fingerprint_never_depends_on_the_password() {
         let with = |password: &str| {
-            LiveConnection::from_arm(&json!({"properties": {"category": "ContainerRegistry", "credentials": {"username": "u", "password": password}}}))
+            LiveConnection::from_arm(
+                &json!({"properties": {"category": "ContainerRegistry", "credentials": {"username": "u", "password": password}}}),
+            )
         };
         assert_eq!(with("a").fingerprint, with("b").fingerprint);
         assert_ne!(with("a").password, with("b").password);

@@ -13,10 +13,15 @@ use serde_json::Value;
 
 use crate::azure::client::{ArmClient, ArmError, Found, Operation};
 use crate::azure::ids::ResourceId;
-use crate::azure::{INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, STORAGE_API_VERSION};
+use crate::azure::{
+    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, STORAGE_API_VERSION,
+};
 use crate::desired::snapshot::HASH_VERSION;
 use crate::desired::{Desired, DesiredWorkspace, ExistingEnvironment};
-use live::{LiveCode, LiveCompute, LiveConnection, LiveEnvironmentRef, LiveEnvironmentVersion, LiveJob, LiveWorkspace};
+use live::{
+    LiveCode, LiveCompute, LiveConnection, LiveEnvironmentRef, LiveEnvironmentVersion, LiveJob,
+    LiveWorkspace,
+};
 
 /// The live state of one resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +72,13 @@ pub struct ObservedDependencies {
 
 /// Read everything `desired` names.
 pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
-    let results = join_all(desired.workspaces.iter().map(|ws| observe_workspace(client, ws))).await;
+    let results = join_all(
+        desired
+            .workspaces
+            .iter()
+            .map(|ws| observe_workspace(client, ws)),
+    )
+    .await;
     let mut workspaces = Vec::new();
     let mut errors = Vec::new();
     for result in results {
@@ -76,13 +87,23 @@ pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, 
             Err(mut errs) => errors.append(&mut errs),
         }
     }
-    if errors.is_empty() { Ok(Observed { workspaces }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Observed { workspaces })
+    } else {
+        Err(errors)
+    }
 }
 
-async fn observe_workspace(client: &ArmClient, ws: &DesiredWorkspace) -> Result<ObservedWorkspace, Vec<ArmError>> {
+async fn observe_workspace(
+    client: &ArmClient,
+    ws: &DesiredWorkspace,
+) -> Result<ObservedWorkspace, Vec<ArmError>> {
     let name = ws.spec.name.as_str();
     let read = Operation::new("read workspace", name);
-    let workspace = client.get(&read, client.url(&ws.id, ML_API_VERSION)).await.map_err(|e| vec![e])?;
+    let workspace = client
+        .get(&read, client.url(&ws.id, ML_API_VERSION))
+        .await
+        .map_err(|e| vec![e])?;
     let (live, missing_code) = match workspace {
         Found::Present(response) => (Live::Present(LiveWorkspace::from_arm(&response.body)), None),
         Found::Missing { code } => (Live::Missing, Some(code)),
@@ -108,29 +129,50 @@ async fn observe_workspace(client: &ArmClient, ws: &DesiredWorkspace) -> Result<
     }
 
     let registries = join_all(ws.registries.iter().map(|registry| async move {
-        let operation = Operation::new("read registry connection", format!("{name}/{}", registry.name));
+        let operation = Operation::new(
+            "read registry connection",
+            format!("{name}/{}", registry.name),
+        );
         let mut url = client.url(&registry.id, ML_API_VERSION);
-        url.path_segments_mut().expect("an ARM URL has a path").push("listsecrets");
+        url.path_segments_mut()
+            .expect("an ARM URL has a path")
+            .push("listsecrets");
         let found = client.post_read(&operation, url, None).await?;
         Ok::<_, ArmError>(present(found, LiveConnection::from_arm))
     }));
     let environments = join_all(ws.environments.iter().map(|env| async move {
-        let operation = Operation::new("read environment", format!("{name}/{}:{}", env.name, env.version));
-        let found = client.get(&operation, client.url(&env.id, ML_API_VERSION)).await?;
+        let operation = Operation::new(
+            "read environment",
+            format!("{name}/{}:{}", env.name, env.version),
+        );
+        let found = client
+            .get(&operation, client.url(&env.id, ML_API_VERSION))
+            .await?;
         Ok::<_, ArmError>(present(found, LiveEnvironmentVersion::from_arm))
     }));
-    let existing = join_all(ws.existing_environments.iter().map(|env| read_existing_environment(client, ws, env)));
+    let existing = join_all(
+        ws.existing_environments
+            .iter()
+            .map(|env| read_existing_environment(client, ws, env)),
+    );
     let clusters = join_all(ws.clusters.iter().map(|cluster| async move {
         let operation = Operation::new("read compute", format!("{name}/{}", cluster.name));
-        let found = client.get(&operation, client.url(&cluster.id, ML_API_VERSION)).await?;
+        let found = client
+            .get(&operation, client.url(&cluster.id, ML_API_VERSION))
+            .await?;
         Ok::<_, ArmError>(present(found, LiveCompute::from_arm))
     }));
     let codes = join_all(ws.codes.iter().map(|code| async move {
-        let operation = Operation::new("look up code by content hash", format!("{name}/{}", &code.hash[..12]));
+        let operation = Operation::new(
+            "look up code by content hash",
+            format!("{name}/{}", &code.hash[..12]),
+        );
         // Azure searches every code asset for the hash, whatever name is in the path.
         let versions = ws.id.child("codes", &code.name).collection("versions");
         let mut url = client.url(&versions, ML_API_VERSION);
-        url.query_pairs_mut().append_pair("hash", &code.hash).append_pair("hashVersion", &HASH_VERSION.to_string());
+        url.query_pairs_mut()
+            .append_pair("hash", &code.hash)
+            .append_pair("hashVersion", &HASH_VERSION.to_string());
         let found = client.list(&operation, url, Some(1)).await?;
         Ok::<_, ArmError>(match found.first() {
             Some(version) => Live::Present(LiveCode::from_arm(version)),
@@ -139,7 +181,9 @@ async fn observe_workspace(client: &ArmClient, ws: &DesiredWorkspace) -> Result<
     }));
     let jobs = join_all(ws.jobs.iter().map(|job| async move {
         let operation = Operation::new("read job", format!("{name}/{}", job.name));
-        let found = client.get(&operation, client.url(&job.id, ML_API_VERSION)).await?;
+        let found = client
+            .get(&operation, client.url(&job.id, ML_API_VERSION))
+            .await?;
         Ok::<_, ArmError>(present(found, LiveJob::from_arm))
     }));
     let (registries, environments, existing, clusters, codes, jobs) =
@@ -157,7 +201,11 @@ async fn observe_workspace(client: &ArmClient, ws: &DesiredWorkspace) -> Result<
         codes: collect(codes, &mut errors),
         jobs: collect(jobs, &mut errors),
     };
-    if errors.is_empty() { Ok(observed) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(observed)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The values of the reads that worked; the errors of the others go to `errors`.
@@ -184,18 +232,34 @@ async fn read_existing_environment(
     ws: &DesiredWorkspace,
     env: &ExistingEnvironment,
 ) -> Result<Live<LiveEnvironmentRef>, ArmError> {
-    let versions = ws.id.child("environments", &env.name).collection("versions");
+    let versions = ws
+        .id
+        .child("environments", &env.name)
+        .collection("versions");
     match &env.version {
         Some(version) => {
-            let operation = Operation::new("read environment", format!("{}/{}:{version}", ws.spec.name, env.name));
-            let id = ws.id.child("environments", &env.name).child("versions", version);
-            let found = client.get(&operation, client.url(&id, ML_API_VERSION)).await?;
+            let operation = Operation::new(
+                "read environment",
+                format!("{}/{}:{version}", ws.spec.name, env.name),
+            );
+            let id = ws
+                .id
+                .child("environments", &env.name)
+                .child("versions", version);
+            let found = client
+                .get(&operation, client.url(&id, ML_API_VERSION))
+                .await?;
             Ok(present(found, LiveEnvironmentRef::from_arm))
         }
         None => {
-            let operation = Operation::new("find the latest version of environment", format!("{}/{}", ws.spec.name, env.name));
+            let operation = Operation::new(
+                "find the latest version of environment",
+                format!("{}/{}", ws.spec.name, env.name),
+            );
             let mut url = client.url(&versions, ML_API_VERSION);
-            url.query_pairs_mut().append_pair("$orderBy", "createdtime desc").append_pair("$top", "1");
+            url.query_pairs_mut()
+                .append_pair("$orderBy", "createdtime desc")
+                .append_pair("$top", "1");
             let latest = match client.list(&operation, url, Some(1)).await {
                 Ok(items) => items,
                 // No such environment: the versions of a missing container are missing.
@@ -210,7 +274,10 @@ async fn read_existing_environment(
     }
 }
 
-async fn observe_dependencies(client: &ArmClient, ws: &DesiredWorkspace) -> Result<ObservedDependencies, Vec<ArmError>> {
+async fn observe_dependencies(
+    client: &ArmClient,
+    ws: &DesiredWorkspace,
+) -> Result<ObservedDependencies, Vec<ArmError>> {
     let exists = |id: &ResourceId, api: &'static str, what: &'static str| {
         let operation = Operation::new(what, id.name().to_string());
         let url = client.url(id, api);
@@ -223,14 +290,29 @@ async fn observe_dependencies(client: &ArmClient, ws: &DesiredWorkspace) -> Resu
     };
     let deps = &ws.dependencies;
     let found = futures::join!(
-        exists(&deps.storage_account, STORAGE_API_VERSION, "read storage account"),
+        exists(
+            &deps.storage_account,
+            STORAGE_API_VERSION,
+            "read storage account"
+        ),
         exists(&deps.key_vault, KEYVAULT_API_VERSION, "read key vault"),
-        exists(&deps.application_insights, INSIGHTS_API_VERSION, "read application insights"),
+        exists(
+            &deps.application_insights,
+            INSIGHTS_API_VERSION,
+            "read application insights"
+        ),
     );
     match found {
         (Ok(storage_account), Ok(key_vault), Ok(application_insights)) => {
-            Ok(ObservedDependencies { storage_account, key_vault, application_insights })
+            Ok(ObservedDependencies {
+                storage_account,
+                key_vault,
+                application_insights,
+            })
         }
-        (storage, vault, insights) => Err([storage.err(), vault.err(), insights.err()].into_iter().flatten().collect()),
+        (storage, vault, insights) => Err([storage.err(), vault.err(), insights.err()]
+            .into_iter()
+            .flatten()
+            .collect()),
     }
 }

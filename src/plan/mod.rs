@@ -17,10 +17,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::desired::{
-    BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry, DesiredWorkspace,
-    JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
+    BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
+    DesiredWorkspace, JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
 };
-use crate::observe::live::{LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace};
+use crate::observe::live::{
+    LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace,
+};
 use crate::observe::{Live, Observed, ObservedWorkspace};
 use crate::spec::model::Origin;
 
@@ -127,7 +129,11 @@ pub struct SpecLocation {
 
 impl From<&Origin> for SpecLocation {
     fn from(origin: &Origin) -> Self {
-        SpecLocation { file: origin.file.display().to_string(), line: origin.span.line, column: origin.span.column }
+        SpecLocation {
+            file: origin.file.display().to_string(),
+            line: origin.span.line,
+            column: origin.span.column,
+        }
     }
 }
 
@@ -177,7 +183,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             Action::NoOp => summary.unchanged += 1,
             Action::Blocked => summary.blocked += 1,
         }
-        digest_input.push(json!({"address": change.address, "id": change.id, "after": change.after}));
+        digest_input
+            .push(json!({"address": change.address, "id": change.id, "after": change.after}));
     }
     Plan {
         format_version: FORMAT_VERSION,
@@ -239,28 +246,67 @@ impl Draft {
         self.finish(Action::Create, None, changed, Vec::new(), None, None)
     }
 
-    fn blocked(self, reason: String, before: Option<BTreeMap<String, Value>>, fingerprint: Option<String>) -> ResourceChange {
-        self.finish(Action::Blocked, before, Vec::new(), Vec::new(), Some(reason), fingerprint)
+    fn blocked(
+        self,
+        reason: String,
+        before: Option<BTreeMap<String, Value>>,
+        fingerprint: Option<String>,
+    ) -> ResourceChange {
+        self.finish(
+            Action::Blocked,
+            before,
+            Vec::new(),
+            Vec::new(),
+            Some(reason),
+            fingerprint,
+        )
     }
 
     /// Compare with what exists: update, replace or no-op.
-    fn compare(self, before: BTreeMap<String, Value>, immutable: &[&str], fingerprint: String) -> ResourceChange {
-        let changed: Vec<String> =
-            self.after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
-        let forces: Vec<String> = changed.iter().filter(|k| immutable.contains(&k.as_str())).cloned().collect();
+    fn compare(
+        self,
+        before: BTreeMap<String, Value>,
+        immutable: &[&str],
+        fingerprint: String,
+    ) -> ResourceChange {
+        let changed: Vec<String> = self
+            .after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let forces: Vec<String> = changed
+            .iter()
+            .filter(|k| immutable.contains(&k.as_str()))
+            .cloned()
+            .collect();
         let (action, reason) = if !forces.is_empty() {
-            (Action::Replace, Some(format!("{} cannot change in place", forces.join(", "))))
+            (
+                Action::Replace,
+                Some(format!("{} cannot change in place", forces.join(", "))),
+            )
         } else if !changed.is_empty() {
             (Action::Update, None)
         } else {
             (Action::NoOp, None)
         };
-        self.finish(action, Some(before), changed, forces, reason, Some(fingerprint))
+        self.finish(
+            action,
+            Some(before),
+            changed,
+            forces,
+            reason,
+            Some(fingerprint),
+        )
     }
 }
 
 fn attributes(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    pairs.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
@@ -270,7 +316,10 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
     let mut changes = Vec::new();
 
     let mut after = attributes(&[
-        ("location", json!(spec.location.as_ref().map(|l| l.as_str()))),
+        (
+            "location",
+            json!(spec.location.as_ref().map(|l| l.as_str())),
+        ),
         ("description", json!(spec.description)),
     ]);
     if !spec.tags.is_empty() {
@@ -288,11 +337,16 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
     let ws_change = match &o.workspace {
         Live::Present(live) => workspace_change(draft, d, live),
         _ if !spec.create_if_missing => {
-            let children = d.registries.len() + d.environments.len() + d.clusters.len() + d.jobs.len();
+            let children =
+                d.registries.len() + d.environments.len() + d.clusters.len() + d.jobs.len();
             let reason = format!(
                 "workspace `{}` does not exist in resource group `{rg}`{} and create_if_missing is false; {} declared in it cannot be planned",
                 spec.name,
-                if o.resource_group_exists == Some(false) { " (the resource group does not exist either)" } else { "" },
+                if o.resource_group_exists == Some(false) {
+                    " (the resource group does not exist either)"
+                } else {
+                    ""
+                },
                 crate::render::count(children, "resource", "resources"),
             );
             changes.push(draft.blocked(reason, None, None));
@@ -319,9 +373,21 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
             let deps = &d.dependencies;
             let observed_deps = o.dependencies.as_ref();
             for (kind, id, live) in [
-                (Kind::StorageAccount, &deps.storage_account, observed_deps.map(|x| &x.storage_account)),
-                (Kind::KeyVault, &deps.key_vault, observed_deps.map(|x| &x.key_vault)),
-                (Kind::ApplicationInsights, &deps.application_insights, observed_deps.map(|x| &x.application_insights)),
+                (
+                    Kind::StorageAccount,
+                    &deps.storage_account,
+                    observed_deps.map(|x| &x.storage_account),
+                ),
+                (
+                    Kind::KeyVault,
+                    &deps.key_vault,
+                    observed_deps.map(|x| &x.key_vault),
+                ),
+                (
+                    Kind::ApplicationInsights,
+                    &deps.application_insights,
+                    observed_deps.map(|x| &x.application_insights),
+                ),
             ] {
                 let address = format!("{rg}/{}/{}", kind_path(&kind), id.name());
                 if matches!(live, Some(Live::Present(()))) {
@@ -337,13 +403,20 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
                         id: id.to_string(),
                         origin: Some((&spec.origin).into()),
                         depends_on: depends.iter().filter(|a| *a == rg).cloned().collect(),
-                        after: attributes(&[("location", json!(spec.location.as_ref().map(|l| l.as_str())))]),
+                        after: attributes(&[(
+                            "location",
+                            json!(spec.location.as_ref().map(|l| l.as_str())),
+                        )]),
                     }
                     .create(),
                 );
                 depends.push(address);
             }
-            Draft { depends_on: depends, ..draft }.create()
+            Draft {
+                depends_on: depends,
+                ..draft
+            }
+            .create()
         }
     };
     let workspace_blocked = ws_change.action == Action::Blocked;
@@ -384,7 +457,10 @@ fn kind_path(kind: &Kind) -> &'static str {
 fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) -> ResourceChange {
     let spec = &d.spec;
     let mut before = BTreeMap::new();
-    before.insert("location".to_string(), json!(live.location.to_ascii_lowercase().replace(' ', "")));
+    before.insert(
+        "location".to_string(),
+        json!(live.location.to_ascii_lowercase().replace(' ', "")),
+    );
     if let Some(description) = &live.description {
         before.insert("description".into(), json!(description));
     }
@@ -417,7 +493,11 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
     draft.compare(before, &[], live.fingerprint.clone())
 }
 
-fn registry_change(registry: &DesiredRegistry, live: &Live<LiveConnection>, ws_address: &str) -> ResourceChange {
+fn registry_change(
+    registry: &DesiredRegistry,
+    live: &Live<LiveConnection>,
+    ws_address: &str,
+) -> ResourceChange {
     let draft = Draft {
         kind: Kind::Registry,
         address: format!("{ws_address}/registry/{}", registry.name),
@@ -433,11 +513,20 @@ fn registry_change(registry: &DesiredRegistry, live: &Live<LiveConnection>, ws_a
             ("auth_type", json!("UsernamePassword")),
         ]),
     };
-    let Live::Present(live) = live else { return draft.create() };
+    let Live::Present(live) = live else {
+        return draft.create();
+    };
     // The password is compared by value and shown only as a marker of change.
-    let password_marker = if live.password.as_ref() == Some(&registry.password) { SENSITIVE } else { "(sensitive, differs)" };
+    let password_marker = if live.password.as_ref() == Some(&registry.password) {
+        SENSITIVE
+    } else {
+        "(sensitive, differs)"
+    };
     let before = attributes(&[
-        ("address", json!(live.target.as_ref().map(|t| t.to_ascii_lowercase()))),
+        (
+            "address",
+            json!(live.target.as_ref().map(|t| t.to_ascii_lowercase())),
+        ),
         ("username", json!(live.username)),
         ("password", json!(password_marker)),
         ("category", json!(live.category)),
@@ -446,7 +535,11 @@ fn registry_change(registry: &DesiredRegistry, live: &Live<LiveConnection>, ws_a
     draft.compare(before, &[], live.fingerprint.clone())
 }
 
-fn environment_change(env: &DesiredEnvironment, live: &Live<LiveEnvironmentVersion>, ws_address: &str) -> ResourceChange {
+fn environment_change(
+    env: &DesiredEnvironment,
+    live: &Live<LiveEnvironmentVersion>,
+    ws_address: &str,
+) -> ResourceChange {
     let definition = &env.definition;
     let mut depends_on = vec![ws_address.to_string()];
     if let Some(registry) = &env.registry {
@@ -456,9 +549,23 @@ fn environment_change(env: &DesiredEnvironment, live: &Live<LiveEnvironmentVersi
     let mut after = attributes(&[
         ("version", json!(env.version)),
         ("image", json!(definition.image)),
-        ("conda_file_sha256", json!(definition.conda_file.as_deref().map(|c| sha256_hex(c)[..12].to_string()))),
-        ("build_context_sha256", json!(build.map(|b| b.hash[..12].to_string()))),
-        ("dockerfile_path", json!(build.map(|b| b.dockerfile_path.clone()))),
+        (
+            "conda_file_sha256",
+            json!(
+                definition
+                    .conda_file
+                    .as_deref()
+                    .map(|c| sha256_hex(c)[..12].to_string())
+            ),
+        ),
+        (
+            "build_context_sha256",
+            json!(build.map(|b| b.hash[..12].to_string())),
+        ),
+        (
+            "dockerfile_path",
+            json!(build.map(|b| b.dockerfile_path.clone())),
+        ),
         ("description", json!(env.description)),
     ]);
     if !env.tags.is_empty() {
@@ -481,20 +588,32 @@ fn environment_change(env: &DesiredEnvironment, live: &Live<LiveEnvironmentVersi
                 env.version,
                 size_summary(snapshot.files.len(), snapshot.total_bytes)
             ),
-            Some(BuildSource::Inline { .. }) => format!("version {}, inline Dockerfile to upload", env.version),
+            Some(BuildSource::Inline { .. }) => {
+                format!("version {}, inline Dockerfile to upload", env.version)
+            }
             None => format!("version {}", env.version),
         });
         return change;
     };
     let context_matches = match (build, &live.build_context_uri) {
         (None, None) => true,
-        (Some(b), Some(uri)) => uri.contains(&b.hash) && live.dockerfile_path.as_deref().unwrap_or("Dockerfile") == b.dockerfile_path,
+        (Some(b), Some(uri)) => {
+            uri.contains(&b.hash)
+                && live.dockerfile_path.as_deref().unwrap_or("Dockerfile") == b.dockerfile_path
+        }
         _ => false,
     };
     let mut before = attributes(&[
         ("version", json!(env.version)),
         ("image", json!(live.image)),
-        ("conda_file_sha256", json!(live.conda_file.as_deref().map(|c| sha256_hex(c)[..12].to_string()))),
+        (
+            "conda_file_sha256",
+            json!(
+                live.conda_file
+                    .as_deref()
+                    .map(|c| sha256_hex(c)[..12].to_string())
+            ),
+        ),
         ("description", json!(live.description)),
     ]);
     if let Some(b) = build {
@@ -512,7 +631,8 @@ fn environment_change(env: &DesiredEnvironment, live: &Live<LiveEnvironmentVersi
         before.remove("description");
     }
     let same_definition = live.image == definition.image
-        && normalize_text(live.conda_file.as_deref()) == normalize_text(definition.conda_file.as_deref())
+        && normalize_text(live.conda_file.as_deref())
+            == normalize_text(definition.conda_file.as_deref())
         && context_matches;
     if !same_definition {
         let reason = if env.pinned {
@@ -537,14 +657,21 @@ fn normalize_text(text: Option<&str>) -> Option<String> {
     text.map(|t| t.replace("\r\n", "\n").trim_end().to_string())
 }
 
-fn cluster_change(cluster: &DesiredCluster, live: &Live<LiveCompute>, ws_address: &str) -> ResourceChange {
+fn cluster_change(
+    cluster: &DesiredCluster,
+    live: &Live<LiveCompute>,
+    ws_address: &str,
+) -> ResourceChange {
     let spec = &cluster.spec;
     let mut after = attributes(&[
         ("vm_size", json!(spec.vm_size.to_ascii_uppercase())),
         ("vm_priority", json!(vm_priority_name(spec.vm_priority))),
         ("min_nodes", json!(spec.min_nodes)),
         ("max_nodes", json!(spec.max_nodes)),
-        ("idle_seconds_before_scale_down", json!(spec.idle_seconds_before_scale_down)),
+        (
+            "idle_seconds_before_scale_down",
+            json!(spec.idle_seconds_before_scale_down),
+        ),
         ("description", json!(spec.description)),
     ]);
     if !spec.tags.is_empty() {
@@ -559,16 +686,27 @@ fn cluster_change(cluster: &DesiredCluster, live: &Live<LiveCompute>, ws_address
         depends_on: vec![ws_address.to_string()],
         after,
     };
-    let Live::Present(live) = live else { return draft.create() };
+    let Live::Present(live) = live else {
+        return draft.create();
+    };
     let mut before = attributes(&[
-        ("vm_size", json!(live.vm_size.as_ref().map(|s| s.to_ascii_uppercase()))),
-        ("vm_priority", json!(live.vm_priority.as_deref().unwrap_or("Dedicated"))),
+        (
+            "vm_size",
+            json!(live.vm_size.as_ref().map(|s| s.to_ascii_uppercase())),
+        ),
+        (
+            "vm_priority",
+            json!(live.vm_priority.as_deref().unwrap_or("Dedicated")),
+        ),
         ("min_nodes", json!(live.min_nodes.unwrap_or(0))),
         ("max_nodes", json!(live.max_nodes)),
         ("description", json!(live.description)),
     ]);
     if spec.idle_seconds_before_scale_down.is_some() {
-        before.insert("idle_seconds_before_scale_down".into(), json!(live.idle_seconds));
+        before.insert(
+            "idle_seconds_before_scale_down".into(),
+            json!(live.idle_seconds),
+        );
     }
     if spec.description.is_none() {
         before.remove("description");
@@ -576,7 +714,11 @@ fn cluster_change(cluster: &DesiredCluster, live: &Live<LiveCompute>, ws_address
     if !spec.tags.is_empty() {
         before.insert("tags".into(), json!(live.tags));
     }
-    if live.compute_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("AmlCompute")) {
+    if live
+        .compute_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("AmlCompute"))
+    {
         let reason = format!(
             "a compute named `{}` exists but is a {}, not an AmlCompute cluster; rename the cluster in the spec",
             cluster.name,
@@ -602,14 +744,23 @@ fn job_change(
     o: &ObservedWorkspace,
     ws_address: &str,
 ) -> ResourceChange {
-    let mut depends_on = vec![ws_address.to_string(), format!("{ws_address}/cluster/{}", job.cluster)];
+    let mut depends_on = vec![
+        ws_address.to_string(),
+        format!("{ws_address}/cluster/{}", job.cluster),
+    ];
     let environment = match &job.environment {
         JobEnvironment::Declared { name, version, .. } => {
             depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
             format!("{name}:{version}")
         }
         JobEnvironment::Existing(e) => {
-            format!("{}{}", e.name, e.version.as_ref().map_or("@latest".to_string(), |v| format!(":{v}")))
+            format!(
+                "{}{}",
+                e.name,
+                e.version
+                    .as_ref()
+                    .map_or("@latest".to_string(), |v| format!(":{v}"))
+            )
         }
     };
     let mut after = attributes(&[
@@ -619,13 +770,22 @@ fn job_change(
         ("environment", json!(environment)),
         ("cluster", json!(job.cluster)),
         ("node_count", json!(job.node_count)),
-        ("distribution", json!(job.distribution.map(distribution_json))),
-        ("code_sha256", json!(job.code_hash.as_deref().map(|h| h[..12].to_string()))),
+        (
+            "distribution",
+            json!(job.distribution.map(distribution_json)),
+        ),
+        (
+            "code_sha256",
+            json!(job.code_hash.as_deref().map(|h| h[..12].to_string())),
+        ),
         ("display_name", json!(job.display_name)),
         ("description", json!(job.description)),
     ]);
     if !job.environment_variables.is_empty() {
-        after.insert("environment_variables".into(), json!(job.environment_variables));
+        after.insert(
+            "environment_variables".into(),
+            json!(job.environment_variables),
+        );
     }
     if !job.tags.is_empty() {
         after.insert("tags".into(), json!(job.tags));
@@ -658,7 +818,8 @@ fn job_change(
                 before.insert("display_name".into(), json!(shown));
                 after.insert("display_name".into(), json!(shown));
             }
-            let mut change = Draft { after, ..draft }.compare(before, &[], live.fingerprint.clone());
+            let mut change =
+                Draft { after, ..draft }.compare(before, &[], live.fingerprint.clone());
             if let Some(wanted) = &job.display_name
                 && live.display_name.as_ref() != Some(wanted)
             {
@@ -666,7 +827,10 @@ fn job_change(
                     "display_name is fixed when a job is submitted; `{wanted}` applies to the next run (change something that defines the run)"
                 ));
             }
-            change.detail = Some(format!("submitted, {}", live.status.as_deref().unwrap_or("status unknown")));
+            change.detail = Some(format!(
+                "submitted, {}",
+                live.status.as_deref().unwrap_or("status unknown")
+            ));
             change
         }
         _ => {
@@ -675,8 +839,14 @@ fn job_change(
                 let found = index.and_then(|i| o.existing_environments.get(i));
                 if matches!(found, Some(Live::Missing)) {
                     let reason = match &existing.version {
-                        Some(version) => format!("environment `{}` has no version `{version}` in this workspace", existing.name),
-                        None => format!("environment `{}` does not exist in this workspace", existing.name),
+                        Some(version) => format!(
+                            "environment `{}` has no version `{version}` in this workspace",
+                            existing.name
+                        ),
+                        None => format!(
+                            "environment `{}` does not exist in this workspace",
+                            existing.name
+                        ),
                     };
                     return draft.blocked(reason, None, None);
                 }
@@ -687,7 +857,10 @@ fn job_change(
             });
             let upload = match code {
                 Some((_, Some(Live::Present(_)))) => ", code already uploaded".to_string(),
-                Some((code, _)) => format!(", {} to upload", size_summary(code.snapshot.files.len(), code.snapshot.total_bytes)),
+                Some((code, _)) => format!(
+                    ", {} to upload",
+                    size_summary(code.snapshot.files.len(), code.snapshot.total_bytes)
+                ),
                 None => String::new(),
             };
             let mut change = draft.create();
@@ -699,7 +872,11 @@ fn job_change(
 
 /// "214 files, 1.2 MB"
 pub fn size_summary(files: usize, bytes: u64) -> String {
-    format!("{}, {}", crate::render::count(files, "file", "files"), human_bytes(bytes))
+    format!(
+        "{}, {}",
+        crate::render::count(files, "file", "files"),
+        human_bytes(bytes)
+    )
 }
 
 pub fn human_bytes(bytes: u64) -> String {

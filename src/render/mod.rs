@@ -30,7 +30,9 @@ pub fn workspace_line(workspace: &WorkspaceSpec) -> String {
 
 /// GitHub workflow-command escaping of a message.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// GitHub workflow-command escaping of a property value (`file=`, `title=`).

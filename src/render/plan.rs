@@ -50,11 +50,22 @@ fn headline(change: &ResourceChange) -> String {
     let what = match change.action {
         Action::Create => change.detail.clone(),
         Action::Update => Some("update in place".into()),
-        Action::Replace => Some(format!("must be replaced: {}", change.reason.as_deref().unwrap_or("an attribute cannot change"))),
+        Action::Replace => Some(format!(
+            "must be replaced: {}",
+            change
+                .reason
+                .as_deref()
+                .unwrap_or("an attribute cannot change")
+        )),
         Action::Blocked => None,
         Action::NoOp => None,
     };
-    let mut line = format!("{} {} {}", symbol(change.action), change.kind.label(), change.name);
+    let mut line = format!(
+        "{} {} {}",
+        symbol(change.action),
+        change.kind.label(),
+        change.name
+    );
     if let Some(what) = what {
         let _ = write!(line, " ({what})");
     }
@@ -76,9 +87,15 @@ fn attribute_lines(change: &ResourceChange) -> Vec<String> {
             for name in &change.changed {
                 let old = before.and_then(|b| b.get(name));
                 let new = after.and_then(|a| a.get(name));
-                let forced = if change.forces_replacement.contains(name) { " (forces replacement)" } else { "" };
+                let forced = if change.forces_replacement.contains(name) {
+                    " (forces replacement)"
+                } else {
+                    ""
+                };
                 let line = match (old, new) {
-                    (Some(old), Some(new)) => format!("~ {name}: {} -> {}{forced}", value(old), value(new)),
+                    (Some(old), Some(new)) => {
+                        format!("~ {name}: {} -> {}{forced}", value(old), value(new))
+                    }
                     (None, Some(new)) => format!("+ {name}: {}{forced}", value(new)),
                     (Some(old), None) => format!("- {name}: {}{forced}", value(old)),
                     (None, None) => continue,
@@ -108,7 +125,11 @@ pub fn summary_line(summary: &Summary) -> String {
         summary.create, summary.update, summary.replace, summary.unchanged
     );
     if summary.blocked > 0 {
-        let _ = write!(line, " {} blocked: the plan cannot be applied as is.", summary.blocked);
+        let _ = write!(
+            line,
+            " {} blocked: the plan cannot be applied as is.",
+            summary.blocked
+        );
     }
     line
 }
@@ -126,13 +147,25 @@ pub fn human(plan: &Plan, styled: bool) -> String {
         return out;
     }
     for workspace in &plan.workspaces {
-        let changed: Vec<&ResourceChange> = workspace.resources.iter().filter(|r| r.action != Action::NoOp).collect();
+        let changed: Vec<&ResourceChange> = workspace
+            .resources
+            .iter()
+            .filter(|r| r.action != Action::NoOp)
+            .collect();
         if changed.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "workspace {} (resource group {})", workspace.name, workspace.resource_group);
+        let _ = writeln!(
+            out,
+            "workspace {} (resource group {})",
+            workspace.name, workspace.resource_group
+        );
         for change in changed {
-            let style = if styled { style(change.action) } else { Style::new() };
+            let style = if styled {
+                style(change.action)
+            } else {
+                Style::new()
+            };
             let _ = writeln!(out, "  {style}{}{style:#}", headline(change));
             for line in attribute_lines(change) {
                 let _ = writeln!(out, "      {style}{line}{style:#}");
@@ -157,7 +190,11 @@ pub fn markdown(plan: &Plan) -> String {
     let s = &plan.summary;
     let _ = writeln!(out, "### amlspec plan\n");
     if !plan.has_changes() && !plan.is_blocked() {
-        let _ = writeln!(out, "**No changes.** {} up to date.", super::count(s.unchanged, "resource is", "resources are"));
+        let _ = writeln!(
+            out,
+            "**No changes.** {} up to date.",
+            super::count(s.unchanged, "resource is", "resources are")
+        );
         return out;
     }
     let _ = writeln!(
@@ -167,10 +204,18 @@ pub fn markdown(plan: &Plan) -> String {
         s.update,
         s.replace,
         s.unchanged,
-        if s.blocked > 0 { format!(", **{} blocked**", s.blocked) } else { String::new() }
+        if s.blocked > 0 {
+            format!(", **{} blocked**", s.blocked)
+        } else {
+            String::new()
+        }
     );
     for workspace in &plan.workspaces {
-        let changed: Vec<&ResourceChange> = workspace.resources.iter().filter(|r| r.action != Action::NoOp).collect();
+        let changed: Vec<&ResourceChange> = workspace
+            .resources
+            .iter()
+            .filter(|r| r.action != Action::NoOp)
+            .collect();
         if changed.is_empty() {
             continue;
         }
@@ -216,11 +261,21 @@ pub fn github_annotations(plan: &Plan) -> String {
             message.push_str(&line);
         }
         let location = match &change.origin {
-            Some(origin) => format!("file={},line={},col={},", escape_property(&origin.file), origin.line, origin.column),
+            Some(origin) => format!(
+                "file={},line={},col={},",
+                escape_property(&origin.file),
+                origin.line,
+                origin.column
+            ),
             None => String::new(),
         };
         let title = format!("amlspec plan: {} {}", change.kind.label(), change.name);
-        let _ = writeln!(out, "::{level} {location}title={}::{}", escape_property(&title), escape_data(&message));
+        let _ = writeln!(
+            out,
+            "::{level} {location}title={}::{}",
+            escape_property(&title),
+            escape_data(&message)
+        );
     }
     out
 }

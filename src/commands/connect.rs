@@ -1,0 +1,142 @@
+//! Connect to Azure, or to the local emulator started in-process: endpoints,
+//! credentials and the ARM client that plan (and apply) use.
+
+use std::path::{Path, PathBuf};
+
+use crate::azure::auth::{self, AuthMethod};
+use crate::azure::client::{ArmClient, ClientSettings};
+use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
+use crate::azure::http_client;
+use crate::cli::AzureArgs;
+use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
+use crate::spec::interpolate::EnvVars;
+
+/// Where `--emulator` keeps its state, relative to the current folder.
+pub const EMULATOR_STATE_DIR: &str = ".amlspec/emulator";
+
+pub struct Connection {
+    pub client: ArmClient,
+    /// The in-process emulator, when `--emulator` was given; shut it down when done.
+    pub emulator: Option<Emulator>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("cannot read the CA certificate `{path}`: {source}")]
+    CaCert {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up HTTPS: {0}")]
+    Tls(#[from] reqwest::Error),
+    #[error("cannot start the local emulator: {0}")]
+    Emulator(#[from] EmulatorError),
+    #[error("cannot create `{path}`: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Connect as the arguments say. `subscriptions`: the ones the specs name (the
+/// emulator is told to know them).
+pub async fn connect(
+    args: &AzureArgs,
+    env: &EnvVars,
+    subscriptions: &[String],
+) -> Result<Connection, ConnectError> {
+    let settings = ClientSettings {
+        max_parallel: args.max_parallel as usize,
+        ..ClientSettings::default()
+    };
+    if args.emulator {
+        return connect_emulator(Path::new(EMULATOR_STATE_DIR), subscriptions, settings).await;
+    }
+    let endpoints = Endpoints::with_overrides(
+        args.cloud.unwrap_or(Cloud::Public),
+        args.arm_endpoint.as_deref(),
+        args.authority_host.as_deref(),
+        args.storage_suffix.as_deref(),
+    )?;
+    let ca = match &args.ca_cert {
+        Some(path) => {
+            Some(
+                std::fs::read_to_string(path).map_err(|source| ConnectError::CaCert {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let http = http_client(ca.as_deref())?;
+    let credential = auth::credential(
+        args.auth.unwrap_or(AuthMethod::Auto),
+        &endpoints,
+        env,
+        ca.as_ref().map(|_| http.clone()),
+    )?;
+    tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
+    Ok(Connection {
+        client: ArmClient::new(http, endpoints, credential, settings),
+        emulator: None,
+    })
+}
+
+/// Start the emulator in-process over HTTPS (a fresh self-signed CA, trusted by this
+/// client only) and sign in as its service principal through azure_identity, exactly
+/// as against Azure.
+pub async fn connect_emulator(
+    state_dir: &Path,
+    subscriptions: &[String],
+    settings: ClientSettings,
+) -> Result<Connection, ConnectError> {
+    std::fs::create_dir_all(state_dir).map_err(|source| ConnectError::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let mut config = EmulatorConfig {
+        state_dir: Some(state_dir.to_path_buf()),
+        tls: TlsConfig::SelfSigned { write_ca_to: None },
+        ..EmulatorConfig::default()
+    };
+    for subscription in subscriptions {
+        if !config
+            .subscriptions
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(subscription))
+        {
+            config.subscriptions.push(subscription.clone());
+        }
+    }
+    let emulator = Emulator::start(config).await?;
+    let endpoints = Endpoints::with_overrides(
+        Cloud::Public,
+        Some(&emulator.arm_endpoint()),
+        Some(&emulator.authority_host()),
+        Some(&emulator.storage_suffix()),
+    )?;
+    let http = http_client(emulator.ca_cert_pem())?;
+    let principal: EnvVars = [
+        ("AZURE_TENANT_ID", emulator.tenant_id()),
+        ("AZURE_CLIENT_ID", emulator.client_id()),
+        ("AZURE_CLIENT_SECRET", emulator.client_secret()),
+    ]
+    .into_iter()
+    .collect();
+    let credential = auth::credential(
+        AuthMethod::ServicePrincipal,
+        &endpoints,
+        &principal,
+        Some(http.clone()),
+    )?;
+    tracing::info!(arm = %endpoints.resource_manager, state = %state_dir.display(), "started the local emulator");
+    Ok(Connection {
+        client: ArmClient::new(http, endpoints, credential, settings),
+        emulator: Some(emulator),
+    })
+}

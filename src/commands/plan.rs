@@ -1,0 +1,146 @@
+//! `amlspec plan`: load specs -> desired state -> observe Azure -> plan -> render.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
+use crate::commands::connect::connect;
+use crate::desired::{self, Desired};
+use crate::observe;
+use crate::plan::{self, Plan};
+use crate::render;
+use crate::spec::{self, interpolate::EnvVars};
+
+/// Why no plan could be made; each has already been explained on stderr.
+pub struct Failed;
+
+pub fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
+    let PlanArgs {
+        paths,
+        format,
+        out,
+        detailed_exitcode,
+        azure,
+    } = args;
+    let env = EnvVars::from_process();
+    let Ok((plan, _desired)) = make_plan(&paths, &azure, &env)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut stdout = anstream::stdout();
+    let styled = super::styled();
+    match format {
+        PlanFormat::Human => write!(stdout, "{}", render::plan::human(&plan, styled))?,
+        PlanFormat::Json => write!(stdout, "{}", render::plan::json(&plan))?,
+        PlanFormat::Markdown => write!(stdout, "{}", render::plan::markdown(&plan))?,
+        PlanFormat::Github => {
+            write!(stdout, "{}", render::plan::human(&plan, styled))?;
+            write!(stdout, "{}", render::plan::github_annotations(&plan))?;
+            if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(summary)?;
+                write!(file, "{}", render::plan::markdown(&plan))?;
+            }
+        }
+    }
+    if let Some(path) = out {
+        write_atomically(&path, render::plan::json(&plan).as_bytes())?;
+        writeln!(anstream::stderr(), "Saved the plan to {}.", path.display())?;
+    }
+    Ok(exit_code(&plan, detailed_exitcode))
+}
+
+/// 1 when the plan cannot be applied; with `--detailed-exitcode`, 2 when it changes
+/// something and 0 when it does not.
+pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
+    if plan.is_blocked() {
+        ExitCode::FAILURE
+    } else if detailed && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Everything up to the plan; problems are printed on stderr as they are found.
+pub fn make_plan(
+    paths: &[std::path::PathBuf],
+    azure: &AzureArgs,
+    env: &EnvVars,
+) -> std::io::Result<Result<(Plan, Desired), Failed>> {
+    let loaded = spec::load(paths, env);
+    super::print_problems(&loaded)?;
+    let Some(specs) = loaded.specs else {
+        return Ok(Err(Failed));
+    };
+    let desired = match desired::desired(&specs) {
+        Ok(desired) => desired,
+        Err(errors) => {
+            let mut stderr = anstream::stderr();
+            for error in errors {
+                writeln!(stderr, "error: {error}")?;
+            }
+            return Ok(Err(Failed));
+        }
+    };
+    let mut subscriptions: Vec<String> = desired
+        .workspaces
+        .iter()
+        .map(|w| w.spec.subscription_id.as_str().to_string())
+        .collect();
+    subscriptions.dedup();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let observed = runtime.block_on(async {
+        let connection = match connect(azure, env, &subscriptions).await {
+            Ok(connection) => connection,
+            Err(error) => return Err(vec![error.to_string()]),
+        };
+        let observed = observe::observe(&connection.client, &desired).await;
+        tracing::info!(
+            requests = connection
+                .client
+                .stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "observed"
+        );
+        if let Some(emulator) = connection.emulator {
+            emulator.shutdown().await;
+        }
+        observed.map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    });
+    let observed = match observed {
+        Ok(observed) => observed,
+        Err(errors) => {
+            let mut stderr = anstream::stderr();
+            for error in errors {
+                writeln!(stderr, "error: {error}")?;
+            }
+            return Ok(Err(Failed));
+        }
+    };
+    Ok(Ok((plan::plan(&desired, &observed), desired)))
+}
+
+/// Write through a temporary file in the same folder and rename, so a reader never
+/// sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("plan")
+    ));
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temp, path)
+}

@@ -1,0 +1,280 @@
+//! Test and operator controls: faults, explicit stepping of operations and jobs, the
+//! virtual clock, failing jobs, expiring tokens. Served as `/admin/...` (JSON) on the
+//! emulator's port and as the [`Admin`] handle in Rust.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::faults::{Fault, FaultRule};
+use super::model::{OpKind, Record};
+use super::reply::{ArmError, Reply};
+use super::world::{Shared, World, job_is_terminal};
+
+/// Errors from admin actions.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AdminError {
+    #[error("nothing in progress matches `{target}`")]
+    NothingToStep { target: String },
+    #[error("no job `{id}`")]
+    NoSuchJob { id: String },
+    #[error("the emulator could not persist its state: {message}")]
+    Store { message: String },
+}
+
+impl From<super::store::StoreError> for AdminError {
+    fn from(e: super::store::StoreError) -> Self {
+        AdminError::Store {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Controls a running emulator. Cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Admin {
+    /// Replaces the fault rules; `seed` restarts the fault dice when given.
+    pub fn set_faults(&self, rules: Vec<FaultRule>, seed: Option<u64>) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.set(rules, seed);
+        }
+    }
+
+    /// Adds one fault rule to the current ones.
+    pub fn add_fault(&self, rule: FaultRule) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.rules.push(rule);
+        }
+    }
+
+    pub fn clear_faults(&self) {
+        self.set_faults(Vec::new(), None);
+    }
+
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.shared
+            .faults
+            .lock()
+            .map(|f| f.rules.clone())
+            .unwrap_or_default()
+    }
+
+    /// The next `count` long-running operations end Failed.
+    pub fn fail_next_lros(&self, count: u32) {
+        self.add_fault(FaultRule::always(Fault::FailLro).times(count));
+    }
+
+    /// Moves one thing forward by one phase: `target` is an operation id, or the ARM id
+    /// of a resource with an operation in progress, or a job's ARM id.
+    pub fn step(&self, target: &str) -> Result<(), AdminError> {
+        let mut w = self.lock();
+        step(&mut w, target)
+    }
+
+    /// Moves every operation and job in progress forward by one phase; returns how many.
+    pub fn step_all(&self) -> Result<usize, AdminError> {
+        let mut w = self.lock();
+        step_all(&mut w)
+    }
+
+    /// Steps `target` until it is finished (operation done, job terminal).
+    pub fn complete(&self, target: &str) -> Result<(), AdminError> {
+        let mut w = self.lock();
+        step(&mut w, target)?;
+        while step(&mut w, target).is_ok() {}
+        Ok(())
+    }
+
+    /// Moves the virtual clock forward (Auto mode deadlines, token expiry, SAS expiry).
+    pub fn advance_clock(&self, by: Duration) {
+        let mut w = self.lock();
+        w.clock_offset += time::Duration::try_from(by).unwrap_or(time::Duration::ZERO);
+        let _ = w.advance(&self.shared.config);
+    }
+
+    /// Ends a job with status Failed.
+    pub fn fail_job(&self, job_id: &str) -> Result<(), AdminError> {
+        let mut w = self.lock();
+        fail_job(&mut w, job_id)
+    }
+
+    /// Every token issued so far is treated as expired.
+    pub fn expire_tokens(&self) {
+        let mut w = self.lock();
+        w.token_epoch += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        self.shared.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn step(w: &mut World, target: &str) -> Result<(), AdminError> {
+    let t = target.to_ascii_lowercase();
+    let key = w
+        .active
+        .iter()
+        .find(|k| {
+            **k == format!("op:{t}")
+                || **k == t
+                || matches!(w.store.get(k), Some(Record::Operation(op)) if op.target == t || op.id.eq_ignore_ascii_case(&t))
+        })
+        .cloned()
+        .ok_or_else(|| AdminError::NothingToStep { target: target.to_string() })?;
+    let now = w.now();
+    w.step_key(&key, now)?;
+    Ok(())
+}
+
+fn step_all(w: &mut World) -> Result<usize, AdminError> {
+    let keys: Vec<String> = w.active.iter().cloned().collect();
+    let now = w.now();
+    for k in &keys {
+        w.step_key(k, now)?;
+    }
+    Ok(keys.len())
+}
+
+fn fail_job(w: &mut World, job_id: &str) -> Result<(), AdminError> {
+    let key = job_id.to_ascii_lowercase();
+    let Some(Record::Arm(mut r)) = w.store.get(&key).cloned() else {
+        return Err(AdminError::NoSuchJob {
+            id: job_id.to_string(),
+        });
+    };
+    if job_is_terminal(&r.body) {
+        return Ok(());
+    }
+    let now = w.now();
+    r.body["properties"]["status"] = json!("Failed");
+    r.phase_started = now;
+    w.store.put(&key, Record::Arm(r))?;
+    w.active.remove(&key);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct FaultsBody {
+    #[serde(default)]
+    rules: Vec<FaultRule>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct TargetBody {
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    seconds: Option<u64>,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> Reply {
+    ArmError::bad_request("BadRequest", message).into_reply()
+}
+
+/// `/admin/...` endpoints. The world is locked by the caller.
+pub(crate) fn http(
+    shared: &Shared,
+    w: &mut World,
+    method: &Method,
+    segs: &[String],
+    body: &[u8],
+) -> Reply {
+    let parse_target = || -> Result<TargetBody, Reply> {
+        if body.is_empty() {
+            return Ok(TargetBody::default());
+        }
+        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))
+    };
+    let path: Vec<&str> = segs.iter().skip(1).map(String::as_str).collect();
+    let result: Result<Value, Reply> = match (method, path.as_slice()) {
+        (&Method::GET, ["health"]) => Ok(json!({ "status": "ok" })),
+        (&Method::GET, ["faults"]) => Ok(
+            json!({ "rules": shared.faults.lock().map(|f| f.rules.clone()).unwrap_or_default() }),
+        ),
+        (&Method::PUT, ["faults"]) => match serde_json::from_slice::<FaultsBody>(body) {
+            Ok(b) => {
+                if let Ok(mut f) = shared.faults.lock() {
+                    f.set(b.rules, b.seed);
+                }
+                Ok(json!({ "status": "ok" }))
+            }
+            Err(e) => Err(bad(format!("invalid fault rules: {e}"))),
+        },
+        (&Method::DELETE, ["faults"]) => {
+            if let Ok(mut f) = shared.faults.lock() {
+                f.set(Vec::new(), None);
+            }
+            Ok(json!({ "status": "ok" }))
+        }
+        (&Method::POST, ["step"]) => parse_target().and_then(|b| match b.target {
+            Some(t) => step(w, &t)
+                .map(|_| json!({ "stepped": 1 }))
+                .map_err(|e| bad(e.to_string())),
+            None => step_all(w)
+                .map(|n| json!({ "stepped": n }))
+                .map_err(|e| bad(e.to_string())),
+        }),
+        (&Method::POST, ["advance"]) => parse_target().map(|b| {
+            w.clock_offset += time::Duration::seconds(b.seconds.unwrap_or(0) as i64);
+            let _ = w.advance(&shared.config);
+            json!({ "now": super::util::rfc3339(w.now()) })
+        }),
+        (&Method::POST, ["fail-next-lro"]) => parse_target().map(|b| {
+            if let Ok(mut f) = shared.faults.lock() {
+                f.rules
+                    .push(FaultRule::always(Fault::FailLro).times(b.count.unwrap_or(1)));
+            }
+            json!({ "status": "ok" })
+        }),
+        (&Method::POST, ["jobs", "fail"]) => parse_target().and_then(|b| {
+            let id = b.id.or(b.target).unwrap_or_default();
+            fail_job(w, &id)
+                .map(|_| json!({ "status": "ok" }))
+                .map_err(|e| bad(e.to_string()))
+        }),
+        (&Method::POST, ["expire-tokens"]) => {
+            w.token_epoch += 1;
+            Ok(json!({ "status": "ok" }))
+        }
+        (&Method::GET, ["operations"]) => {
+            let ops: Vec<Value> = w
+                .active
+                .iter()
+                .filter_map(|k| match w.store.get(k) {
+                    Some(Record::Operation(op)) => Some(json!({
+                        "id": op.id, "target": op.target_id, "kind": match op.kind {
+                            OpKind::Create => "create", OpKind::Update => "update",
+                            OpKind::Delete => "delete", OpKind::CancelJob => "cancel",
+                        }, "status": op.status.as_str(),
+                    })),
+                    Some(Record::Arm(r)) => Some(
+                        json!({ "id": r.body["id"], "status": r.body["properties"]["status"] }),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            Ok(json!({ "active": ops }))
+        }
+        _ => Err(
+            ArmError::new(StatusCode::NOT_FOUND, "NotFound", "Unknown admin endpoint.")
+                .into_reply(),
+        ),
+    };
+    match result {
+        Ok(v) => Reply::json(StatusCode::OK, v),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,594 @@
+//! Microsoft Entra ID (Azure AD) stand-in: the v2.0 and v1 token endpoints (client secret
+//! and client assertion grants), the discovery documents credential libraries read, and
+//! bearer-token checks for ARM and blob requests.
+//!
+//! Tokens are JWTs signed with HS256 under a key kept in the state folder, so they stay
+//! valid across restarts. Only the emulator checks them, so no JWKS is published.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+use super::config::{EmulatorConfig, ServicePrincipal};
+use super::reply::{ArmError, Reply};
+use super::util::rfc3339;
+use super::world::World;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Claims of an emulator-issued access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Claims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub tid: String,
+    pub oid: String,
+    pub appid: String,
+    pub azp: String,
+    pub sub: String,
+    pub ver: String,
+    pub idtyp: String,
+    /// Emulator-only: the token epoch at issue time (see `Admin::expire_tokens`).
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// The object id the emulator gives a client id (stable, derived).
+pub(crate) fn object_id_for(client_id: &str) -> String {
+    let h = super::store::sha256_hex(format!("oid:{client_id}").as_bytes());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn sign(key: &[u8], input: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("hmac takes any key length");
+    mac.update(input.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+pub(crate) fn issue_token(
+    world: &World,
+    config: &EmulatorConfig,
+    base: &str,
+    client_id: &str,
+    audience: &str,
+) -> (String, i64) {
+    let now = world.now().unix_timestamp();
+    let lifetime = config.token_lifetime.as_secs() as i64;
+    let oid = object_id_for(client_id);
+    let claims = Claims {
+        aud: audience.to_string(),
+        iss: format!("{base}/{}/v2.0", config.tenant_id),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        tid: config.tenant_id.clone(),
+        oid: oid.clone(),
+        appid: client_id.to_string(),
+        azp: client_id.to_string(),
+        sub: oid,
+        ver: "2.0".to_string(),
+        idtyp: "app".to_string(),
+        epoch: world.token_epoch,
+    };
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT","kid":"amlspec-emulator"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+    let input = format!("{header}.{payload}");
+    let sig = sign(&world.signing_key, &input);
+    (format!("{input}.{sig}"), lifetime)
+}
+
+fn decode_claims<T: for<'de> Deserialize<'de>>(token: &str) -> Option<(String, T, String)> {
+    let mut parts = token.split('.');
+    let header = parts.next()?;
+    let payload = parts.next()?;
+    let sig = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims = serde_json::from_slice(&bytes).ok()?;
+    Some((format!("{header}.{payload}"), claims, sig.to_string()))
+}
+
+/// Which audiences a resource accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Arm,
+    Storage,
+}
+
+fn audience_ok(aud: &str, which: Audience) -> bool {
+    let aud = aud.trim_end_matches('/').to_ascii_lowercase();
+    let local = aud.starts_with("https://127.0.0.1")
+        || aud.starts_with("http://127.0.0.1")
+        || aud.starts_with("https://localhost")
+        || aud.starts_with("http://localhost");
+    match which {
+        Audience::Arm => {
+            local
+                || aud == "https://management.azure.com"
+                || aud == "https://management.core.windows.net"
+        }
+        Audience::Storage => aud == "https://storage.azure.com" || aud.contains(".blob."),
+    }
+}
+
+fn www_authenticate(config: &EmulatorConfig, base: &str, description: &str) -> String {
+    format!(
+        "Bearer authorization_uri=\"{base}/{}\", error=\"invalid_token\", error_description=\"{description}\"",
+        config.tenant_id
+    )
+}
+
+/// Checks an `Authorization: Bearer` header; returns the token's claims.
+pub(crate) fn check_bearer(
+    world: &World,
+    config: &EmulatorConfig,
+    base: &str,
+    header: Option<&str>,
+    which: Audience,
+) -> Result<Claims, ArmError> {
+    let unauthorized = |code: &str, message: String, description: &str| {
+        ArmError::new(StatusCode::UNAUTHORIZED, code, message).with_header(
+            "www-authenticate",
+            www_authenticate(config, base, description),
+        )
+    };
+    let Some(header) = header else {
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.".into(),
+            "The authentication failed because of missing 'Authorization' header.",
+        ));
+    };
+    let Some(token) = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+    else {
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format."
+                .into(),
+            "The authentication failed because of an invalid 'Authorization' header.",
+        ));
+    };
+    let invalid = || {
+        unauthorized(
+            "InvalidAuthenticationToken",
+            "The access token is invalid.".into(),
+            "The access token is invalid.",
+        )
+    };
+    let (input, claims, sig): (String, Claims, String) =
+        decode_claims(token.trim()).ok_or_else(invalid)?;
+    if sign(&world.signing_key, &input) != sig {
+        return Err(invalid());
+    }
+    let now = world.now();
+    let exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+    let revoked = claims.epoch < world.token_epoch;
+    if exp <= now || revoked {
+        return Err(unauthorized(
+            "ExpiredAuthenticationToken",
+            format!(
+                "The access token expiry UTC time '{}' is earlier than current UTC time '{}'.",
+                rfc3339(exp),
+                rfc3339(now)
+            ),
+            "The access token has expired.",
+        ));
+    }
+    if claims.tid != config.tenant_id {
+        return Err(unauthorized(
+            "InvalidAuthenticationTokenTenant",
+            format!(
+                "The access token is from the wrong issuer '{}'. It must match the tenant '{}' associated with this subscription.",
+                claims.iss, config.tenant_id
+            ),
+            "The access token is from the wrong issuer.",
+        ));
+    }
+    if !audience_ok(&claims.aud, which) {
+        return Err(unauthorized(
+            "InvalidAuthenticationTokenAudience",
+            format!(
+                "The access token has been obtained for wrong audience or resource '{}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.azure.com/'.",
+                claims.aud
+            ),
+            "The access token has been obtained for the wrong audience.",
+        ));
+    }
+    Ok(claims)
+}
+
+/// True when the principal may act on `path` (an ARM id or list path).
+pub(crate) fn in_scope(config: &EmulatorConfig, claims: &Claims, path: &str) -> bool {
+    let Some(sp) = config
+        .principals
+        .iter()
+        .find(|p| p.client_id.eq_ignore_ascii_case(&claims.appid))
+    else {
+        return false;
+    };
+    let path = path.to_ascii_lowercase();
+    let scopes: Vec<String> = if sp.scopes.is_empty() {
+        config
+            .subscriptions
+            .iter()
+            .map(|s| format!("/subscriptions/{s}"))
+            .collect()
+    } else {
+        sp.scopes.clone()
+    };
+    scopes.iter().any(|scope| {
+        let scope = scope.trim_end_matches('/').to_ascii_lowercase();
+        path == scope || path.starts_with(&format!("{scope}/"))
+    })
+}
+
+fn aad_error(
+    status: StatusCode,
+    error: &str,
+    code: u32,
+    description: String,
+    request_id: &str,
+) -> Reply {
+    let now = rfc3339(OffsetDateTime::now_utc());
+    Reply::json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {description} Trace ID: {request_id} Correlation ID: {request_id} Timestamp: {now}"
+            ),
+            "error_codes": [code],
+            "timestamp": now,
+            "trace_id": request_id,
+            "correlation_id": request_id,
+        }),
+    )
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token` (v2 = true) or `/{tenant}/oauth2/token`.
+pub(crate) fn token_endpoint(
+    world: &World,
+    config: &EmulatorConfig,
+    base: &str,
+    tenant: &str,
+    body: &[u8],
+    v2: bool,
+    request_id: &str,
+) -> Reply {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let bad = |error: &str, code: u32, description: String| {
+        aad_error(
+            StatusCode::BAD_REQUEST,
+            error,
+            code,
+            description,
+            request_id,
+        )
+    };
+    if !tenant.eq_ignore_ascii_case(&config.tenant_id) {
+        return bad(
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    }
+    let Some(grant) = get("grant_type") else {
+        return bad(
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.".into(),
+        );
+    };
+    if grant != "client_credentials" {
+        return bad(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant}'."),
+        );
+    }
+    let Some(client_id) = get("client_id") else {
+        return bad(
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.".into(),
+        );
+    };
+    let Some(sp) = config
+        .principals
+        .iter()
+        .find(|p| p.client_id.eq_ignore_ascii_case(client_id))
+    else {
+        return bad(
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'."
+            ),
+        );
+    };
+    if let Err(reply) = check_client(
+        world,
+        sp,
+        get("client_secret"),
+        get("client_assertion_type"),
+        get("client_assertion"),
+        request_id,
+    ) {
+        return reply;
+    }
+    let audience = if v2 {
+        let Some(scope) = get("scope") else {
+            return bad(
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'scope'.".into(),
+            );
+        };
+        let resource = scope
+            .split(' ')
+            .find_map(|s| s.strip_suffix("/.default"))
+            .map(str::to_string);
+        match resource {
+            Some(r) => r,
+            None => {
+                return bad(
+                    "invalid_scope",
+                    1002012,
+                    format!(
+                        "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                    ),
+                );
+            }
+        }
+    } else {
+        match get("resource") {
+            Some(r) => r.to_string(),
+            None => {
+                return bad(
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'resource'.".into(),
+                );
+            }
+        }
+    };
+    // A scope of "https://management.azure.com/.default" yields audience
+    // "https://management.azure.com"; Entra adds the trailing slash for ARM.
+    let aud = if audience.starts_with("https://management.") && !audience.ends_with('/') {
+        format!("{audience}/")
+    } else {
+        audience.clone()
+    };
+    let (token, lifetime) = issue_token(world, config, base, &sp.client_id, &aud);
+    if v2 {
+        Reply::json(
+            StatusCode::OK,
+            json!({
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": token,
+            }),
+        )
+    } else {
+        let now = world.now().unix_timestamp();
+        Reply::json(
+            StatusCode::OK,
+            json!({
+                "token_type": "Bearer",
+                "expires_in": lifetime.to_string(),
+                "ext_expires_in": lifetime.to_string(),
+                "expires_on": (now + lifetime).to_string(),
+                "not_before": now.to_string(),
+                "resource": audience,
+                "access_token": token,
+            }),
+        )
+    }
+}
+
+fn check_client(
+    world: &World,
+    sp: &ServicePrincipal,
+    secret: Option<&str>,
+    assertion_type: Option<&str>,
+    assertion: Option<&str>,
+    request_id: &str,
+) -> Result<(), Reply> {
+    let unauthorized = |code: u32, description: String| {
+        aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            description,
+            request_id,
+        )
+    };
+    match (secret, assertion) {
+        (Some(secret), None) => match &sp.client_secret {
+            Some(expected) if expected == secret => Ok(()),
+            _ => Err(unauthorized(
+                7000215,
+                format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.", sp.client_id),
+            )),
+        },
+        (None, Some(assertion)) => {
+            if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+                return Err(aad_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    7000219,
+                    "'client_assertion' or 'client_secret' is required. client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into(),
+                    request_id,
+                ));
+            }
+            let claims: Option<(String, Value, String)> = decode_claims(assertion);
+            let Some((_, claims, _)) = claims else {
+                return Err(unauthorized(
+                    50027,
+                    "JWT token is invalid or malformed.".into(),
+                ));
+            };
+            let iss = claims["iss"].as_str().unwrap_or_default();
+            let sub = claims["sub"].as_str().unwrap_or_default();
+            let exp = claims["exp"].as_i64().unwrap_or(0);
+            let aud_ok = match &claims["aud"] {
+                Value::String(a) => a == "api://AzureADTokenExchange",
+                Value::Array(a) => a.iter().any(|x| x == "api://AzureADTokenExchange"),
+                _ => false,
+            };
+            if exp <= world.now().unix_timestamp() {
+                return Err(unauthorized(
+                    700024,
+                    "Client assertion is not within its valid time range.".into(),
+                ));
+            }
+            let matched = sp
+                .federated
+                .iter()
+                .any(|f| f.issuer == iss && f.subject == sub);
+            if !aud_ok || !matched {
+                return Err(unauthorized(
+                    70021,
+                    format!("No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'.", claims["aud"]),
+                ));
+            }
+            Ok(())
+        }
+        (Some(_), Some(_)) => Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            7000218,
+            "Only one of 'client_assertion' and 'client_secret' may be sent.".into(),
+            request_id,
+        )),
+        (None, None) => Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+            request_id,
+        )),
+    }
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form).
+pub(crate) fn openid_configuration(config: &EmulatorConfig, base: &str, tenant: &str) -> Reply {
+    let tenant =
+        if tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations") {
+            config.tenant_id.as_str()
+        } else {
+            tenant
+        };
+    Reply::json(
+        StatusCode::OK,
+        json!({
+            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/{tenant}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": host_of(base),
+            "cloud_graph_host_name": host_of(base),
+            "msgraph_host": host_of(base),
+        }),
+    )
+}
+
+/// `GET /common/discovery/instance` (MSAL's instance discovery).
+pub(crate) fn instance_discovery(config: &EmulatorConfig, base: &str) -> Reply {
+    let host = host_of(base);
+    Reply::json(
+        StatusCode::OK,
+        json!({
+            "tenant_discovery_endpoint": format!("{base}/{}/v2.0/.well-known/openid-configuration", config.tenant_id),
+            "api-version": "1.1",
+            "metadata": [{
+                "preferred_network": host,
+                "preferred_cache": host,
+                "aliases": [host],
+            }],
+        }),
+    )
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`: empty, since tokens are HMAC-signed.
+pub(crate) fn jwks() -> Reply {
+    Reply::json(StatusCode::OK, json!({ "keys": [] }))
+}
+
+fn host_of(base: &str) -> String {
+    base.split("://").nth(1).unwrap_or(base).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::store::Store;
+
+    #[test]
+    fn issued_tokens_verify_and_tampering_fails() {
+        let world = World::new(Store::in_memory()).unwrap();
+        let config = EmulatorConfig::default();
+        let base = "http://127.0.0.1:1";
+        let (token, _) = issue_token(&world, &config, base, "c", "https://management.azure.com/");
+        let header = format!("Bearer {token}");
+        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Arm).is_ok());
+        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Storage).is_err());
+        let mut bad = token.clone();
+        bad.pop();
+        bad.push('x');
+        let e = check_bearer(
+            &world,
+            &config,
+            base,
+            Some(&format!("Bearer {bad}")),
+            Audience::Arm,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidAuthenticationToken");
+        let e = check_bearer(&world, &config, base, None, Audience::Arm).unwrap_err();
+        assert_eq!(e.code, "AuthenticationFailed");
+    }
+}

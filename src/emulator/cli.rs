@@ -1,0 +1,230 @@
+//! `amlspec emulator`: flags -> [`EmulatorConfig`] -> serve until Ctrl-C / SIGTERM.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::{
+    BlobBackend, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_STORAGE_SUFFIX, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, Emulator, EmulatorConfig,
+    FaultRule, ServicePrincipal, SimMode, SimTimings, TlsConfig,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimArg {
+    /// Operations and jobs move on by themselves (virtual clock).
+    Auto,
+    /// Nothing moves until `POST /admin/step`.
+    Explicit,
+}
+
+/// Serve the local Azure emulator (ARM, Entra ID tokens, Blob) on a loopback port.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Loopback address to bind (anything else is refused).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = DEFAULT_CLI_PORT)]
+    pub port: u16,
+    /// Folder for durable state; omitted, state lives in memory.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// PEM certificate (chain) for HTTPS; needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a fresh self-signed CA and write the CA certificate to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub tls_self_signed: Option<PathBuf>,
+    /// How operations and jobs progress.
+    #[arg(long, value_enum, default_value_t = SimArg::Auto)]
+    pub sim: SimArg,
+    /// Seconds a long-running operation takes (auto mode).
+    #[arg(long, default_value_t = 2)]
+    pub lro_seconds: u64,
+    /// Seconds per job status before Running (auto mode).
+    #[arg(long, default_value_t = 1)]
+    pub job_phase_seconds: u64,
+    /// Seconds a job stays Running (auto mode).
+    #[arg(long, default_value_t = 3)]
+    pub job_running_seconds: u64,
+    /// Retry-After seconds on asynchronous answers.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after: u64,
+    /// Access token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_lifetime: u64,
+    /// Fault rule, repeatable: KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token][,path=TEXT][,method=M]
+    /// with KIND latency:MS[:JITTER_MS], throttle[:RETRY_AFTER], error:500|503, drop, fail-lro, expired-token.
+    #[arg(long = "fault", value_name = "SPEC", value_parser = FaultRule::parse)]
+    pub faults: Vec<FaultRule>,
+    /// Seed for random fault decisions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Tenant id the token endpoint serves.
+    #[arg(long, default_value = DEFAULT_TENANT_ID)]
+    pub tenant: String,
+    /// Subscription the emulator knows (repeatable).
+    #[arg(long = "subscription", default_values_t = [DEFAULT_SUBSCRIPTION_ID.to_string()])]
+    pub subscriptions: Vec<String>,
+    /// Client id of the seeded service principal.
+    #[arg(long, default_value = DEFAULT_CLIENT_ID)]
+    pub client_id: String,
+    /// Client secret of the seeded service principal.
+    #[arg(long, env = "AMLSPEC_EMULATOR_CLIENT_SECRET", default_value = DEFAULT_CLIENT_SECRET)]
+    pub client_secret: String,
+    /// Storage endpoint suffix: accounts are {account}.blob.SUFFIX:PORT (must contain "core.").
+    #[arg(long, default_value = DEFAULT_STORAGE_SUFFIX)]
+    pub storage_suffix: String,
+    /// Items per page before lists carry nextLink.
+    #[arg(long, default_value_t = 100)]
+    pub page_size: usize,
+    /// Point datastores and upload SAS URLs at an external Azurite account URL instead of
+    /// the built-in blob service, e.g. http://127.0.0.1:10000/devstoreaccount1.
+    #[arg(long, value_name = "URL", requires = "azurite_key")]
+    pub azurite_endpoint: Option<String>,
+    /// Azurite account name.
+    #[arg(long, default_value = "devstoreaccount1")]
+    pub azurite_account: String,
+    /// Azurite account key (base64).
+    #[arg(long, requires = "azurite_endpoint")]
+    pub azurite_key: Option<String>,
+}
+
+impl EmulatorArgs {
+    /// Resolves every flag into a configuration (no flag left unread).
+    pub fn config(&self) -> EmulatorConfig {
+        let EmulatorArgs {
+            bind,
+            port,
+            state,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
+            sim,
+            lro_seconds,
+            job_phase_seconds,
+            job_running_seconds,
+            retry_after,
+            token_lifetime,
+            faults,
+            seed,
+            tenant,
+            subscriptions,
+            client_id,
+            client_secret,
+            storage_suffix,
+            page_size,
+            azurite_endpoint,
+            azurite_account,
+            azurite_key,
+        } = self.clone();
+        let tls = match (tls_cert, tls_key, tls_self_signed) {
+            (Some(cert), Some(key), _) => TlsConfig::Files { cert, key },
+            (_, _, Some(path)) => TlsConfig::SelfSigned {
+                write_ca_to: Some(path),
+            },
+            _ => TlsConfig::None,
+        };
+        let blob_backend = match (azurite_endpoint, azurite_key) {
+            (Some(endpoint), Some(key)) => BlobBackend::Azurite {
+                endpoint,
+                account: azurite_account,
+                key,
+            },
+            _ => BlobBackend::Local,
+        };
+        EmulatorConfig {
+            bind: SocketAddr::new(bind, port),
+            state_dir: state,
+            tls,
+            tenant_id: tenant,
+            subscriptions,
+            principals: vec![ServicePrincipal {
+                client_id,
+                client_secret: Some(client_secret),
+                federated: Vec::new(),
+                scopes: Vec::new(),
+            }],
+            token_lifetime: Duration::from_secs(token_lifetime),
+            sim_mode: match sim {
+                SimArg::Auto => SimMode::Auto,
+                SimArg::Explicit => SimMode::Explicit,
+            },
+            timings: SimTimings {
+                lro: Duration::from_secs(lro_seconds),
+                job_phase: Duration::from_secs(job_phase_seconds),
+                job_running: Duration::from_secs(job_running_seconds),
+                retry_after_secs: retry_after,
+            },
+            faults,
+            seed,
+            storage_suffix,
+            page_size,
+            blob_backend,
+        }
+    }
+}
+
+/// Runs the emulator until interrupted. Ready line on stdout, errors on stderr.
+pub fn run(args: &EmulatorArgs) -> ExitCode {
+    let config = args.config();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let emulator = match Emulator::start(config).await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    eprintln!("  caused by: {s}");
+                    source = s.source();
+                }
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("{}", emulator.ready_line());
+        wait_for_signal().await;
+        emulator.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,314 @@
+//! Local Azure: an emulator of the Entra ID token endpoint, Azure Resource Manager (resource
+//! groups, storage accounts, key vaults, Application Insights, Azure ML workspaces and their
+//! computes, connections, datastores, codes, environments and jobs) and the Blob service,
+//! held to Azure's contract (the vendored OpenAPI in `tests/fixtures/azure-rest-specs`).
+//! Input: an [`EmulatorConfig`]; output: a loopback HTTP(S) server and an [`Emulator`]
+//! handle. It imports nothing from the client side of the crate.
+//!
+//! One port serves everything: ARM (`/subscriptions/...`), tokens (`/{tenant}/oauth2/v2.0/token`),
+//! discovery documents, cloud metadata (`/metadata/endpoints`), admin (`/admin/...`) and blob
+//! (Host `{account}.blob.{storage suffix}`, or path-style `/{account}/{container}/...`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), amlspec::emulator::EmulatorError> {
+//! use amlspec::emulator::{Emulator, EmulatorConfig, SimMode};
+//!
+//! let emu = Emulator::start(EmulatorConfig {
+//!     sim_mode: SimMode::Explicit,
+//!     ..EmulatorConfig::default()
+//! })
+//! .await?;
+//! let arm = emu.arm_endpoint();            // "http://127.0.0.1:PORT"
+//! let token_url = emu.token_url();         // ".../{tenant}/oauth2/v2.0/token"
+//! let (id, secret) = (emu.client_id().to_string(), emu.client_secret().to_string());
+//! // ... PUT a compute, then move its provisioning forward:
+//! emu.admin().step("/subscriptions/.../computes/gpu-cluster").ok();
+//! emu.shutdown().await;
+//! # let _ = (arm, token_url, id, secret);
+//! # Ok(()) }
+//! ```
+//!
+//! Time: long-running operations and jobs move on a virtual clock in [`SimMode::Auto`]
+//! (wall clock plus [`Admin::advance_clock`]) or only by [`Admin::step`] in
+//! [`SimMode::Explicit`]; tests never need to sleep.
+
+mod admin;
+mod arm;
+mod auth;
+mod blob;
+pub mod cli;
+mod config;
+mod faults;
+mod model;
+pub mod openapi;
+mod reply;
+mod server;
+mod store;
+mod tls;
+mod util;
+mod world;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use admin::{Admin, AdminError};
+pub use config::{
+    BlobBackend, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_STORAGE_SUFFIX, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, EmulatorConfig,
+    FederatedCredential, ServicePrincipal, SimMode, SimTimings, TlsConfig,
+};
+pub use faults::{Fault, FaultRule, FaultTarget};
+
+use faults::FaultState;
+use world::{Shared, World};
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("refusing to listen on {addr}: the emulator only binds loopback addresses")]
+    NotLoopback { addr: SocketAddr },
+    #[error("failed to listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("failed to read TLS file `{path}`")]
+    ReadTls {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write the CA certificate to `{path}`")]
+    WriteCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {message}")]
+    Tls { message: String },
+    #[error("the configuration names no service principal")]
+    NoPrincipal,
+}
+
+/// A running emulator. Dropping it does not stop the server; call [`Emulator::shutdown`].
+pub struct Emulator {
+    shared: Arc<Shared>,
+    handle: axum_server::Handle<SocketAddr>,
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Loads state, binds the loopback port and starts serving.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        if !config.bind.ip().is_loopback() {
+            return Err(EmulatorError::NotLoopback { addr: config.bind });
+        }
+        if config.principals.is_empty() {
+            return Err(EmulatorError::NoPrincipal);
+        }
+        let store = match &config.state_dir {
+            Some(dir) => store::Store::open(dir)?,
+            None => store::Store::in_memory(),
+        };
+        let world = World::new(store)?;
+        let listener = TcpListener::bind(config.bind).map_err(|source| EmulatorError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let material = match &config.tls {
+            TlsConfig::None => None,
+            TlsConfig::Files { cert, key } => Some(tls::from_files(cert, key)?),
+            TlsConfig::SelfSigned { write_ca_to } => {
+                let m = tls::self_signed(&config.storage_suffix)?;
+                if let (Some(path), Some(pem)) = (write_ca_to, &m.ca_pem) {
+                    std::fs::write(path, pem).map_err(|source| EmulatorError::WriteCa {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                Some(m)
+            }
+        };
+        let scheme = if material.is_some() { "https" } else { "http" };
+        let faults = FaultState::new(config.faults.clone(), config.seed);
+        let shared = Arc::new(Shared {
+            base_url: format!("{scheme}://{addr}"),
+            scheme,
+            port: addr.port(),
+            world: Mutex::new(world),
+            faults: Mutex::new(faults),
+            config,
+        });
+        let app = server::router(shared.clone());
+        let handle = axum_server::Handle::new();
+        let ca_pem = material.as_ref().and_then(|m| m.ca_pem.clone());
+        let task = match material {
+            None => {
+                let server = axum_server::from_tcp(listener)
+                    .map_err(|source| EmulatorError::Bind { addr, source })?
+                    .handle(handle.clone());
+                tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            }
+            Some(m) => {
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+                    m.cert_chain_pem.into_bytes(),
+                    m.key_pem.into_bytes(),
+                )
+                .await
+                .map_err(|e| EmulatorError::Tls {
+                    message: e.to_string(),
+                })?;
+                let server = axum_server::from_tcp_rustls(listener, rustls_config)
+                    .map_err(|source| EmulatorError::Bind { addr, source })?
+                    .handle(handle.clone());
+                tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            }
+        };
+        Ok(Emulator {
+            shared,
+            handle,
+            addr,
+            ca_pem,
+            task,
+        })
+    }
+
+    /// The bound socket address (loopback).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http(s)://127.0.0.1:PORT`, no trailing slash: ARM, admin and path-style blob base.
+    pub fn endpoint(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// Azure Resource Manager base URL (same as [`Emulator::endpoint`]).
+    pub fn arm_endpoint(&self) -> String {
+        self.endpoint()
+    }
+
+    /// The Entra ID authority host (same port).
+    pub fn authority_host(&self) -> String {
+        self.endpoint()
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.endpoint(), self.tenant_id())
+    }
+
+    /// `{endpoint}/metadata/endpoints?api-version=2022-09-01`.
+    pub fn metadata_url(&self) -> String {
+        format!(
+            "{}/metadata/endpoints?api-version=2022-09-01",
+            self.endpoint()
+        )
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.shared.config.tenant_id
+    }
+
+    /// The first configured subscription.
+    pub fn subscription_id(&self) -> &str {
+        self.shared
+            .config
+            .subscriptions
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Client id of the first (seeded) service principal.
+    pub fn client_id(&self) -> &str {
+        &self.shared.config.principals[0].client_id
+    }
+
+    /// Client secret of the first (seeded) service principal.
+    pub fn client_secret(&self) -> &str {
+        self.shared.config.principals[0]
+            .client_secret
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    /// Storage suffix including the port, e.g. `core.localhost:8443`: an account's blob
+    /// endpoint is `{scheme}://{account}.blob.{suffix}`. Resolve such names to
+    /// [`Emulator::addr`] (reqwest: `ClientBuilder::resolve`).
+    pub fn storage_suffix(&self) -> String {
+        format!("{}:{}", self.shared.config.storage_suffix, self.addr.port())
+    }
+
+    /// Virtual-host blob endpoint of an account, with a trailing slash.
+    pub fn blob_endpoint(&self, account: &str) -> String {
+        format!(
+            "{}://{account}.blob.{}/",
+            self.shared.scheme,
+            self.storage_suffix()
+        )
+    }
+
+    /// Path-style blob endpoint of an account (no DNS needed), no trailing slash.
+    pub fn blob_endpoint_path_style(&self, account: &str) -> String {
+        format!("{}/{account}", self.endpoint())
+    }
+
+    /// PEM of the CA to trust when TLS is self-signed.
+    pub fn ca_cert_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Controls: faults, stepping, clock, job failure, token expiry.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The line printed when the emulator is ready.
+    pub fn ready_line(&self) -> String {
+        format!(
+            "amlspec emulator ready: arm={} authority={} tenant={} subscription={} client_id={} blob={}://{{account}}.blob.{} metadata={} state={}",
+            self.arm_endpoint(),
+            self.authority_host(),
+            self.tenant_id(),
+            self.subscription_id(),
+            self.client_id(),
+            self.shared.scheme,
+            self.storage_suffix(),
+            self.metadata_url(),
+            self.shared
+                .config
+                .state_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "memory".to_string()),
+        )
+    }
+
+    /// Stops accepting connections and waits for the server task to end.
+    pub async fn shutdown(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+    }
+}

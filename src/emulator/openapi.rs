@@ -1,0 +1,448 @@
+//! Azure ML's OpenAPI (Swagger 2.0) as JSON Schema, for checking request bodies the way
+//! the service does (required fields, enums, patterns, polymorphic discriminators).
+//!
+//! The vendored `openapi.json` (api-version 2026-07-01) and its common types are embedded.
+//! Conversion rules: `$ref`s are rewritten to one `definitions` map (common types get a
+//! `file__` prefix); `x-nullable` admits null; a definition with a `discriminator` gets a
+//! `Name__poly` companion that dispatches on the discriminator value to the derived
+//! definition (`x-ms-discriminator-value`, else its name), and every reference outside an
+//! `allOf` points at the companion; Swagger's boolean `exclusiveMinimum` becomes draft-07's
+//! number form; read-only properties are dropped from `required` (Azure ignores them in
+//! requests).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Map, Value, json};
+
+use super::reply::ArmError;
+
+const OPENAPI: &str = include_str!("../../tests/fixtures/azure-rest-specs/2026-07-01/openapi.json");
+const TYPES: &str = include_str!(
+    "../../tests/fixtures/azure-rest-specs/2026-07-01/common-types/resource-management/v3/types.json"
+);
+const MANAGED_IDENTITY: &str = include_str!(
+    "../../tests/fixtures/azure-rest-specs/2026-07-01/common-types/resource-management/v3/managedidentity.json"
+);
+const PRIVATE_LINKS: &str = include_str!(
+    "../../tests/fixtures/azure-rest-specs/2026-07-01/common-types/resource-management/v3/privatelinks.json"
+);
+
+/// The raw OpenAPI document of Azure ML (2026-07-01).
+pub fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::from_str(OPENAPI).expect("vendored openapi.json parses"))
+}
+
+/// Every definition of the OpenAPI and its common types, converted to draft-07 JSON Schema
+/// under `definitions`. Validate against `{"$ref": "#/definitions/<Name>__poly"}` for a
+/// polymorphic type, `#/definitions/<Name>` otherwise.
+pub fn json_schema_definitions() -> &'static Value {
+    static DEFS: OnceLock<Value> = OnceLock::new();
+    DEFS.get_or_init(|| build_definitions(false))
+}
+
+/// The same definitions as the service applies them to requests: string dictionaries
+/// (`tags`, `properties`, ...) also take numbers and booleans, which the service's JSON
+/// reader turns into strings (azure-ai-ml sends `"hash_version": 202208`).
+fn request_definitions() -> &'static Value {
+    static DEFS: OnceLock<Value> = OnceLock::new();
+    DEFS.get_or_init(|| build_definitions(true))
+}
+
+/// The name under `definitions` that an OpenAPI `$ref` (from `openapi.json`) points at,
+/// with the `__poly` companion chosen for discriminated bases.
+pub fn definition_name(reference: &str) -> String {
+    let name = ref_target(reference, "");
+    let poly = format!("{name}__poly");
+    if json_schema_definitions().get(&poly).is_some() {
+        poly
+    } else {
+        name
+    }
+}
+
+fn file_prefix(file: &str) -> &'static str {
+    match file {
+        "types.json" => "types__",
+        "managedidentity.json" => "managedidentity__",
+        "privatelinks.json" => "privatelinks__",
+        _ => "",
+    }
+}
+
+struct Source {
+    prefix: &'static str,
+    defs: Map<String, Value>,
+}
+
+fn build_definitions(lenient: bool) -> Value {
+    let mut sources = Vec::new();
+    for (file, text) in [
+        ("", OPENAPI),
+        ("types.json", TYPES),
+        ("managedidentity.json", MANAGED_IDENTITY),
+        ("privatelinks.json", PRIVATE_LINKS),
+    ] {
+        let doc: Value = serde_json::from_str(text).expect("vendored spec parses");
+        let defs = doc["definitions"].as_object().cloned().unwrap_or_default();
+        sources.push(Source {
+            prefix: file_prefix(file),
+            defs,
+        });
+    }
+    // Discriminated bases and their derived definitions (full names).
+    let mut bases: BTreeMap<String, String> = BTreeMap::new();
+    let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for src in &sources {
+        for (name, def) in &src.defs {
+            let full = format!("{}{name}", src.prefix);
+            if let Some(d) = def.get("discriminator").and_then(Value::as_str) {
+                bases.insert(full.clone(), d.to_string());
+            }
+            for part in def["allOf"].as_array().into_iter().flatten() {
+                if let Some(r) = part.get("$ref").and_then(Value::as_str) {
+                    parents
+                        .entry(full.clone())
+                        .or_default()
+                        .push(ref_target(r, src.prefix));
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    for src in &sources {
+        for (name, def) in &src.defs {
+            let full = format!("{}{name}", src.prefix);
+            out.insert(full, convert(def, src.prefix, &bases, false, lenient));
+        }
+    }
+    for (base, prop) in &bases {
+        let mut branches = vec![json!({ "$ref": format!("#/definitions/{base}") })];
+        for (derived, _) in parents.iter() {
+            if !descends_from(derived, base, &parents) {
+                continue;
+            }
+            let short = derived.rsplit("__").next().unwrap_or(derived);
+            let value = sources
+                .iter()
+                .find_map(|s| {
+                    derived
+                        .strip_prefix(s.prefix)
+                        .and_then(|n| s.defs.get(n))
+                        .filter(|_| s.prefix.is_empty() || derived.starts_with(s.prefix))
+                })
+                .and_then(|d| d.get("x-ms-discriminator-value"))
+                .and_then(Value::as_str)
+                .unwrap_or(short)
+                .to_string();
+            branches.push(json!({
+                "if": { "properties": { prop: { "const": value } }, "required": [prop] },
+                "then": { "$ref": format!("#/definitions/{derived}") },
+            }));
+        }
+        out.insert(format!("{base}__poly"), json!({ "allOf": branches }));
+    }
+    Value::Object(out)
+}
+
+fn descends_from(name: &str, base: &str, parents: &BTreeMap<String, Vec<String>>) -> bool {
+    let mut stack = vec![name.to_string()];
+    let mut seen = 0;
+    while let Some(n) = stack.pop() {
+        seen += 1;
+        if seen > 64 {
+            return false;
+        }
+        for p in parents.get(&n).into_iter().flatten() {
+            if p == base {
+                return true;
+            }
+            stack.push(p.clone());
+        }
+    }
+    false
+}
+
+/// Full definition name a `$ref` points at.
+fn ref_target(r: &str, current_prefix: &str) -> String {
+    let (file, pointer) = r.split_once('#').unwrap_or(("", r));
+    let name = pointer.rsplit('/').next().unwrap_or(pointer);
+    let file = file.rsplit('/').next().unwrap_or(file);
+    let prefix = if file.is_empty() {
+        current_prefix
+    } else {
+        file_prefix(file)
+    };
+    format!("{prefix}{name}")
+}
+
+fn convert(
+    node: &Value,
+    prefix: &str,
+    bases: &BTreeMap<String, String>,
+    in_all_of: bool,
+    lenient: bool,
+) -> Value {
+    let Some(obj) = node.as_object() else {
+        return node.clone();
+    };
+    let nullable = obj.get("x-nullable").and_then(Value::as_bool) == Some(true);
+    if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+        let target = ref_target(r, prefix);
+        let target = if !in_all_of && bases.contains_key(&target) {
+            format!("{target}__poly")
+        } else {
+            target
+        };
+        let r = json!({ "$ref": format!("#/definitions/{target}") });
+        return if nullable {
+            json!({ "anyOf": [r, { "type": "null" }] })
+        } else {
+            r
+        };
+    }
+    let mut out = Map::new();
+    let read_only: Vec<String> = obj
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter(|(_, p)| p.get("readOnly").and_then(Value::as_bool) == Some(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, v) in obj {
+        match k.as_str() {
+            "type" => {
+                if v == "file" {
+                    continue;
+                }
+                out.insert(
+                    k.clone(),
+                    if nullable {
+                        json!([v, "null"])
+                    } else {
+                        v.clone()
+                    },
+                );
+            }
+            "properties" => {
+                let props: Map<String, Value> = v
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(pk, pv)| (pk.clone(), convert(pv, prefix, bases, false, lenient)))
+                    .collect();
+                out.insert(k.clone(), Value::Object(props));
+            }
+            "required" => {
+                let req: Vec<Value> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| !read_only.iter().any(|r| Some(r.as_str()) == n.as_str()))
+                    .cloned()
+                    .collect();
+                if !req.is_empty() {
+                    out.insert(k.clone(), Value::Array(req));
+                }
+            }
+            "items" => {
+                out.insert(k.clone(), convert(v, prefix, bases, false, lenient));
+            }
+            "additionalProperties" => {
+                let mut value = if v.is_object() {
+                    convert(v, prefix, bases, false, lenient)
+                } else {
+                    v.clone()
+                };
+                if lenient
+                    && (value["type"] == "string" || value["type"] == json!(["string", "null"]))
+                {
+                    value["type"] = json!(["string", "number", "boolean", "null"]);
+                }
+                out.insert(k.clone(), value);
+            }
+            "allOf" => {
+                let parts: Vec<Value> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| convert(p, prefix, bases, true, lenient))
+                    .collect();
+                out.insert(k.clone(), Value::Array(parts));
+            }
+            "enum" => {
+                let mut values = v.as_array().cloned().unwrap_or_default();
+                if nullable {
+                    values.push(Value::Null);
+                }
+                out.insert(k.clone(), Value::Array(values));
+            }
+            "exclusiveMinimum" | "exclusiveMaximum" => {
+                let bound = if k == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
+                if v == true
+                    && let Some(b) = obj.get(bound)
+                {
+                    out.insert(k.clone(), b.clone());
+                }
+            }
+            "minimum" | "maximum" => {
+                let exclusive = if k == "minimum" {
+                    "exclusiveMinimum"
+                } else {
+                    "exclusiveMaximum"
+                };
+                if obj.get(exclusive) != Some(&Value::Bool(true)) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            "pattern" | "minLength" | "maxLength" | "minItems" | "maxItems" | "uniqueItems"
+            | "format" | "readOnly" => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {}
+        }
+    }
+    if nullable && !out.contains_key("type") && !out.contains_key("enum") {
+        return json!({ "anyOf": [Value::Object(out), { "type": "null" }] });
+    }
+    Value::Object(out)
+}
+
+type Cache = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
+
+fn validator(name: &str) -> Arc<jsonschema::Validator> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(v) = cache.lock().ok().and_then(|c| c.get(name).cloned()) {
+        return v;
+    }
+    let defs = request_definitions();
+    let target = if defs.get(format!("{name}__poly")).is_some() {
+        format!("{name}__poly")
+    } else {
+        name.to_string()
+    };
+    let schema = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$ref": format!("#/definitions/{target}"),
+        "definitions": defs,
+    });
+    let v = Arc::new(
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(false)
+            .build(&schema)
+            .expect("converted OpenAPI definitions compile"),
+    );
+    if let Ok(mut c) = cache.lock() {
+        c.insert(name.to_string(), v.clone());
+    }
+    v
+}
+
+/// Checks a request body against an OpenAPI definition; the error is Azure ML's 400.
+pub(crate) fn validate_body(definition: &str, body: &Value) -> Result<(), ArmError> {
+    let v = validator(definition);
+    let mut details = Vec::new();
+    for e in v.iter_errors(body) {
+        let path = e.instance_path().to_string();
+        let target = path.trim_start_matches('/').replace('/', ".");
+        let code = if e.to_string().contains("is a required property") {
+            "Required"
+        } else {
+            "Invalid"
+        };
+        details.push(json!({
+            "code": code,
+            "message": format!("{e}"),
+            "target": if target.is_empty() { "body".to_string() } else { target },
+        }));
+        if details.len() >= 10 {
+            break;
+        }
+    }
+    if details.is_empty() {
+        return Ok(());
+    }
+    let first = details[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let target = details[0]["target"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Err(ArmError::user_error(format!(
+        "The request body is not a valid {definition}: {first} (at '{target}')."
+    ))
+    .with_details(details))
+}
+
+/// Whether `text` matches an OpenAPI `pattern` (ECMA-style, lookarounds allowed).
+pub(crate) fn matches_pattern(pattern: &str, text: &str) -> bool {
+    fancy_regex::Regex::new(pattern)
+        .ok()
+        .and_then(|re| re.is_match(text).ok())
+        .unwrap_or(false)
+}
+
+/// A path parameter's pattern from the OpenAPI `parameters` section, if any.
+pub(crate) fn path_pattern(param: &str) -> Option<&'static str> {
+    let doc = openapi();
+    for p in doc["paths"].as_object()?.values() {
+        for op in p.as_object()?.values() {
+            for param_def in op["parameters"].as_array().into_iter().flatten() {
+                if param_def["name"] == param
+                    && param_def["in"] == "path"
+                    && let Some(pat) = param_def["pattern"].as_str()
+                {
+                    return Some(pat);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discriminated_bodies_are_checked() {
+        let good = json!({
+            "location": "eastus",
+            "properties": { "computeType": "AmlCompute", "properties": { "scaleSettings": { "maxNodeCount": 1 } } }
+        });
+        assert!(validate_body("ComputeResource", &good).is_ok());
+        let missing = json!({
+            "properties": { "computeType": "AmlCompute", "properties": { "scaleSettings": { "minNodeCount": 1 } } }
+        });
+        let e = validate_body("ComputeResource", &missing).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("maxNodeCount"), "{}", e.message);
+        let bad_enum = json!({ "properties": { "computeType": "Abacus" } });
+        assert!(validate_body("ComputeResource", &bad_enum).is_err());
+        let bad_priority = json!({
+            "properties": { "computeType": "AmlCompute", "properties": { "vmPriority": "Sometimes" } }
+        });
+        assert!(validate_body("ComputeResource", &bad_priority).is_err());
+    }
+
+    #[test]
+    fn path_patterns_come_from_the_spec() {
+        let p = path_pattern("computeName").unwrap();
+        assert!(matches_pattern(p, "gpu-cluster"));
+        assert!(!matches_pattern(p, "gpu-cluster-1"));
+        assert!(!matches_pattern(p, "1gpu"));
+    }
+}

@@ -1,0 +1,416 @@
+//! The HTTP front: one handler for every request on the port. It names the surface (admin,
+//! token/discovery, cloud metadata, ARM, blob by Host header or path-style account),
+//! applies faults, runs the surface's handler against the locked state (on a blocking
+//! thread when state is on disk), and stamps the request-id headers on every answer.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::admin;
+use super::arm::{self, Ctx, Req};
+use super::auth;
+use super::blob::{self, BlobReq};
+use super::faults::{Decision, Fault, FaultTarget};
+use super::reply::{ArmError, Reply};
+use super::util::{parse_query, percent_decode, query_get};
+use super::world::Shared;
+
+/// Largest request body accepted (Put Blob allows far more; uploads here are snapshots).
+const BODY_LIMIT: usize = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    Admin,
+    Metadata,
+    Token { v2: bool },
+    OpenId,
+    InstanceDiscovery,
+    Jwks,
+    Arm,
+    Blob { path_style: bool },
+    Unknown,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
+    axum::Router::new().fallback(entry).with_state(shared)
+}
+
+/// Account name from a `{account}.blob.{suffix}` Host header.
+fn blob_host_account(host: &str) -> Option<String> {
+    let host = host.split(':').next().unwrap_or(host);
+    let (account, rest) = host.split_once('.')?;
+    rest.starts_with("blob.")
+        .then(|| account.to_ascii_lowercase())
+}
+
+fn classify(shared: &Shared, host: &str, segs: &[String]) -> Surface {
+    if blob_host_account(host).is_some() {
+        return Surface::Blob { path_style: false };
+    }
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    match l.as_slice() {
+        ["admin", ..] => Surface::Admin,
+        ["metadata", "endpoints"] => Surface::Metadata,
+        ["subscriptions", ..] => Surface::Arm,
+        [_, "oauth2", "v2.0", "token"] => Surface::Token { v2: true },
+        [_, "oauth2", "token"] => Surface::Token { v2: false },
+        [_, "v2.0", ".well-known", "openid-configuration"]
+        | [_, ".well-known", "openid-configuration"] => Surface::OpenId,
+        ["common", "discovery", "instance"] | [_, "discovery", "instance"] => {
+            Surface::InstanceDiscovery
+        }
+        [_, "discovery", "v2.0", "keys"] | [_, "discovery", "keys"] => Surface::Jwks,
+        [account, ..] => {
+            let known = shared
+                .world
+                .lock()
+                .map(|w| super::arm::resources_account(&w, account).is_some())
+                .unwrap_or(false);
+            if known {
+                Surface::Blob { path_style: true }
+            } else {
+                Surface::Unknown
+            }
+        }
+        [] => Surface::Unknown,
+    }
+}
+
+fn fault_target(surface: Surface) -> Option<FaultTarget> {
+    match surface {
+        Surface::Admin => None,
+        Surface::Blob { .. } => Some(FaultTarget::Blob),
+        Surface::Token { .. } | Surface::OpenId | Surface::InstanceDiscovery | Surface::Jwks => {
+            Some(FaultTarget::Token)
+        }
+        Surface::Arm | Surface::Metadata | Surface::Unknown => Some(FaultTarget::Arm),
+    }
+}
+
+async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let correlation = parts
+        .headers
+        .get("x-ms-correlation-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
+    let client_request_id = parts.headers.get("x-ms-client-request-id").cloned();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| {
+            shared
+                .base_url
+                .split("://")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        });
+    let base = format!("{}://{host}", shared.scheme);
+    let raw_path = parts.uri.path().to_string();
+    let segs: Vec<String> = raw_path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let surface = classify(&shared, &host, &segs);
+
+    let decision = match fault_target(surface) {
+        Some(target) => shared
+            .faults
+            .lock()
+            .map(|mut f| f.decide(target, parts.method.as_str(), &raw_path))
+            .unwrap_or_default(),
+        None => Decision::default(),
+    };
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let is_blob = matches!(surface, Surface::Blob { .. });
+    if let Some(action) = decision.action
+        && let Some(resp) = fault_response(&action, surface, &request_id)
+    {
+        return finish(resp, &request_id, &correlation, client_request_id, is_blob);
+    }
+
+    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            let reply = ArmError::bad_request(
+                "InvalidRequestContent",
+                "The request body could not be read.",
+            )
+            .into_reply();
+            return finish(
+                reply.into_response(),
+                &request_id,
+                &correlation,
+                client_request_id,
+                is_blob,
+            );
+        }
+    };
+    let query = parse_query(parts.uri.query());
+    let method = parts.method.clone();
+    let headers = parts.headers.clone();
+    let sh = shared.clone();
+    let rid = request_id.clone();
+    let work = move || -> Reply {
+        dispatch(
+            &sh, surface, method, raw_path, segs, query, headers, body, base, &host, &rid,
+        )
+    };
+    let reply = if shared.config.state_dir.is_some() {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(r) => r,
+            Err(_) => ArmError::internal("the request handler panicked").into_reply(),
+        }
+    } else {
+        work()
+    };
+    finish(
+        reply.into_response(),
+        &request_id,
+        &correlation,
+        client_request_id,
+        is_blob,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    shared: &Shared,
+    surface: Surface,
+    method: Method,
+    raw_path: String,
+    segs: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+    base: String,
+    host: &str,
+    request_id: &str,
+) -> Reply {
+    let config = &shared.config;
+    let Ok(mut world) = shared.world.lock() else {
+        return ArmError::internal("the emulator state lock is poisoned").into_reply();
+    };
+    match surface {
+        Surface::Admin => admin::http(shared, &mut world, &method, &segs, &body),
+        Surface::Metadata => metadata(shared, &base, query_get(&query, "api-version")),
+        Surface::Token { v2 } => {
+            if method != Method::POST {
+                return ArmError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "Use POST.",
+                )
+                .into_reply();
+            }
+            auth::token_endpoint(&world, config, &base, &segs[0], &body, v2, request_id)
+        }
+        Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
+        Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
+        Surface::Jwks => auth::jwks(),
+        Surface::Arm => {
+            let req = Req {
+                method,
+                path: raw_path,
+                segs,
+                query,
+                headers,
+                body,
+            };
+            let mut ctx = Ctx {
+                shared,
+                base,
+                now: world.now(),
+                api_version: String::new(),
+                caller: String::new(),
+            };
+            match arm::handle(&mut world, &mut ctx, &req) {
+                Ok(r) => r,
+                Err(e) => e.into_reply(),
+            }
+        }
+        Surface::Blob { path_style } => {
+            let (account, rest): (String, &[String]) = if path_style {
+                (segs[0].to_ascii_lowercase(), &segs[1..])
+            } else {
+                (blob_host_account(host).unwrap_or_default(), &segs[..])
+            };
+            let container = rest.first().cloned().unwrap_or_default();
+            // Blob names keep their inner slashes; rebuild from the raw path.
+            let skip = if path_style { 2 } else { 1 };
+            let blob_name = raw_path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .skip(skip)
+                .collect::<Vec<_>>()
+                .join("/");
+            let breq = BlobReq {
+                method,
+                account,
+                raw_path,
+                path_style,
+                container,
+                blob: percent_decode(&blob_name),
+                query,
+                headers,
+                body,
+                scheme: shared.scheme,
+                endpoint: base.clone(),
+            };
+            let _ = world.advance(config);
+            blob::handle(&mut world, config, &base, &breq, request_id)
+        }
+        Surface::Unknown => ArmError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("No emulator endpoint serves '{raw_path}'."),
+        )
+        .into_reply(),
+    }
+}
+
+fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<Response> {
+    let blob = matches!(surface, Surface::Blob { .. });
+    match action {
+        Fault::Throttle { retry_after_secs } => {
+            let reply = if blob {
+                storage_xml(StatusCode::SERVICE_UNAVAILABLE, "ServerBusy", "The server is busy.", request_id)
+            } else {
+                ArmError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    "The request is being throttled as the limit has been reached for operation type. (emulated fault)",
+                )
+                .into_reply()
+            };
+            Some(reply.header("retry-after", retry_after_secs.to_string()).into_response())
+        }
+        Fault::ServerError { status } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reply = if blob {
+                storage_xml(status, if status == StatusCode::SERVICE_UNAVAILABLE { "ServerBusy" } else { "InternalError" }, "The server encountered an internal error. (emulated fault)", request_id)
+            } else if status == StatusCode::SERVICE_UNAVAILABLE {
+                ArmError::new(status, "ServiceUnavailable", "The service is temporarily unavailable. (emulated fault)").into_reply()
+            } else {
+                ArmError::new(status, "InternalServerError", "Encountered internal server error. (emulated fault)").into_reply()
+            };
+            let reply = if status == StatusCode::SERVICE_UNAVAILABLE { reply.header("retry-after", "1") } else { reply };
+            Some(reply.into_response())
+        }
+        Fault::DropConnection => {
+            let stream = futures::stream::once(async {
+                Err::<Bytes, io::Error>(io::Error::new(io::ErrorKind::ConnectionAborted, "emulated dropped connection"))
+            });
+            Some(Response::new(Body::from_stream(stream)))
+        }
+        Fault::ExpiredToken if surface == Surface::Arm => Some(
+            ArmError::new(
+                StatusCode::UNAUTHORIZED,
+                "ExpiredAuthenticationToken",
+                "The access token expiry UTC time is earlier than current UTC time. (emulated fault)",
+            )
+            .with_header("www-authenticate", "Bearer error=\"invalid_token\", error_description=\"The access token has expired.\"")
+            .into_reply()
+            .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+fn storage_xml(status: StatusCode, code: &str, message: &str, request_id: &str) -> Reply {
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: super::reply::ReplyBody::Xml(format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:{request_id}</Message></Error>"
+        )),
+    }
+    .header("x-ms-error-code", code.to_string())
+}
+
+fn finish(
+    mut resp: Response,
+    request_id: &str,
+    correlation: &str,
+    client_request_id: Option<HeaderValue>,
+    blob: bool,
+) -> Response {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-ms-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(correlation) {
+        h.insert("x-ms-correlation-request-id", v);
+    }
+    if let Some(c) = client_request_id {
+        h.insert("x-ms-client-request-id", c);
+    }
+    if blob {
+        h.insert(
+            "x-ms-version",
+            HeaderValue::from_static(blob::SERVICE_VERSION),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&super::util::http_date(time::OffsetDateTime::now_utc())) {
+        h.insert("date", v);
+    }
+    resp
+}
+
+/// `GET /metadata/endpoints`: the emulator described as an Azure cloud.
+fn metadata(shared: &Shared, base: &str, api_version: Option<&str>) -> Reply {
+    let suffix = format!("{}:{}", shared.config.storage_suffix, shared.port);
+    let cloud = json!({
+        "portal": format!("{base}/portal"),
+        "authentication": {
+            "loginEndpoint": format!("{base}/"),
+            "audiences": [format!("{base}/"), "https://management.azure.com/"],
+            "tenant": shared.config.tenant_id,
+            "identityProvider": "AAD",
+        },
+        "media": format!("{base}/media"),
+        "graphAudience": format!("{base}/graph"),
+        "graph": format!("{base}/graph/"),
+        "name": "AmlspecEmulator",
+        "suffixes": {
+            "azureDataLakeStoreFileSystem": "azuredatalakestore.localhost",
+            "acrLoginServer": "azurecr.localhost",
+            "sqlServerHostname": "database.localhost",
+            "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.localhost",
+            "keyVaultDns": "vault.localhost",
+            "storage": suffix,
+            "azureFrontDoorEndpointSuffix": "azurefd.localhost",
+        },
+        "batch": format!("{base}/batch/"),
+        "resourceManager": format!("{base}/"),
+        "vmImageAliasDoc": format!("{base}/vmimagealiases"),
+        "activeDirectoryDataLake": format!("{base}/datalake/"),
+        "sqlManagement": format!("{base}/sql/"),
+        "microsoftGraphResourceId": format!("{base}/graph/"),
+        "appInsightsResourceId": format!("{base}/appinsights/"),
+        "appInsightsTelemetryChannelResourceId": format!("{base}/appinsights-telemetry/"),
+        "attestationResourceId": format!("{base}/attestation/"),
+        "synapseAnalyticsResourceId": format!("{base}/synapse/"),
+        "logAnalyticsResourceId": format!("{base}/loganalytics/"),
+        "ossrDbmsResourceId": format!("{base}/ossrdbms/"),
+    });
+    let list = api_version.is_some_and(|v| v >= "2019-05-01");
+    Reply::json(StatusCode::OK, if list { json!([cloud]) } else { cloud })
+}

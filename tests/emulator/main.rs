@@ -1,0 +1,13 @@
+//! Integration tests of the local Azure emulator: each module drives a real in-process
+//! emulator over HTTP (or the real binary, for persistence) on 127.0.0.1 only.
+
+mod assets;
+mod auth;
+mod blob;
+mod contract;
+mod faults;
+mod identity;
+mod jobs;
+mod lro;
+mod persistence;
+mod support;
