@@ -6,6 +6,7 @@
 //! tests and by `--emulator`; it shares no code with the client side.
 
 pub mod azure;
+pub mod bodies;
 pub mod cli;
 pub mod commands;
 pub mod desired;

@@ -114,6 +114,19 @@ pub async fn connect_emulator(
         }
     }
     let emulator = Emulator::start(config).await?;
+    let client = client_for_emulator(&emulator, settings)?;
+    tracing::info!(arm = %client.endpoints().resource_manager, state = %state_dir.display(), "started the local emulator");
+    Ok(Connection {
+        client,
+        emulator: Some(emulator),
+    })
+}
+
+/// An ARM client for a running emulator, signed in as its seeded service principal.
+pub fn client_for_emulator(
+    emulator: &Emulator,
+    settings: ClientSettings,
+) -> Result<ArmClient, ConnectError> {
     let endpoints = Endpoints::with_overrides(
         Cloud::Public,
         Some(&emulator.arm_endpoint()),
@@ -134,9 +147,5 @@ pub async fn connect_emulator(
         &principal,
         Some(http.clone()),
     )?;
-    tracing::info!(arm = %endpoints.resource_manager, state = %state_dir.display(), "started the local emulator");
-    Ok(Connection {
-        client: ArmClient::new(http, endpoints, credential, settings),
-        emulator: Some(emulator),
-    })
+    Ok(ArmClient::new(http, endpoints, credential, settings))
 }

@@ -11,8 +11,7 @@
 //! regard to case); keys the spec leaves out (description, tags, idle time) are not
 //! managed and so never drift.
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -25,6 +24,9 @@ use crate::observe::live::{
 };
 use crate::observe::{Live, Observed, ObservedWorkspace};
 use crate::spec::model::Origin;
+
+/// Attributes of a resource in the spec's terms, in the order the spec reads them.
+pub type Attributes = IndexMap<String, Value>;
 
 /// Version of the plan's JSON form (`--format json` and saved plans).
 pub const FORMAT_VERSION: u32 = 1;
@@ -102,8 +104,8 @@ pub struct ResourceChange {
     pub actions: Vec<&'static str>,
     /// Live attributes (when it exists) and desired attributes, in the spec's terms;
     /// secrets show as `(sensitive)`.
-    pub before: Option<BTreeMap<String, Value>>,
-    pub after: Option<BTreeMap<String, Value>>,
+    pub before: Option<Attributes>,
+    pub after: Option<Attributes>,
     /// Attributes whose change the action is about.
     pub changed: Vec<String>,
     /// For a replacement: the immutable attributes that force it.
@@ -202,14 +204,14 @@ struct Draft {
     id: String,
     origin: Option<SpecLocation>,
     depends_on: Vec<String>,
-    after: BTreeMap<String, Value>,
+    after: Attributes,
 }
 
 impl Draft {
     fn finish(
         self,
         action: Action,
-        before: Option<BTreeMap<String, Value>>,
+        before: Option<Attributes>,
         changed: Vec<String>,
         forces_replacement: Vec<String>,
         reason: Option<String>,
@@ -249,7 +251,7 @@ impl Draft {
     fn blocked(
         self,
         reason: String,
-        before: Option<BTreeMap<String, Value>>,
+        before: Option<Attributes>,
         fingerprint: Option<String>,
     ) -> ResourceChange {
         self.finish(
@@ -265,7 +267,7 @@ impl Draft {
     /// Compare with what exists: update, replace or no-op.
     fn compare(
         self,
-        before: BTreeMap<String, Value>,
+        before: Attributes,
         immutable: &[&str],
         fingerprint: String,
     ) -> ResourceChange {
@@ -301,7 +303,7 @@ impl Draft {
     }
 }
 
-fn attributes(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+fn attributes(pairs: &[(&str, Value)]) -> Attributes {
     pairs
         .iter()
         .filter(|(_, v)| !v.is_null())
@@ -456,7 +458,7 @@ fn kind_path(kind: &Kind) -> &'static str {
 
 fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) -> ResourceChange {
     let spec = &d.spec;
-    let mut before = BTreeMap::new();
+    let mut before = Attributes::new();
     before.insert(
         "location".to_string(),
         json!(live.location.to_ascii_lowercase().replace(' ', "")),
@@ -473,11 +475,11 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
         after.insert("location".into(), before["location"].clone());
     }
     if spec.description.is_none() {
-        after.remove("description");
-        before.remove("description");
+        after.shift_remove("description");
+        before.shift_remove("description");
     }
     if spec.tags.is_empty() {
-        before.remove("tags");
+        before.shift_remove("tags");
     }
     let draft = Draft { after, ..draft };
     if let Some(location) = &spec.location
@@ -628,7 +630,7 @@ fn environment_change(
         before.insert("tags".into(), json!(live.tags));
     }
     if env.description.is_none() {
-        before.remove("description");
+        before.shift_remove("description");
     }
     let same_definition = live.image == definition.image
         && normalize_text(live.conda_file.as_deref())
@@ -709,7 +711,7 @@ fn cluster_change(
         );
     }
     if spec.description.is_none() {
-        before.remove("description");
+        before.shift_remove("description");
     }
     if !spec.tags.is_empty() {
         before.insert("tags".into(), json!(live.tags));
@@ -802,9 +804,9 @@ fn job_change(
     match live {
         Live::Present(live) => {
             let mut before = draft.after.clone();
-            before.remove("description");
-            before.remove("tags");
-            before.remove("display_name");
+            before.shift_remove("description");
+            before.shift_remove("tags");
+            before.shift_remove("display_name");
             if job.description.is_some() {
                 before.insert("description".into(), json!(live.description));
             }
@@ -813,7 +815,7 @@ fn job_change(
             }
             // The display name is fixed at submission: a change is noted, not applied.
             let mut after = draft.after.clone();
-            after.remove("display_name");
+            after.shift_remove("display_name");
             if let Some(shown) = &live.display_name {
                 before.insert("display_name".into(), json!(shown));
                 after.insert("display_name".into(), json!(shown));

@@ -1,7 +1,9 @@
 //! The integration test binary: the real `amlspec` command, the spec corpus, and the
 //! editor schema. One binary, so it links once.
 
+mod azure;
 mod common;
 mod corpus;
+mod plan;
 mod schema;
 mod validate;

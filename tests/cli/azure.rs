@@ -1,0 +1,283 @@
+//! A local Azure for tests: the emulator in this process over HTTPS (self-signed CA),
+//! an ARM client signed in as its service principal, and helpers that create a
+//! manifest's resources through ARM exactly as a client would, so plans can be checked
+//! against state the emulator filled in itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use amlspec::azure::client::{ArmClient, ClientSettings, Operation};
+use amlspec::azure::ids::ResourceId;
+use amlspec::azure::{
+    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, RESOURCES_API_VERSION,
+    STORAGE_API_VERSION,
+};
+use amlspec::bodies;
+use amlspec::commands::connect::client_for_emulator;
+use amlspec::desired::{self, Desired, JobEnvironment};
+use amlspec::emulator::{Emulator, EmulatorConfig, SimTimings, TlsConfig};
+use amlspec::spec;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{Output, Test, env_vars};
+
+pub struct Local {
+    pub emulator: Emulator,
+    pub client: ArmClient,
+    pub ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Emulator settings for tests: everything completes at once (no clock to wait on).
+pub fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        timings: SimTimings {
+            lro: Duration::ZERO,
+            job_phase: Duration::ZERO,
+            job_running: Duration::ZERO,
+            retry_after_secs: 0,
+        },
+        subscriptions: ["1", "2", "3"]
+            .iter()
+            .map(|n| format!("00000000-0000-0000-0000-00000000000{n}"))
+            .collect(),
+        ..EmulatorConfig::default()
+    }
+}
+
+impl Local {
+    pub async fn start() -> Local {
+        Local::start_with(config()).await
+    }
+
+    pub async fn start_with(mut config: EmulatorConfig) -> Local {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        config.tls = TlsConfig::SelfSigned {
+            write_ca_to: Some(ca.clone()),
+        };
+        let emulator = Emulator::start(config).await.expect("the emulator starts");
+        let client = client_for_emulator(&emulator, ClientSettings::default()).unwrap();
+        Local {
+            emulator,
+            client,
+            ca,
+            _dir: dir,
+        }
+    }
+
+    /// The CLI pointed at this emulator: `amlspec <args> --arm-endpoint ... --auth service-principal`.
+    pub fn cli(&self, args: &[&str]) -> Test {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend([
+            "--arm-endpoint".into(),
+            self.emulator.arm_endpoint(),
+            "--authority-host".into(),
+            self.emulator.authority_host(),
+            "--storage-suffix".into(),
+            self.emulator.storage_suffix(),
+            "--ca-cert".into(),
+            self.ca.display().to_string(),
+            "--auth".into(),
+            "service-principal".into(),
+        ]);
+        Test::new()
+            .env("AZURE_TENANT_ID", self.emulator.tenant_id())
+            .env("AZURE_CLIENT_ID", self.emulator.client_id())
+            .env("AZURE_CLIENT_SECRET", self.emulator.client_secret())
+            .args(args)
+    }
+
+    /// Run the CLI without blocking the runtime the emulator serves on.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let test = self.cli(args);
+        tokio::task::spawn_blocking(move || test.run())
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
+        let url = self.client.url(id, api_version);
+        let response = self
+            .client
+            .send(
+                &Operation::new("seed", id.to_string()),
+                Method::PUT,
+                url,
+                Some(body),
+                true,
+            )
+            .await;
+        response.unwrap_or_else(|e| panic!("PUT {id}: {e}")).body
+    }
+
+    pub async fn patch(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
+        let url = self.client.url(id, api_version);
+        let response = self
+            .client
+            .send(
+                &Operation::new("change", id.to_string()),
+                Method::PATCH,
+                url,
+                Some(body),
+                true,
+            )
+            .await;
+        response.unwrap_or_else(|e| panic!("PATCH {id}: {e}")).body
+    }
+
+    pub async fn delete(&self, id: &ResourceId, api_version: &str) {
+        let url = self.client.url(id, api_version);
+        self.client
+            .send(
+                &Operation::new("delete", id.to_string()),
+                Method::DELETE,
+                url,
+                None,
+                true,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("DELETE {id}: {e}"));
+    }
+
+    pub async fn get(&self, id: &ResourceId, api_version: &str) -> Value {
+        let url = self.client.url(id, api_version);
+        let response = self
+            .client
+            .send(
+                &Operation::new("read", id.to_string()),
+                Method::GET,
+                url,
+                None,
+                true,
+            )
+            .await;
+        response.unwrap_or_else(|e| panic!("GET {id}: {e}")).body
+    }
+
+    /// Create every resource of the specs as a client would, from their request bodies.
+    pub async fn seed(&self, paths: &[&str]) -> Desired {
+        let desired = load(paths);
+        let mut groups = Vec::new();
+        for ws in &desired.workspaces {
+            let location = ws
+                .spec
+                .location
+                .as_ref()
+                .map_or("westeurope", |l| l.as_str());
+            // A resource group has one location; workspaces in it may be elsewhere.
+            if !groups.contains(&ws.resource_group) {
+                self.put(
+                    &ws.resource_group,
+                    RESOURCES_API_VERSION,
+                    bodies::resource_group(location),
+                )
+                .await;
+                groups.push(ws.resource_group.clone());
+            }
+            let deps = &ws.dependencies;
+            self.put(
+                &deps.storage_account,
+                STORAGE_API_VERSION,
+                bodies::storage_account(location),
+            )
+            .await;
+            self.put(
+                &deps.key_vault,
+                KEYVAULT_API_VERSION,
+                bodies::key_vault(location, self.emulator.tenant_id()),
+            )
+            .await;
+            self.put(
+                &deps.application_insights,
+                INSIGHTS_API_VERSION,
+                bodies::application_insights(location),
+            )
+            .await;
+            let mut workspace = bodies::workspace(ws);
+            workspace["location"] = json!(location);
+            self.put(&ws.id, ML_API_VERSION, workspace).await;
+            for registry in &ws.registries {
+                self.put(&registry.id, ML_API_VERSION, bodies::connection(registry))
+                    .await;
+            }
+            for env in &ws.environments {
+                let context = env.definition.build.as_ref().map(|b| {
+                    format!(
+                        "https://store.blob.core.localhost/azureml/LocalUpload/{}/context/",
+                        b.hash
+                    )
+                });
+                self.put(
+                    &env.id,
+                    ML_API_VERSION,
+                    bodies::environment(env, context.as_deref()),
+                )
+                .await;
+            }
+            for existing in &ws.existing_environments {
+                let version = existing.version.clone().unwrap_or_else(|| "3".into());
+                let id = ws
+                    .id
+                    .child("environments", &existing.name)
+                    .child("versions", &version);
+                self.put(
+                    &id,
+                    ML_API_VERSION,
+                    json!({"properties": {"image": "mcr.microsoft.com/azureml/curated:latest"}}),
+                )
+                .await;
+            }
+            for cluster in &ws.clusters {
+                self.put(
+                    &cluster.id,
+                    ML_API_VERSION,
+                    bodies::compute(cluster, location),
+                )
+                .await;
+            }
+            for code in &ws.codes {
+                let id = ws
+                    .id
+                    .child("codes", &code.name)
+                    .child("versions", &code.version);
+                let uri = format!("https://store.blob.core.localhost/azureml/{}", code.hash);
+                self.put(&id, ML_API_VERSION, bodies::code(code, &uri))
+                    .await;
+            }
+            for job in &ws.jobs {
+                let environment = match &job.environment {
+                    JobEnvironment::Declared { id, .. } => id.to_string(),
+                    JobEnvironment::Existing(e) => ws
+                        .id
+                        .child("environments", &e.name)
+                        .child("versions", e.version.as_deref().unwrap_or("3"))
+                        .to_string(),
+                };
+                let code = job.code_hash.as_ref().map(|hash| {
+                    let code = ws.codes.iter().find(|c| &c.hash == hash).unwrap();
+                    ws.id
+                        .child("codes", &code.name)
+                        .child("versions", &code.version)
+                        .to_string()
+                });
+                self.put(
+                    &job.id,
+                    ML_API_VERSION,
+                    bodies::job(job, &environment, code.as_deref()),
+                )
+                .await;
+            }
+        }
+        desired
+    }
+}
+
+/// The desired state of spec files, with the test environment variables.
+pub fn load(paths: &[&str]) -> Desired {
+    let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let loaded = spec::load(&paths, &env_vars());
+    assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+    desired::desired(&loaded.specs.unwrap()).expect("snapshots hash")
+}
