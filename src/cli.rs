@@ -152,11 +152,16 @@ pub struct AzureArgs {
     /// Retry-After.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PARALLEL as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_parallel: u32,
+
+    /// Retries of a request that Azure throttled (429), failed with a 5xx, or whose
+    /// connection dropped; backoff doubles from 0.5 s, honouring Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub max_retries: u32,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.color);
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -178,7 +183,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, color: ColorWhen) {
+    use std::io::IsTerminal;
+    let ansi = match color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let default = match verbose {
         0 => "warn",
         1 => "amlspec=info",
@@ -190,6 +204,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }

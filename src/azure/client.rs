@@ -125,7 +125,7 @@ pub enum ArmError {
         message: String,
         request_id: Option<String>,
     },
-    #[error("failed to {action} {resource}: {message} (after {attempts} tries)")]
+    #[error("failed to {action} {resource}: {message} (after {})", crate::render::count(*attempts, "try", "tries"))]
     Transport {
         action: &'static str,
         resource: String,

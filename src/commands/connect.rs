@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::azure::auth::{self, AuthMethod};
-use crate::azure::client::{ArmClient, ClientSettings};
+use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
 use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
 use crate::azure::http_client;
 use crate::cli::AzureArgs;
@@ -49,9 +49,14 @@ pub async fn connect(
     env: &EnvVars,
     subscriptions: &[String],
 ) -> Result<Connection, ConnectError> {
+    let defaults = ClientSettings::default();
     let settings = ClientSettings {
         max_parallel: args.max_parallel as usize,
-        ..ClientSettings::default()
+        retry: RetryPolicy {
+            max_attempts: args.max_retries as usize + 1,
+            ..defaults.retry.clone()
+        },
+        ..defaults
     };
     if args.emulator {
         return connect_emulator(Path::new(EMULATOR_STATE_DIR), subscriptions, settings).await;

@@ -5,5 +5,6 @@ mod azure;
 mod common;
 mod corpus;
 mod plan;
+mod retry;
 mod schema;
 mod validate;

@@ -35,3 +35,380 @@ async fn everything_present_is_no_changes() {
     assert_eq!(out.code, 0);
     assert_eq!(out.stderr, "");
 }
+
+use amlspec::azure::ML_API_VERSION;
+use amlspec::emulator::{Fault, FaultRule, FaultTarget, ServicePrincipal};
+use serde_json::json;
+
+use crate::common::{edit, specs_copy};
+
+/// The lines of a plan without the summary, for compact assertions.
+fn lines(stdout: &str) -> Vec<&str> {
+    stdout.lines().filter(|l| !l.is_empty()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_in_place_is_an_update_with_old_and_new_values() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let ws = &desired.workspaces[0];
+    // Someone scaled the cluster and retagged the workspace by hand.
+    let cluster = &ws.clusters[0];
+    azure
+        .patch(&cluster.id, ML_API_VERSION, json!({"properties": {"properties": {"scaleSettings": {"minNodeCount": 1, "maxNodeCount": 2, "nodeIdleTimeBeforeScaleDown": "PT2M"}}}}))
+        .await;
+    azure
+        .patch(
+            &ws.id,
+            ML_API_VERSION,
+            json!({"tags": {"team": "nlp", "owner": "someone"}}),
+        )
+        .await;
+    let out = azure.run(&["plan", "--detailed-exitcode", PETS]).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "workspace pets-ws (resource group ml-rg)",
+            "  ~ workspace pets-ws (update in place)",
+            "      ~ tags: {\"owner\":\"someone\",\"team\":\"nlp\"} -> {\"team\":\"vision\"}",
+            "  ~ cluster gpu-cluster (update in place)",
+            "      ~ min_nodes: 1 -> 0",
+            "      ~ max_nodes: 2 -> 4",
+            "      ~ idle_seconds_before_scale_down: 120 -> 1800",
+            "Plan: 0 to create, 2 to update, 0 to replace. 3 unchanged.",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_changes_must_be_replaced() {
+    let azure = Local::start().await;
+    azure.seed(&[PETS]).await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(&pets, "vm_size: STANDARD_NC6", "vm_size: Standard_NC12");
+    let out = azure
+        .run(&["plan", "--detailed-exitcode", pets.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "  -/+ cluster gpu-cluster (must be replaced: vm_size cannot change in place)\n      ~ vm_size: \"STANDARD_NC6\" -> \"STANDARD_NC12\" (forces replacement)\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("Plan: 0 to create, 0 to update, 1 to replace. 4 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_password_drift_is_detected_but_never_shown() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let registry = &desired.workspaces[0].registries[0];
+    let mut body = amlspec::bodies::connection(registry);
+    body["properties"]["credentials"]["password"] = json!("rotated-elsewhere-42");
+    azure.put(&registry.id, ML_API_VERSION, body).await;
+    let out = azure.run(&["plan", "--format", "json", PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("rotated-elsewhere-42"));
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let change = plan["workspaces"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "registry")
+        .unwrap()
+        .clone();
+    assert_eq!(change["action"], "update");
+    assert_eq!(change["changed"], json!(["password"]));
+    assert_eq!(change["before"]["password"], "(sensitive, differs)");
+    assert_eq!(change["after"]["password"], "(sensitive)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_resources_are_created_again() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let ws = &desired.workspaces[0];
+    azure.delete(&ws.registries[0].id, ML_API_VERSION).await;
+    let out = azure.run(&["plan", PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  + registry myregistry\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("Plan: 1 to create, 0 to update, 0 to replace. 4 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_definitions_are_new_versions_and_new_runs() {
+    let azure = Local::start().await;
+    azure.seed(&[PETS]).await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(
+        &pets,
+        "image: fastdotai/fastai2:latest",
+        "image: fastdotai/fastai2:2.7.12",
+    );
+    let out = azure.run(&["plan", pets.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = &out.stdout;
+    // A new environment version, and the job that uses it is a new run; the old ones stay.
+    assert!(text.contains("  + environment fastai2 (version "), "{text}");
+    assert!(
+        text.contains("      + image: \"myregistry.azurecr.io/fastdotai/fastai2:2.7.12\""),
+        "{text}"
+    );
+    assert!(text.contains("  + job pets-resnet34-"), "{text}");
+    assert!(
+        text.contains("code already uploaded"),
+        "the snapshot did not change: {text}"
+    );
+    assert!(
+        text.ends_with("Plan: 2 to create, 0 to update, 0 to replace. 3 unchanged.\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_tags_update_in_place_without_a_new_run() {
+    let azure = Local::start().await;
+    azure.seed(&["specs/distributed.yaml"]).await;
+    let specs = specs_copy();
+    let spec = specs.path().join("distributed.yaml");
+    edit(&spec, "model: resnet50", "model: resnet50-v2");
+    let out = azure.run(&["plan", spec.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  ~ job ddp-resnet50-"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("      ~ tags: {\"model\":\"resnet50\"} -> {\"model\":\"resnet50-v2\"}"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("Plan: 0 to create, 1 to update, 0 to replace. 5 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_workspace_without_create_is_blocked() {
+    let azure = Local::start().await;
+    let out = azure
+        .run(&["plan", "--detailed-exitcode", "specs/distributed.yaml"])
+        .await;
+    assert_eq!(out.code, 1, "blocked plans fail: {}", out.stderr);
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "workspace dist-ws (resource group ml-rg)",
+            "  ! workspace dist-ws",
+            "      reason: workspace `dist-ws` does not exist in resource group `ml-rg` (the resource group does not exist either) and create_if_missing is false; 5 resources declared in it cannot be planned",
+            "Plan: 0 to create, 0 to update, 0 to replace. 0 unchanged. 1 blocked: the plan cannot be applied as is.",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_location_and_pinned_versions_block() {
+    let azure = Local::start().await;
+    azure.seed(&[PETS, "specs/environments.yaml"]).await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(&pets, "location: westeurope", "location: northeurope");
+    let envs = specs.path().join("environments.yaml");
+    edit(
+        &envs,
+        "    build_context: docker\n",
+        "    build_context: .\n",
+    );
+    let out = azure
+        .run(&["plan", pets.to_str().unwrap(), envs.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  ! workspace pets-ws\n      reason: the workspace is in `westeurope`, the spec says `northeurope`; a workspace cannot move"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  ! environment custom\n      reason: version 3 of environment `custom` exists with a different definition, and versions cannot change: bump `version`"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_existing_environment_blocks_its_job() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&["specs/distributed.yaml"]).await;
+    let ws = &desired.workspaces[0];
+    let existing = &ws.existing_environments[0];
+    azure
+        .delete(
+            &ws.id
+                .child("environments", &existing.name)
+                .child("versions", "3"),
+            ML_API_VERSION,
+        )
+        .await;
+    azure.delete(&ws.jobs[1].id, ML_API_VERSION).await;
+    let out = azure.run(&["plan", "specs/distributed.yaml"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  ! job data-check-")
+            && out.stdout.contains(
+                "reason: environment `AzureML-sklearn-1.5` does not exist in this workspace"
+            ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_resource_group_is_created_with_the_workspace() {
+    let azure = Local::start().await;
+    let out = azure.run(&["plan", "--format", "json", PETS]).await;
+    assert_eq!(out.code, 0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let resources = plan["workspaces"][0]["resources"].as_array().unwrap();
+    let kinds: Vec<&str> = resources
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "resource_group",
+            "storage_account",
+            "key_vault",
+            "application_insights",
+            "workspace",
+            "registry",
+            "environment",
+            "cluster",
+            "job"
+        ]
+    );
+    assert!(resources.iter().all(|r| r["action"] == "create"));
+    assert_eq!(
+        resources[4]["depends_on"],
+        json!([
+            "ml-rg",
+            "ml-rg/storage-account/petswsdbdffa0f",
+            "ml-rg/key-vault/petsws-dbdffa0f",
+            "ml-rg/application-insights/pets-ws-insights"
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_are_a_clear_error() {
+    let azure = Local::start().await;
+    let out = tokio::task::spawn_blocking({
+        let test = azure
+            .cli(&["plan", PETS])
+            .env("AZURE_CLIENT_SECRET", "not-the-secret");
+        move || test.run()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "error: failed to read workspace pets-ws: service principal could not get a token"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not-the-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_scope_principal_gets_403_with_request_id() {
+    let mut config = crate::azure::config();
+    config.principals = vec![ServicePrincipal {
+        client_id: "33333333-3333-3333-3333-333333333333".into(),
+        client_secret: Some("scoped-secret".into()),
+        federated: Vec::new(),
+        scopes: vec!["/subscriptions/00000000-0000-0000-0000-000000000002".into()],
+    }];
+    let azure = Local::start_with(config).await;
+    let out = azure.run(&["plan", PETS]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("error: failed to read workspace pets-ws: HTTP 403 AuthorizationFailed: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("(x-ms-request-id: "), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_storms_are_retried() {
+    let azure = Local::start().await;
+    azure.seed(&[PETS, "specs/environments.yaml"]).await;
+    let storm = FaultRule::always(Fault::Throttle {
+        retry_after_secs: 0,
+    })
+    .with_probability(0.3)
+    .on(FaultTarget::Arm);
+    azure.emulator.admin().set_faults(vec![storm], Some(7));
+    let out = azure
+        .run(&[
+            "plan",
+            "-v",
+            "--max-retries",
+            "10",
+            PETS,
+            "specs/environments.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "No changes. 12 resources are up to date.\n");
+    assert!(
+        out.stderr.contains("reason=throttled (HTTP 429)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_server_errors_fail_with_the_arm_error() {
+    let azure = Local::start().await;
+    azure.emulator.admin().set_faults(
+        vec![FaultRule::always(Fault::ServerError { status: 500 }).on(FaultTarget::Arm)],
+        None,
+    );
+    let out = azure.run(&["plan", "--max-retries", "0", PETS]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "error: failed to read workspace pets-ws: HTTP 500 InternalServerError (after 1 try)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
