@@ -141,21 +141,6 @@ impl Local {
             .unwrap_or_else(|e| panic!("DELETE {id}: {e}"));
     }
 
-    pub async fn get(&self, id: &ResourceId, api_version: &str) -> Value {
-        let url = self.client.url(id, api_version);
-        let response = self
-            .client
-            .send(
-                &Operation::new("read", id.to_string()),
-                Method::GET,
-                url,
-                None,
-                true,
-            )
-            .await;
-        response.unwrap_or_else(|e| panic!("GET {id}: {e}")).body
-    }
-
     /// Create every resource of the specs as a client would, from their request bodies.
     pub async fn seed(&self, paths: &[&str]) -> Desired {
         let desired = load(paths);
