@@ -12,7 +12,7 @@
 //! managed and so never drift.
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::desired::{
@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Shown instead of a secret's value.
 pub const SENSITIVE: &str = "(sensitive)";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub format_version: u32,
     /// sha256 over every resource's desired attributes (secrets excluded).
@@ -43,7 +43,7 @@ pub struct Plan {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkspacePlan {
     pub name: String,
     pub resource_group: String,
@@ -51,7 +51,7 @@ pub struct WorkspacePlan {
     pub resources: Vec<ResourceChange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     ResourceGroup,
@@ -81,7 +81,7 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Create,
@@ -91,7 +91,31 @@ pub enum Action {
     Blocked,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+impl Action {
+    /// Terraform-style action list, for policy tools that read terraform plans.
+    pub fn terraform_actions(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Action::Create => &["create"],
+            Action::Update => &["update"],
+            Action::Replace => &["delete", "create"],
+            Action::NoOp => &["no-op"],
+            Action::Blocked => &["blocked"],
+        };
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update in place",
+            Action::Replace => "replace",
+            Action::NoOp => "no change",
+            Action::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
     /// Stable name of the resource in plans: `<resource group>/<workspace>/<kind>/<name>`.
     pub address: String,
@@ -101,7 +125,7 @@ pub struct ResourceChange {
     pub id: String,
     pub action: Action,
     /// Terraform-style: `["create"]`, `["update"]`, `["delete", "create"]`, `["no-op"]`.
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<String>,
     /// Live attributes (when it exists) and desired attributes, in the spec's terms;
     /// secrets show as `(sensitive)`.
     pub before: Option<Attributes>,
@@ -122,7 +146,7 @@ pub struct ResourceChange {
     pub depends_on: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecLocation {
     pub file: String,
     pub line: u32,
@@ -139,7 +163,7 @@ impl From<&Origin> for SpecLocation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub create: usize,
     pub update: usize,
@@ -176,7 +200,6 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         })
         .collect();
     let mut summary = Summary::default();
-    let mut digest_input = Vec::new();
     for change in workspaces.iter().flat_map(|w| w.resources.iter()) {
         match change.action {
             Action::Create => summary.create += 1,
@@ -185,15 +208,135 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             Action::NoOp => summary.unchanged += 1,
             Action::Blocked => summary.blocked += 1,
         }
-        digest_input
-            .push(json!({"address": change.address, "id": change.id, "after": change.after}));
     }
     Plan {
         format_version: FORMAT_VERSION,
-        manifest_digest: sha256_hex(&canonical(&Value::Array(digest_input))),
+        manifest_digest: manifest_digest(desired),
         workspaces,
         summary,
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot read the saved plan `{path}`: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a saved amlspec plan: {message}")]
+    Parse {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error(
+        "`{path}` is a plan of format version {found}; this amlspec reads version {FORMAT_VERSION}: make the plan again"
+    )]
+    Version {
+        path: std::path::PathBuf,
+        found: u32,
+    },
+}
+
+/// Read a plan saved with `plan --out`.
+pub fn load_saved(path: &std::path::Path) -> Result<Plan, SavedPlanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| SavedPlanError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let found = value
+        .get("format_version")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32;
+    if found != FORMAT_VERSION {
+        return Err(SavedPlanError::Version {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| SavedPlanError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// What moved between a saved plan and a plan made now from the same specs: specs that
+/// changed, live resources whose fingerprint changed, resources whose action changed.
+/// Empty: the saved plan still describes what apply would do.
+pub fn stale(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let mut moved = Vec::new();
+    if saved.manifest_digest != fresh.manifest_digest {
+        moved.push(
+            "the specs (or the files and variables they use) changed since the plan was made"
+                .to_string(),
+        );
+    }
+    let fresh_by_address: IndexMap<&str, &ResourceChange> =
+        fresh.resources().map(|r| (r.address.as_str(), r)).collect();
+    let saved_by_address: IndexMap<&str, &ResourceChange> =
+        saved.resources().map(|r| (r.address.as_str(), r)).collect();
+    for (address, old) in &saved_by_address {
+        let Some(new) = fresh_by_address.get(address) else {
+            moved.push(format!(
+                "{address}: in the saved plan, no longer in the specs"
+            ));
+            continue;
+        };
+        if old.after != new.after {
+            moved.push(format!("{address}: its desired attributes changed"));
+        }
+        if old.fingerprint != new.fingerprint {
+            let what = match (&old.fingerprint, &new.fingerprint) {
+                (None, Some(_)) => "was missing, now exists in Azure",
+                (Some(_), None) => "existed, now is gone from Azure",
+                _ => "changed in Azure",
+            };
+            moved.push(format!("{address}: {what}"));
+        }
+        if old.action != new.action {
+            moved.push(format!(
+                "{address}: was to {}, now {}",
+                old.action.name(),
+                new.action.name()
+            ));
+        }
+    }
+    for address in fresh_by_address
+        .keys()
+        .filter(|a| !saved_by_address.contains_key(*a))
+    {
+        moved.push(format!("{address}: new since the plan was made"));
+    }
+    moved.dedup();
+    moved
+}
+
+/// sha256 over what every declared resource should be (its address, id and desired
+/// attributes; secrets excluded): the same whatever Azure holds.
+fn manifest_digest(desired: &Desired) -> String {
+    let mut drafts = Vec::new();
+    for ws in &desired.workspaces {
+        let ws_draft = workspace_draft(ws);
+        let ws_address = ws_draft.address.clone();
+        drafts.push(ws_draft);
+        drafts.extend(ws.registries.iter().map(|r| registry_draft(r, &ws_address)));
+        drafts.extend(
+            ws.environments
+                .iter()
+                .map(|e| environment_draft(e, &ws_address)),
+        );
+        drafts.extend(ws.clusters.iter().map(|c| cluster_draft(c, &ws_address)));
+        drafts.extend(ws.jobs.iter().map(|j| job_draft(j, &ws_address)));
+    }
+    let entries: Vec<Value> = drafts
+        .iter()
+        .map(|d| json!({"address": d.address, "id": d.id, "after": d.after}))
+        .collect();
+    sha256_hex(&canonical(&Value::Array(entries)))
 }
 
 /// A change before its action-dependent fields are filled in.
@@ -217,13 +360,7 @@ impl Draft {
         reason: Option<String>,
         fingerprint: Option<String>,
     ) -> ResourceChange {
-        let actions = match action {
-            Action::Create => vec!["create"],
-            Action::Update => vec!["update"],
-            Action::Replace => vec!["delete", "create"],
-            Action::NoOp => vec!["no-op"],
-            Action::Blocked => vec!["blocked"],
-        };
+        let actions = action.terraform_actions();
         ResourceChange {
             address: self.address,
             kind: self.kind,
@@ -311,12 +448,9 @@ fn attributes(pairs: &[(&str, Value)]) -> Attributes {
         .collect()
 }
 
-fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
+fn workspace_draft(d: &DesiredWorkspace) -> Draft {
     let spec = &d.spec;
-    let rg = spec.resource_group.as_str();
-    let ws_address = format!("{rg}/{}", spec.name);
-    let mut changes = Vec::new();
-
+    let ws_address = format!("{}/{}", spec.resource_group, spec.name);
     let mut after = attributes(&[
         (
             "location",
@@ -327,7 +461,7 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
     if !spec.tags.is_empty() {
         after.insert("tags".into(), json!(spec.tags));
     }
-    let draft = Draft {
+    Draft {
         kind: Kind::Workspace,
         address: ws_address.clone(),
         name: spec.name.to_string(),
@@ -335,7 +469,16 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
         origin: Some((&spec.origin).into()),
         depends_on: Vec::new(),
         after,
-    };
+    }
+}
+
+fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
+    let spec = &d.spec;
+    let rg = spec.resource_group.as_str();
+    let ws_address = format!("{rg}/{}", spec.name);
+    let mut changes = Vec::new();
+
+    let draft = workspace_draft(d);
     let ws_change = match &o.workspace {
         Live::Present(live) => workspace_change(draft, d, live),
         _ if !spec.create_if_missing => {
@@ -469,21 +612,19 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
     if !live.tags.is_empty() || !spec.tags.is_empty() {
         before.insert("tags".into(), json!(live.tags));
     }
-    // Keys the spec leaves out are not managed.
-    let mut after = draft.after.clone();
-    if !after.contains_key("location") {
-        after.insert("location".into(), before["location"].clone());
+    // Keys the spec leaves out are not managed: they are left out of the comparison.
+    let live_location = before["location"].clone();
+    if spec.location.is_none() {
+        before.shift_remove("location");
     }
     if spec.description.is_none() {
-        after.shift_remove("description");
         before.shift_remove("description");
     }
     if spec.tags.is_empty() {
         before.shift_remove("tags");
     }
-    let draft = Draft { after, ..draft };
     if let Some(location) = &spec.location
-        && location.as_str() != before["location"]
+        && location.as_str() != live_location
     {
         let reason = format!(
             "the workspace is in `{}`, the spec says `{}`; a workspace cannot move: change `location` back, or create a new workspace under another name",
@@ -495,12 +636,8 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
     draft.compare(before, &[], live.fingerprint.clone())
 }
 
-fn registry_change(
-    registry: &DesiredRegistry,
-    live: &Live<LiveConnection>,
-    ws_address: &str,
-) -> ResourceChange {
-    let draft = Draft {
+fn registry_draft(registry: &DesiredRegistry, ws_address: &str) -> Draft {
+    Draft {
         kind: Kind::Registry,
         address: format!("{ws_address}/registry/{}", registry.name),
         name: registry.name.clone(),
@@ -514,7 +651,15 @@ fn registry_change(
             ("category", json!("ContainerRegistry")),
             ("auth_type", json!("UsernamePassword")),
         ]),
-    };
+    }
+}
+
+fn registry_change(
+    registry: &DesiredRegistry,
+    live: &Live<LiveConnection>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = registry_draft(registry, ws_address);
     let Live::Present(live) = live else {
         return draft.create();
     };
@@ -537,11 +682,7 @@ fn registry_change(
     draft.compare(before, &[], live.fingerprint.clone())
 }
 
-fn environment_change(
-    env: &DesiredEnvironment,
-    live: &Live<LiveEnvironmentVersion>,
-    ws_address: &str,
-) -> ResourceChange {
+fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {
     let definition = &env.definition;
     let mut depends_on = vec![ws_address.to_string()];
     if let Some(registry) = &env.registry {
@@ -573,7 +714,7 @@ fn environment_change(
     if !env.tags.is_empty() {
         after.insert("tags".into(), json!(env.tags));
     }
-    let draft = Draft {
+    Draft {
         kind: Kind::Environment,
         address: format!("{ws_address}/environment/{}:{}", env.name, env.version),
         name: env.name.clone(),
@@ -581,7 +722,17 @@ fn environment_change(
         origin: Some((&env.origin).into()),
         depends_on,
         after,
-    };
+    }
+}
+
+fn environment_change(
+    env: &DesiredEnvironment,
+    live: &Live<LiveEnvironmentVersion>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = environment_draft(env, ws_address);
+    let definition = &env.definition;
+    let build = definition.build.as_ref();
     let Live::Present(live) = live else {
         let mut change = draft.create();
         change.detail = Some(match build.map(|b| &b.source) {
@@ -659,11 +810,7 @@ fn normalize_text(text: Option<&str>) -> Option<String> {
     text.map(|t| t.replace("\r\n", "\n").trim_end().to_string())
 }
 
-fn cluster_change(
-    cluster: &DesiredCluster,
-    live: &Live<LiveCompute>,
-    ws_address: &str,
-) -> ResourceChange {
+fn cluster_draft(cluster: &DesiredCluster, ws_address: &str) -> Draft {
     let spec = &cluster.spec;
     let mut after = attributes(&[
         ("vm_size", json!(spec.vm_size.to_ascii_uppercase())),
@@ -679,7 +826,7 @@ fn cluster_change(
     if !spec.tags.is_empty() {
         after.insert("tags".into(), json!(spec.tags));
     }
-    let draft = Draft {
+    Draft {
         kind: Kind::Cluster,
         address: format!("{ws_address}/cluster/{}", cluster.name),
         name: cluster.name.clone(),
@@ -687,7 +834,16 @@ fn cluster_change(
         origin: Some((&spec.origin).into()),
         depends_on: vec![ws_address.to_string()],
         after,
-    };
+    }
+}
+
+fn cluster_change(
+    cluster: &DesiredCluster,
+    live: &Live<LiveCompute>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = cluster_draft(cluster, ws_address);
+    let spec = &cluster.spec;
     let Live::Present(live) = live else {
         return draft.create();
     };
@@ -733,19 +889,13 @@ fn cluster_change(
     let mut change = draft.compare(before, &immutable, live.fingerprint.clone());
     if live.provisioning_state.as_deref() == Some("Failed") && change.action != Action::Replace {
         change.action = Action::Replace;
-        change.actions = vec!["delete", "create"];
+        change.actions = Action::Replace.terraform_actions();
         change.reason = Some("its provisioning failed in Azure; it must be created again".into());
     }
     change
 }
 
-fn job_change(
-    job: &DesiredJob,
-    live: &Live<LiveJob>,
-    d: &DesiredWorkspace,
-    o: &ObservedWorkspace,
-    ws_address: &str,
-) -> ResourceChange {
+fn job_draft(job: &DesiredJob, ws_address: &str) -> Draft {
     let mut depends_on = vec![
         ws_address.to_string(),
         format!("{ws_address}/cluster/{}", job.cluster),
@@ -792,7 +942,7 @@ fn job_change(
     if !job.tags.is_empty() {
         after.insert("tags".into(), json!(job.tags));
     }
-    let draft = Draft {
+    Draft {
         kind: Kind::Job,
         address: format!("{ws_address}/job/{}", job.name),
         name: job.name.clone(),
@@ -800,7 +950,17 @@ fn job_change(
         origin: Some((&job.origin).into()),
         depends_on,
         after,
-    };
+    }
+}
+
+fn job_change(
+    job: &DesiredJob,
+    live: &Live<LiveJob>,
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = job_draft(job, ws_address);
     match live {
         Live::Present(live) => {
             let mut before = draft.after.clone();
@@ -813,15 +973,20 @@ fn job_change(
             if !job.tags.is_empty() {
                 before.insert("tags".into(), json!(live.tags));
             }
-            // The display name is fixed at submission: a change is noted, not applied.
-            let mut after = draft.after.clone();
-            after.shift_remove("display_name");
-            if let Some(shown) = &live.display_name {
-                before.insert("display_name".into(), json!(shown));
-                after.insert("display_name".into(), json!(shown));
+            // The display name is fixed at submission: compared without it, a change
+            // is noted, not applied. `after` stays the desired state.
+            let desired_after = draft.after.clone();
+            let mut comparable = draft.after.clone();
+            comparable.shift_remove("display_name");
+            let mut change = Draft {
+                after: comparable,
+                ..draft
             }
-            let mut change =
-                Draft { after, ..draft }.compare(before, &[], live.fingerprint.clone());
+            .compare(before, &[], live.fingerprint.clone());
+            change.after = Some(desired_after);
+            if let (Some(before), Some(shown)) = (change.before.as_mut(), &live.display_name) {
+                before.insert("display_name".into(), json!(shown));
+            }
             if let Some(wanted) = &job.display_name
                 && live.display_name.as_ref() != Some(wanted)
             {

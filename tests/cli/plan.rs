@@ -412,3 +412,122 @@ async fn persistent_server_errors_fail_with_the_arm_error() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plans_hold_no_secrets_and_go_stale_when_azure_moves() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let saved_path = dir.path().join("plan.json");
+    let out = azure
+        .run(&["plan", "--out", saved_path.to_str().unwrap(), PETS])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Saved the plan to"), "{}", out.stderr);
+    let text = std::fs::read_to_string(&saved_path).unwrap();
+    assert!(!text.contains(crate::common::PASSWORD));
+    let saved = amlspec::plan::load_saved(&saved_path).unwrap();
+    assert!(
+        saved
+            .resources()
+            .filter(|r| r.fingerprint.is_some())
+            .count()
+            == 5
+    );
+
+    let fresh = |azure: &Local| {
+        let test = azure.cli(&["plan", "--format", "json", PETS]);
+        async move {
+            let out = tokio::task::spawn_blocking(move || test.run())
+                .await
+                .unwrap();
+            serde_json::from_str::<amlspec::plan::Plan>(&out.stdout).unwrap()
+        }
+    };
+    assert_eq!(
+        amlspec::plan::stale(&saved, &fresh(&azure).await),
+        Vec::<String>::new(),
+        "nothing moved yet"
+    );
+
+    // Someone scales the cluster and deletes the job's run record.
+    let ws = &desired.workspaces[0];
+    azure
+        .patch(
+            &ws.clusters[0].id,
+            ML_API_VERSION,
+            json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 9}}}}),
+        )
+        .await;
+    azure.delete(&ws.jobs[0].id, ML_API_VERSION).await;
+    let moved = amlspec::plan::stale(&saved, &fresh(&azure).await);
+    assert_eq!(
+        moved,
+        [
+            "ml-rg/pets-ws/cluster/gpu-cluster: changed in Azure",
+            "ml-rg/pets-ws/cluster/gpu-cluster: was to no change, now update in place",
+            "ml-rg/pets-ws/job/pets-resnet34-980bcba1: existed, now is gone from Azure",
+            "ml-rg/pets-ws/job/pets-resnet34-980bcba1: was to no change, now create",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markdown_and_github_formats() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let ws = &desired.workspaces[0];
+    azure
+        .patch(
+            &ws.clusters[0].id,
+            ML_API_VERSION,
+            json!({"properties": {"properties": {"scaleSettings": {"maxNodeCount": 2}}}}),
+        )
+        .await;
+    let out = azure.run(&["plan", "--format", "markdown", PETS]).await;
+    assert_eq!(out.code, 0);
+    insta::assert_snapshot!("markdown", out.stdout);
+
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let test = azure
+        .cli(&["plan", "--format", "github", PETS])
+        .env("GITHUB_STEP_SUMMARY", summary.path().to_str().unwrap());
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("::notice file=specs/pets.yaml,line=30,col=5,title=amlspec plan%3A cluster gpu-cluster::~ cluster gpu-cluster (update in place)%0A~ max_nodes: 2 -> 4\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .starts_with("workspace pets-ws (resource group ml-rg)\n"),
+        "the human plan comes first"
+    );
+    let written = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(written.starts_with("### amlspec plan"), "{written}");
+}
+
+/// The digest covers only what the specs want: it is the same whatever Azure holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manifest_digest_does_not_depend_on_live_state() {
+    let all = [
+        "specs/pets.yaml",
+        "specs/environments.yaml",
+        "specs/distributed.yaml",
+        "specs/multi-workspace",
+        "tests/corpus/valid",
+    ];
+    let args = [&["plan", "--format", "json"][..], &all[..]].concat();
+    let empty = Local::start().await;
+    let seeded = Local::start().await;
+    seeded.seed(&all).await;
+    let (a, b) = (empty.run(&args).await, seeded.run(&args).await);
+    let digest = |out: &crate::common::Output| {
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["manifest_digest"].clone()
+    };
+    assert_eq!(digest(&a), digest(&b));
+    assert!(digest(&a).as_str().is_some_and(|d| d.len() == 64));
+}
