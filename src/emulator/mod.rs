@@ -63,6 +63,10 @@ pub use faults::{Fault, FaultRule, FaultTarget};
 use faults::FaultState;
 use world::{Shared, World};
 
+/// HTTP/2 streams one client connection may have open at once: a plan reads a whole
+/// manifest at once, so this is well above a client's parallelism.
+const MAX_CONCURRENT_STREAMS: u32 = 8192;
+
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
@@ -162,9 +166,16 @@ impl Emulator {
         let ca_pem = material.as_ref().and_then(|m| m.ca_pem.clone());
         let task = match material {
             None => {
-                let server = axum_server::from_tcp(listener)
+                // TCP_NODELAY: without it a response's headers and body frames wait on
+                // the client's delayed ACK (40 ms on Linux) for every small answer.
+                let mut server = axum_server::from_tcp(listener)
                     .map_err(|source| EmulatorError::Bind { addr, source })?
+                    .acceptor(axum_server::accept::NoDelayAcceptor::new())
                     .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http2()
+                    .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
                 tokio::spawn(async move { server.serve(app.into_make_service()).await })
             }
             Some(m) => {
@@ -177,9 +188,16 @@ impl Emulator {
                 .map_err(|e| EmulatorError::Tls {
                     message: e.to_string(),
                 })?;
-                let server = axum_server::from_tcp_rustls(listener, rustls_config)
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls_config)
+                    .acceptor(axum_server::accept::NoDelayAcceptor::new());
+                let mut server = axum_server::from_tcp(listener)
                     .map_err(|source| EmulatorError::Bind { addr, source })?
+                    .acceptor(acceptor)
                     .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http2()
+                    .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
                 tokio::spawn(async move { server.serve(app.into_make_service()).await })
             }
         };

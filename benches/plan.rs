@@ -1,0 +1,386 @@
+//! Benchmark: `amlspec plan` (the real binary, as a user runs it) against the local
+//! emulator with a fixed injected ARM latency, side by side with the critical-path
+//! minimum: the depth of the read graph times the latency. A plan that reads every
+//! resource at once, two levels deep (workspace, then its children), scores close to 1.
+//!
+//! Run: `cargo bench --bench plan`. Cases: specs/pets.yaml on an empty subscription
+//! (depth 1: the workspace is missing, its children are not read), specs/pets.yaml with
+//! everything present (depth 2), and a generated manifest of 1,000 resources across 10
+//! workspaces, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
+//! latency (default 100), `AMLSPEC_BENCH_RUNS` the runs per case (default 5; the median
+//! is reported). Peak RSS is the child's maximum resident set (getrusage).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use amlspec::azure::client::{ClientSettings, Operation};
+use amlspec::azure::ids::ResourceId;
+use amlspec::azure::{
+    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, RESOURCES_API_VERSION,
+    STORAGE_API_VERSION,
+};
+use amlspec::bodies;
+use amlspec::commands::connect::client_for_emulator;
+use amlspec::desired::{self, Desired, JobEnvironment};
+use amlspec::emulator::{
+    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
+};
+use amlspec::spec::{self, interpolate::EnvVars};
+use serde_json::Value;
+
+const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
+
+struct Case {
+    name: &'static str,
+    paths: Vec<PathBuf>,
+    seed: bool,
+    /// Levels of reads that must follow one another.
+    depth: u32,
+}
+
+fn main() {
+    // Re-invoked as a tiny parent, so that the child's peak RSS is its own (a child
+    // forked from this process would first count this process's pages).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--measure-child") {
+        let child = Command::new(&args[2])
+            .args(&args[3..])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the command runs");
+        let (status, rss_kb, cpu_ms) = wait_with_rusage(child.id() as libc::pid_t);
+        println!("{status} {rss_kb} {cpu_ms}");
+        return;
+    }
+    let latency_ms: u64 = std::env::var("AMLSPEC_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let runs: usize = std::env::var("AMLSPEC_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let generated = tempfile::tempdir().expect("a temporary folder");
+    generate_manifest(generated.path(), 10, 100);
+    let cases = [
+        Case {
+            name: "pets.yaml, empty subscription",
+            paths: vec![root.join("specs/pets.yaml")],
+            seed: false,
+            depth: 1,
+        },
+        Case {
+            name: "pets.yaml, everything present",
+            paths: vec![root.join("specs/pets.yaml")],
+            seed: true,
+            depth: 2,
+        },
+        Case {
+            name: "1,000 resources / 10 workspaces",
+            paths: vec![generated.path().to_path_buf()],
+            seed: true,
+            depth: 2,
+        },
+    ];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("ARM latency {latency_ms} ms, median of {runs} runs\n");
+    println!(
+        "{:<34} {:>9} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>9}",
+        "case", "resources", "requests", "req/res", "critical", "wall", "ratio", "peak RSS", "CPU"
+    );
+    for case in cases {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let config = EmulatorConfig {
+            tls: TlsConfig::SelfSigned {
+                write_ca_to: Some(ca.path().to_path_buf()),
+            },
+            timings: SimTimings {
+                lro: Duration::ZERO,
+                job_phase: Duration::ZERO,
+                job_running: Duration::ZERO,
+                retry_after_secs: 0,
+            },
+            ..EmulatorConfig::default()
+        };
+        let emulator = runtime
+            .block_on(Emulator::start(config))
+            .expect("the emulator starts");
+        let desired = load(&case.paths);
+        let resources: usize = desired
+            .workspaces
+            .iter()
+            .map(|w| {
+                1 + w.registries.len() + w.environments.len() + w.clusters.len() + w.jobs.len()
+            })
+            .sum();
+        if case.seed {
+            runtime.block_on(seed(&emulator, &desired));
+        }
+        let latency = FaultRule::always(Fault::Latency {
+            fixed_ms: latency_ms,
+            jitter_ms: 0,
+        })
+        .on(FaultTarget::Arm);
+        emulator.admin().set_faults(vec![latency], None);
+        let mut walls = Vec::new();
+        let mut requests = 0;
+        let mut rss_kb = 0;
+        let mut cpus = Vec::new();
+        for _ in 0..runs {
+            let (wall, reqs, rss, cpu) = run_plan(&emulator, ca.path(), &case.paths);
+            walls.push(wall);
+            cpus.push(cpu);
+            requests = reqs;
+            rss_kb = rss_kb.max(rss);
+        }
+        cpus.sort();
+        walls.sort();
+        let wall = walls[walls.len() / 2];
+        let critical = Duration::from_millis(latency_ms * u64::from(case.depth));
+        println!(
+            "{:<34} {:>9} {:>9} {:>8.2} {:>7} ms {:>6} ms {:>6.2}x {:>6} MB {:>6} ms",
+            case.name,
+            resources,
+            requests,
+            requests as f64 / resources as f64,
+            critical.as_millis(),
+            wall.as_millis(),
+            wall.as_secs_f64() / critical.as_secs_f64(),
+            rss_kb / 1024,
+            cpus[cpus.len() / 2],
+        );
+        runtime.block_on(emulator.shutdown());
+    }
+}
+
+/// Run `amlspec plan` once; its wall time, the ARM requests it made, its peak RSS (kB).
+/// (The wall time includes starting the small measuring parent, about a millisecond.)
+fn run_plan(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> (Duration, u64, i64, i64) {
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
+    command
+        .arg("--measure-child")
+        .arg(env!("CARGO_BIN_EXE_amlspec"))
+        .arg("plan")
+        .arg("-v")
+        .args(paths)
+        .args([
+            "--arm-endpoint",
+            &emulator.arm_endpoint(),
+            "--authority-host",
+            &emulator.authority_host(),
+        ])
+        .args([
+            "--storage-suffix",
+            &emulator.storage_suffix(),
+            "--auth",
+            "service-principal",
+        ])
+        .arg("--ca-cert")
+        .arg(ca)
+        .env("AZURE_TENANT_ID", emulator.tenant_id())
+        .env("AZURE_CLIENT_ID", emulator.client_id())
+        .env("AZURE_CLIENT_SECRET", emulator.client_secret())
+        .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+        .env("ACR_PASSWORD", "bench-password")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::from(log.reopen().expect("the log file reopens")));
+    let start = Instant::now();
+    let output = command.output().expect("amlspec runs");
+    let wall = start.elapsed();
+    let stderr = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let report = String::from_utf8_lossy(&output.stdout);
+    let mut fields = report
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().unwrap_or(-1));
+    let (status, rss_kb, cpu_ms) = (
+        fields.next().unwrap_or(-1),
+        fields.next().unwrap_or(0),
+        fields.next().unwrap_or(0),
+    );
+    assert!(status == 0, "plan failed: {stderr}");
+    let requests = stderr
+        .lines()
+        .find(|l| l.contains("observed"))
+        .and_then(|l| l.split("requests=").nth(1))
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (wall, requests, rss_kb, cpu_ms)
+}
+
+/// Wait for one child; its exit status, its own peak resident set (Linux: kB) and the
+/// CPU time it used (ms).
+fn wait_with_rusage(pid: libc::pid_t) -> (i32, i64, i64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 fills `status` and `usage` for the child `pid` this process spawned.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
+    (
+        libc::WEXITSTATUS(status),
+        usage.ru_maxrss,
+        ms(usage.ru_utime) + ms(usage.ru_stime),
+    )
+}
+
+fn load(paths: &[PathBuf]) -> Desired {
+    let env: EnvVars = [
+        ("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION),
+        ("ACR_PASSWORD", "bench-password"),
+    ]
+    .into_iter()
+    .collect();
+    let loaded = spec::load(paths, &env);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+    desired::desired(&loaded.specs.unwrap()).unwrap()
+}
+
+/// `workspaces` spec files of `per_workspace` resources each: the workspace, one
+/// registry, then environments, clusters and jobs in equal thirds.
+fn generate_manifest(dir: &Path, workspaces: usize, per_workspace: usize) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/train.py"), "print('train')\n").unwrap();
+    let children = per_workspace - 2;
+    let (envs, clusters) = (children / 3, children / 3);
+    let jobs = children - envs - clusters;
+    for w in 0..workspaces {
+        let mut text = format!(
+            "workspace:\n  name: bench-ws-{w}\n  subscription_id: ${{AZURE_SUBSCRIPTION_ID}}\n  resource_group: bench-rg-{w}\n  location: westeurope\n  create_if_missing: true\n\nregistries:\n  - name: registry{w}\n    address: registry{w}.azurecr.io\n    username: bench\n    password: ${{ACR_PASSWORD}}\n\nenvironments:\n"
+        );
+        for e in 0..envs {
+            text.push_str(&format!("  - name: env-{e}\n    image: mcr.microsoft.com/azureml/base:{e}\n    user_managed_dependencies: true\n"));
+        }
+        text.push_str("\nclusters:\n");
+        for c in 0..clusters {
+            text.push_str(&format!(
+                "  - name: cluster{c}\n    vm_size: STANDARD_DS3_V2\n    max_nodes: {}\n",
+                c % 8 + 1
+            ));
+        }
+        text.push_str("\njobs:\n");
+        for j in 0..jobs {
+            text.push_str(&format!(
+                "  - name: job-{j}\n    source_directory: src\n    command: python train.py --seed {j}\n    environment: env-{}\n    cluster: cluster{}\n",
+                j % envs,
+                j % clusters
+            ));
+        }
+        std::fs::write(dir.join(format!("bench-{w:02}.yaml")), text).unwrap();
+    }
+}
+
+/// Create everything through ARM, as a client would.
+async fn seed(emulator: &Emulator, desired: &Desired) {
+    let client = client_for_emulator(emulator, ClientSettings::default()).unwrap();
+    let put = |id: ResourceId, api: &'static str, body: Value| {
+        let client = &client;
+        async move {
+            let url = client.url(&id, api);
+            client
+                .send(
+                    &Operation::new("seed", id.to_string()),
+                    reqwest::Method::PUT,
+                    url,
+                    Some(body),
+                    true,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    for ws in &desired.workspaces {
+        let location = ws
+            .spec
+            .location
+            .as_ref()
+            .map_or("westeurope", |l| l.as_str());
+        put(
+            ws.resource_group.clone(),
+            RESOURCES_API_VERSION,
+            bodies::resource_group(location),
+        )
+        .await;
+        let deps = &ws.dependencies;
+        put(
+            deps.storage_account.clone(),
+            STORAGE_API_VERSION,
+            bodies::storage_account(location),
+        )
+        .await;
+        put(
+            deps.key_vault.clone(),
+            KEYVAULT_API_VERSION,
+            bodies::key_vault(location, emulator.tenant_id()),
+        )
+        .await;
+        put(
+            deps.application_insights.clone(),
+            INSIGHTS_API_VERSION,
+            bodies::application_insights(location),
+        )
+        .await;
+        put(ws.id.clone(), ML_API_VERSION, bodies::workspace(ws)).await;
+        for registry in &ws.registries {
+            put(
+                registry.id.clone(),
+                ML_API_VERSION,
+                bodies::connection(registry),
+            )
+            .await;
+        }
+        futures::future::join_all(ws.environments.iter().map(|env| {
+            put(
+                env.id.clone(),
+                ML_API_VERSION,
+                bodies::environment(env, None),
+            )
+        }))
+        .await;
+        futures::future::join_all(
+            ws.clusters
+                .iter()
+                .map(|c| put(c.id.clone(), ML_API_VERSION, bodies::compute(c, location))),
+        )
+        .await;
+        for code in &ws.codes {
+            let id = ws
+                .id
+                .child("codes", &code.name)
+                .child("versions", &code.version);
+            put(
+                id,
+                ML_API_VERSION,
+                bodies::code(code, "https://store.blob.core.localhost/azureml/code"),
+            )
+            .await;
+        }
+        futures::future::join_all(ws.jobs.iter().map(|job| {
+            let environment = match &job.environment {
+                JobEnvironment::Declared { id, .. } => id.to_string(),
+                JobEnvironment::Existing(_) => {
+                    unreachable!("the generated manifest declares its environments")
+                }
+            };
+            let code = job.code_hash.as_ref().map(|hash| {
+                let code = ws.codes.iter().find(|c| &c.hash == hash).unwrap();
+                ws.id
+                    .child("codes", &code.name)
+                    .child("versions", &code.version)
+                    .to_string()
+            });
+            put(
+                job.id.clone(),
+                ML_API_VERSION,
+                bodies::job(job, &environment, code.as_deref()),
+            )
+        }))
+        .await;
+    }
+}
