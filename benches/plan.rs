@@ -44,6 +44,8 @@ fn main() {
     // forked from this process would first count this process's pages).
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--measure-child") {
+        // Waited for with wait4 below, which also reports the child's resource usage.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(&args[2])
             .args(&args[3..])
             .stdout(Stdio::null())
