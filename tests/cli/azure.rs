@@ -67,7 +67,7 @@ impl Local {
         }
     }
 
-    /// The CLI pointed at this emulator: `amlspec <args> --arm-endpoint ... --auth service-principal`.
+    /// The CLI pointed at this emulator as its service principal (`--auth` may override).
     pub fn cli(&self, args: &[&str]) -> Test {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         args.extend([
@@ -79,10 +79,9 @@ impl Local {
             self.emulator.storage_suffix(),
             "--ca-cert".into(),
             self.ca.display().to_string(),
-            "--auth".into(),
-            "service-principal".into(),
         ]);
         Test::new()
+            .env("AMLSPEC_AUTH", "service-principal")
             .env("AZURE_TENANT_ID", self.emulator.tenant_id())
             .env("AZURE_CLIENT_ID", self.emulator.client_id())
             .env("AZURE_CLIENT_SECRET", self.emulator.client_secret())

@@ -531,3 +531,127 @@ async fn the_manifest_digest_does_not_depend_on_live_state() {
     assert_eq!(digest(&a), digest(&b));
     assert!(digest(&a).as_str().is_some_and(|d| d.len() == 64));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_identity_signs_in_with_a_federated_token() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let issuer = "https://token.actions.githubusercontent.com";
+    let subject = "repo:example/ml:ref:refs/heads/main";
+    let mut config = crate::azure::config();
+    config.principals.push(ServicePrincipal {
+        client_id: "44444444-4444-4444-4444-444444444444".into(),
+        client_secret: None,
+        federated: vec![amlspec::emulator::FederatedCredential {
+            issuer: issuer.into(),
+            subject: subject.into(),
+        }],
+        scopes: Vec::new(),
+    });
+    let azure = Local::start_with(config).await;
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let claims =
+        json!({"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": exp});
+    let jwt = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(b"signature")
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), jwt).unwrap();
+    let test = azure
+        .cli(&["plan", PETS])
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env("AZURE_CLIENT_ID", "44444444-4444-4444-4444-444444444444")
+        .env("AZURE_FEDERATED_TOKEN_FILE", file.path().to_str().unwrap())
+        .args(["--auth", "workload-identity"]);
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("Plan: 9 to create, 0 to update, 0 to replace. 0 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_lived_tokens_are_refreshed() {
+    let mut config = crate::azure::config();
+    config.token_lifetime = std::time::Duration::from_secs(60);
+    let azure = Local::start_with(config).await;
+    azure.seed(&[PETS]).await;
+    // Tokens live a minute: azure_identity renews them when under five minutes from
+    // expiry, so every request carries a fresh one.
+    let out = azure.run(&["plan", PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "No changes. 5 resources are up to date.\n");
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    let out = crate::common::Test::new()
+        .args([
+            "plan",
+            PETS,
+            "--arm-endpoint",
+            "http://management.example.com",
+            "--auth",
+            "service-principal",
+        ])
+        .run();
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: `http://management.example.com` uses plain http; only loopback addresses (127.0.0.1, ::1, localhost) may be reached without TLS\n"
+    );
+}
+
+#[test]
+fn no_credentials_lists_what_was_tried() {
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("MSI_ENDPOINT")
+        .args(["plan", PETS])
+        .run();
+    assert_eq!(out.code, 1);
+    insta::assert_snapshot!(out.stderr);
+}
+
+/// The README's main command: plan against the in-process emulator, state kept in
+/// .amlspec/emulator/ of the current folder.
+#[test]
+fn the_embedded_emulator_needs_no_account() {
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    let run = || {
+        crate::common::Test::new()
+            .current_dir(specs.path())
+            .args([
+                "plan",
+                "--emulator",
+                "--detailed-exitcode",
+                pets.to_str().unwrap(),
+            ])
+            .run()
+    };
+    let out = run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("Plan: 9 to create, 0 to update, 0 to replace. 0 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(specs.path().join(".amlspec/emulator").is_dir());
+    // Plans read only: the state is unchanged and the next plan is the same.
+    assert_eq!(run().stdout, out.stdout);
+}

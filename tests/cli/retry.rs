@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amlspec::azure::client::{ArmError, ClientSettings, RetryPolicy, Sleep};
+use amlspec::azure::client::{ArmError, ClientSettings, Operation, RetryPolicy, Sleep};
 use amlspec::commands::connect::client_for_emulator;
 use amlspec::emulator::{Fault, FaultRule, FaultTarget};
 use amlspec::observe;
@@ -145,5 +145,40 @@ async fn a_429_pauses_every_request_in_flight() {
             .iter()
             .all(|d| *d > Duration::from_secs(29) && *d <= Duration::from_secs(30)),
         "{slept:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_follow_next_link_to_the_end() {
+    let mut config = crate::azure::config();
+    config.page_size = 1;
+    let azure = Local::start_with(config).await;
+    let desired = azure.seed(&["specs/distributed.yaml"]).await;
+    let ws = &desired.workspaces[0];
+    let client = client_for_emulator(&azure.emulator, ClientSettings::default()).unwrap();
+    let operation = Operation::new("list computes", "dist-ws");
+    let url = client.url(
+        &ws.id.collection("computes"),
+        amlspec::azure::ML_API_VERSION,
+    );
+    let requests = || {
+        client
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = requests();
+    let all = client.list(&operation, url.clone(), None).await.unwrap();
+    assert_eq!(
+        (all.len(), requests() - before),
+        (2, 2),
+        "one compute per page, both pages read"
+    );
+    let before = requests();
+    let first = client.list(&operation, url, Some(1)).await.unwrap();
+    assert_eq!(
+        (first.len(), requests() - before),
+        (1, 1),
+        "a limit stops paging early"
     );
 }
