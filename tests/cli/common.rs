@@ -48,10 +48,27 @@ impl Test {
         for (name, _) in test_env() {
             command.env_remove(name);
         }
-        command
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR")
-            .env_remove("CLICOLOR_FORCE");
+        // Nothing from the developer's own environment may steer a test.
+        for name in [
+            "RUST_LOG",
+            "NO_COLOR",
+            "CLICOLOR_FORCE",
+            "GITHUB_STEP_SUMMARY",
+            "AMLSPEC_CLOUD",
+            "AMLSPEC_ARM_ENDPOINT",
+            "AMLSPEC_AUTHORITY_HOST",
+            "AMLSPEC_STORAGE_SUFFIX",
+            "AMLSPEC_CA_CERT",
+            "AMLSPEC_AUTH",
+            "AZURE_CLIENT_ID",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "IDENTITY_ENDPOINT",
+            "MSI_ENDPOINT",
+        ] {
+            command.env_remove(name);
+        }
         for (name, value) in test_env() {
             command.env(name, value);
         }
