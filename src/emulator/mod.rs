@@ -117,6 +117,7 @@ impl Emulator {
             None => store::Store::in_memory(),
         };
         let world = World::new(store)?;
+        std::thread::spawn(openapi::prewarm);
         let listener = TcpListener::bind(config.bind).map_err(|source| EmulatorError::Bind {
             addr: config.bind,
             source,

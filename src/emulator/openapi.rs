@@ -349,6 +349,34 @@ fn validator(name: &str) -> Arc<jsonschema::Validator> {
     v
 }
 
+/// Definitions the emulator checks request bodies against.
+const REQUEST_DEFINITIONS: [&str; 13] = [
+    "Workspace",
+    "WorkspaceUpdateParameters",
+    "ComputeResource",
+    "ClusterUpdateParameters",
+    "WorkspaceConnectionPropertiesV2BasicResource",
+    "WorkspaceConnectionUpdateParameter",
+    "Datastore",
+    "CodeContainer",
+    "CodeVersion",
+    "EnvironmentContainer",
+    "EnvironmentVersion",
+    "PendingUploadRequestDto",
+    "JobBase",
+];
+
+/// Parses the OpenAPI and compiles every request validator, so the first requests do not
+/// pay for it. Run on a background thread at start.
+pub(crate) fn prewarm() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for name in REQUEST_DEFINITIONS {
+            let _ = validator(name);
+        }
+    });
+}
+
 /// Checks a request body against an OpenAPI definition; the error is Azure ML's 400.
 pub(crate) fn validate_body(definition: &str, body: &Value) -> Result<(), ArmError> {
     let v = validator(definition);

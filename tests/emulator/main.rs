@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth;
+mod bench;
 mod blob;
 mod contract;
 mod faults;
