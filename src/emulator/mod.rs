@@ -35,6 +35,7 @@
 mod admin;
 mod arm;
 mod auth;
+mod azurite;
 mod blob;
 pub mod cli;
 mod config;

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::admin;
 use super::arm::{self, Ctx, Req};
 use super::auth;
+use super::azurite::Effect;
 use super::blob::{self, BlobReq};
 use super::faults::{Decision, Fault, FaultTarget};
 use super::reply::{ArmError, Reply};
@@ -168,19 +169,28 @@ async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let headers = parts.headers.clone();
     let sh = shared.clone();
     let rid = request_id.clone();
-    let work = move || -> Reply {
+    let work = move || -> (Reply, Vec<Effect>) {
         dispatch(
             &sh, surface, method, raw_path, segs, query, headers, body, base, &host, &rid,
         )
     };
-    let reply = if shared.config.state_dir.is_some() {
+    let (mut reply, effects) = if shared.config.state_dir.is_some() {
         match tokio::task::spawn_blocking(work).await {
             Ok(r) => r,
-            Err(_) => ArmError::internal("the request handler panicked").into_reply(),
+            Err(_) => (
+                ArmError::internal("the request handler panicked").into_reply(),
+                Vec::new(),
+            ),
         }
     } else {
         work()
     };
+    for effect in &effects {
+        if let Err(message) = super::azurite::apply(effect).await {
+            reply = ArmError::internal(message).into_reply();
+            break;
+        }
+    }
     finish(
         reply.into_response(),
         &request_id,
@@ -203,49 +213,55 @@ fn dispatch(
     base: String,
     host: &str,
     request_id: &str,
-) -> Reply {
+) -> (Reply, Vec<Effect>) {
     let config = &shared.config;
     let Ok(mut world) = shared.world.lock() else {
-        return ArmError::internal("the emulator state lock is poisoned").into_reply();
+        return (
+            ArmError::internal("the emulator state lock is poisoned").into_reply(),
+            Vec::new(),
+        );
     };
-    match surface {
+    if surface == Surface::Arm {
+        let req = Req {
+            method,
+            path: raw_path,
+            segs,
+            query,
+            headers,
+            body,
+        };
+        let mut ctx = Ctx {
+            shared,
+            base,
+            now: world.now(),
+            api_version: String::new(),
+            caller: String::new(),
+            effects: Default::default(),
+        };
+        let reply = match arm::handle(&mut world, &mut ctx, &req) {
+            Ok(r) => r,
+            Err(e) => e.into_reply(),
+        };
+        return (reply, ctx.effects.into_inner());
+    }
+    let reply = match surface {
         Surface::Admin => admin::http(shared, &mut world, &method, &segs, &body),
         Surface::Metadata => metadata(shared, &base, query_get(&query, "api-version")),
         Surface::Token { v2 } => {
             if method != Method::POST {
-                return ArmError::new(
+                let e = ArmError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "MethodNotAllowed",
                     "Use POST.",
-                )
-                .into_reply();
+                );
+                return (e.into_reply(), Vec::new());
             }
             auth::token_endpoint(&world, config, &base, &segs[0], &body, v2, request_id)
         }
         Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
         Surface::Jwks => auth::jwks(),
-        Surface::Arm => {
-            let req = Req {
-                method,
-                path: raw_path,
-                segs,
-                query,
-                headers,
-                body,
-            };
-            let mut ctx = Ctx {
-                shared,
-                base,
-                now: world.now(),
-                api_version: String::new(),
-                caller: String::new(),
-            };
-            match arm::handle(&mut world, &mut ctx, &req) {
-                Ok(r) => r,
-                Err(e) => e.into_reply(),
-            }
-        }
+        Surface::Arm => unreachable!("handled above"),
         Surface::Blob { path_style } => {
             let (account, rest): (String, &[String]) = if path_style {
                 (segs[0].to_ascii_lowercase(), &segs[1..])
@@ -283,7 +299,8 @@ fn dispatch(
             format!("No emulator endpoint serves '{raw_path}'."),
         )
         .into_reply(),
-    }
+    };
+    (reply, Vec::new())
 }
 
 fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<Response> {

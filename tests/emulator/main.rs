@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth;
+mod azurite;
 mod bench;
 mod blob;
 mod contract;

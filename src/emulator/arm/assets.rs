@@ -530,11 +530,14 @@ fn start_pending_upload(
             endpoint,
             account,
             key,
-        } => (
-            format!("{}/{container}", endpoint.trim_end_matches('/')),
-            account.clone(),
-            key.clone(),
-        ),
+        } => {
+            super::ml::create_container(world, ctx, account, &container)?;
+            (
+                format!("{}/{container}", endpoint.trim_end_matches('/')),
+                account.clone(),
+                key.clone(),
+            )
+        }
     };
     let sas = crate::emulator::blob::sas::container_sas(
         &account,

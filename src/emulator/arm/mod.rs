@@ -41,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     pub api_version: String,
     /// Object id of the caller, for systemData.
     pub caller: String,
+    /// Work to do outside the state lock before answering (external Azurite).
+    pub effects: std::cell::RefCell<Vec<super::azurite::Effect>>,
 }
 
 impl Ctx<'_> {
