@@ -95,7 +95,8 @@ pub enum EmulatorError {
     NoPrincipal,
 }
 
-/// A running emulator. Dropping it does not stop the server; call [`Emulator::shutdown`].
+/// A running emulator. Dropping it stops accepting connections; [`Emulator::shutdown`]
+/// also waits for the server task to end.
 pub struct Emulator {
     shared: Arc<Shared>,
     handle: axum_server::Handle<SocketAddr>,
@@ -309,8 +310,14 @@ impl Emulator {
     }
 
     /// Stops accepting connections and waits for the server task to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.handle.shutdown();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.handle.shutdown();
     }
 }

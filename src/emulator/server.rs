@@ -97,6 +97,23 @@ fn fault_target(surface: Surface) -> Option<FaultTarget> {
 }
 
 async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = serve(shared, request).await;
+    tracing::info!(
+        target: "amlspec::emulator",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        request_id = response.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+async fn serve(shared: Arc<Shared>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let correlation = parts

@@ -11,7 +11,7 @@ use super::{
 use crate::emulator::model::{Kind, MetaRecord, OpKind, Record};
 use crate::emulator::reply::{ArmError, Reply};
 use crate::emulator::util::rfc3339;
-use crate::emulator::world::World;
+use crate::emulator::world::{World, account_index_key};
 
 pub(super) fn list_subscriptions(ctx: &Ctx<'_>) -> Result<Reply, ArmError> {
     let value: Vec<Value> = ctx
@@ -239,11 +239,6 @@ fn random_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Index of storage account names (global in Azure) to their store key.
-pub(crate) fn account_index_key(name: &str) -> String {
-    format!("acct:{}", name.to_ascii_lowercase())
-}
-
 /// The account key (key1) and ARM id of a storage account, by name.
 pub(crate) fn account_by_name(world: &World, name: &str) -> Option<(String, String)> {
     let Some(Record::Meta(m)) = world.store.get(&account_index_key(name)) else {
@@ -299,7 +294,6 @@ pub(super) fn storage(
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
             }
             world.delete_tree(&key)?;
-            world.store.delete(&account_index_key(name))?;
             Ok(Reply::empty(StatusCode::OK))
         }
         Method::PUT | Method::PATCH => {
