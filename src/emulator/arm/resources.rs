@@ -374,6 +374,7 @@ pub(super) fn storage(
                 "properties": {
                     "provisioningState": "Creating",
                     "creationTime": rfc3339(ctx.now),
+                    "keyCreationTime": { "key1": rfc3339(ctx.now), "key2": rfc3339(ctx.now) },
                     "primaryLocation": location,
                     "statusOfPrimary": "available",
                     "primaryEndpoints": { "blob": blob, "dfs": blob.replace(".blob.", ".dfs."), },
@@ -563,7 +564,7 @@ pub(super) fn component(
             let out = json!({
                 "id": id,
                 "name": name,
-                "type": "microsoft.insights/components",
+                "type": "Microsoft.Insights/components",
                 "location": location,
                 "tags": tags_of(&body)?,
                 "kind": kind,
