@@ -835,11 +835,7 @@ fn connection(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT | Method::PATCH => {
             let body = if req.body.is_empty() {

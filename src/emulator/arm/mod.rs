@@ -442,6 +442,42 @@ pub(crate) fn page(ctx: &Ctx<'_>, req: &Req, items: Vec<Value>) -> Reply {
     Reply::json(StatusCode::OK, body)
 }
 
+/// ARM's answer to a synchronous delete: 200 when something was deleted, 204 when not.
+pub(crate) fn deleted(existed: bool) -> Reply {
+    Reply::empty(if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    })
+}
+
+/// A copy of an object without the named top-level fields.
+pub(crate) fn without_fields(value: &Value, drop: &[&str]) -> Value {
+    let mut v = value.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, _| !drop.contains(&k.as_str()));
+    }
+    v
+}
+
+/// Top-level fields whose values differ between two objects (either side missing counts).
+pub(crate) fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Turns numbers and booleans in string dictionaries (`tags`, `properties`, ...) into
 /// strings, as the service does when it reads them.
 pub(crate) fn stringify_maps(props: &mut Value, keys: &[&str]) {

@@ -431,11 +431,7 @@ pub(super) fn vault(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
@@ -525,11 +521,7 @@ pub(super) fn component(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
