@@ -445,6 +445,9 @@ fn metadata(shared: &Shared, base: &str, api_version: Option<&str>) -> Reply {
         "logAnalyticsResourceId": format!("{base}/loganalytics/"),
         "ossrDbmsResourceId": format!("{base}/ossrdbms/"),
     });
-    let list = api_version.is_some_and(|v| v >= "2019-05-01");
+    // 2019-05-01 answers with the list of every cloud (azure-ai-ml's ARM_CLOUD_METADATA_URL
+    // reads that form); 2022-09-01 (the Azure CLI's `az cloud register`) and 2015-01-01
+    // answer with the one cloud.
+    let list = api_version.is_some_and(|v| ("2019-05-01".."2022-09-01").contains(&v));
     Reply::json(StatusCode::OK, if list { json!([cloud]) } else { cloud })
 }

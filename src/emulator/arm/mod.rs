@@ -122,6 +122,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2024-01-01",
             "2025-01-01",
             "2025-06-01",
+            "2025-08-01",
         ],
         "microsoft.keyvault" => &[
             "2019-09-01",
@@ -131,6 +132,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2023-07-01",
             "2024-11-01",
             "2025-05-01",
+            "2026-02-01",
         ],
         "microsoft.insights" => &[
             "2015-05-01",
@@ -277,6 +279,13 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
                 operations::status(world, ctx, req, &n[7])
             }
         }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.storage",
+            "checknameavailability",
+        ] if req.method == Method::POST => resources::storage_name_available(world, req),
         ["subscriptions", _, "providers", ns, ty] => {
             resources::list_by_subscription(world, ctx, req, &n[1], ns, ty)
         }

@@ -308,17 +308,8 @@ pub(super) fn storage(
             if req.method == Method::PATCH {
                 return Err(not_found());
             }
-            if !(3..=24).contains(&name.len())
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            {
-                return Err(ArmError::bad_request(
-                    "AccountNameInvalid",
-                    format!(
-                        "{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."
-                    ),
-                ));
+            if let Some(message) = storage_name_problem(name) {
+                return Err(ArmError::bad_request("AccountNameInvalid", message));
             }
             if world.store.get(&account_index_key(name)).is_some() {
                 return Err(ArmError::conflict(
@@ -412,6 +403,28 @@ pub(super) fn storage(
         }
         _ => Err(no_route(req)),
     }
+}
+
+fn storage_name_problem(name: &str) -> Option<String> {
+    let valid = (3..=24).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (!valid).then(|| format!("{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."))
+}
+
+/// `POST /subscriptions/{id}/providers/Microsoft.Storage/checkNameAvailability`.
+pub(super) fn storage_name_available(world: &World, req: &Req) -> Result<Reply, ArmError> {
+    let body = json_body(req)?;
+    let name = body["name"].as_str().unwrap_or_default();
+    let answer = if let Some(message) = storage_name_problem(name) {
+        json!({ "nameAvailable": false, "reason": "AccountNameInvalid", "message": message })
+    } else if world.store.get(&account_index_key(name)).is_some() {
+        json!({ "nameAvailable": false, "reason": "AlreadyExists", "message": format!("The storage account named {name} is already taken.") })
+    } else {
+        json!({ "nameAvailable": true })
+    };
+    Ok(Reply::json(StatusCode::OK, answer))
 }
 
 pub(super) fn vault(
