@@ -76,6 +76,22 @@ async fn azure_identity_client_secret_credential_gets_a_working_token() {
         resp.status()
     );
 
+    // The emulator's own client builder: CA trusted, every account name resolved.
+    let own = emu.reqwest_client_builder().build().unwrap();
+    let r = own
+        .get(format!(
+            "{}c?restype=container",
+            emu.blob_endpoint("anyaccount")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(
+        own.get("https://example.com/").send().await.is_err(),
+        "other names must not resolve"
+    );
+
     // A wrong secret is an authentication error from the credential.
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = emu.authority_host();
