@@ -86,7 +86,9 @@ impl Ctx<'_> {
     }
 }
 
-/// api-versions Azure accepts, per resource provider namespace (lower-case).
+/// api-versions Azure accepts, per resource provider namespace (lower-case): versions
+/// published in azure-rest-api-specs or seen from Azure's own clients (see CONTRACT.md and
+/// azure-sdk-traffic.md); unknown versions get Azure's NoRegisteredProviderFound.
 pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] {
     match namespace {
         "microsoft.machinelearningservices" => &[
@@ -106,10 +108,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2025-01-01-preview",
             "2025-04-01",
             "2025-04-01-preview",
-            "2025-06-01",
-            "2025-07-01-preview",
-            "2025-09-01",
-            "2025-12-01",
+                        "2025-12-01",
             "2026-07-01",
         ],
         "microsoft.storage" => &[
