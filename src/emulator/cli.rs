@@ -187,6 +187,7 @@ pub fn run(args: &EmulatorArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let config = args.config();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -108,7 +108,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2025-01-01-preview",
             "2025-04-01",
             "2025-04-01-preview",
-                        "2025-12-01",
+            "2025-12-01",
             "2026-07-01",
         ],
         "microsoft.storage" => &[

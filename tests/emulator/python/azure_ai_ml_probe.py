@@ -12,8 +12,9 @@ the emulator. Not run by `cargo test` (it needs PyPI packages). Run:
 It ends with "ALL OK" after: an Entra token through azure-identity (MSAL), workspace get,
 AmlCompute create (LRO), environment from an image, environment from a build context twice
 (datastore upload with SharedKey on {account}.blob.core.localhost, then skipped as already
-uploaded), a ContainerRegistry connection, and a command job submitted twice (code uploaded
-once through the startPendingUpload SAS, then found by content hash).
+uploaded), a changed Dockerfile (409 on version 1, the SDK retries with nextVersion 2), a
+ContainerRegistry connection, and a command job submitted twice (code uploaded once through
+the startPendingUpload SAS, then found by content hash) that runs to Completed.
 """
 import os, socket, sys, time, json
 PORT = int(sys.argv[1])
@@ -63,6 +64,12 @@ print("compute", c.name, c.provisioning_state, c.size, c.max_instances)
 e = ml.environments.create_or_update(Environment(name="fastai2", image="fastdotai/fastai2:latest")); print("env", e.name, e.version)
 for i in range(2):
     b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path="/tmp/sdkprobe/ctx"))); print("env build", b.name, b.version, b.build.path)
+# A changed Dockerfile: version 1 exists with another body -> 409 -> the SDK retries with nextVersion.
+with open("/tmp/sdkprobe/ctx/Dockerfile", "a") as f:
+    f.write(f"RUN echo {time.time()}\n")
+b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path="/tmp/sdkprobe/ctx")))
+print("env build changed", b.name, b.version)
+assert b.version == "2", b.version
 conn = ml.connections.create_or_update(WorkspaceConnection(name="probe-acr", type="container_registry", target="probeacr.azurecr.io",
     credentials=UsernamePasswordConfiguration(username="probeuser", password="probe-password"))); print("connection", conn.name)
 os.chdir("/tmp")
@@ -70,4 +77,10 @@ for i in range(2):
     j = ml.jobs.create_or_update(command(code="/tmp/sdkprobe/src", command="python train.py", environment="fastai2@latest", compute="gpu-cluster"))
     print("job", j.name, j.status, j.experiment_name)
 got = ml.jobs.get(j.name); print("job get", got.status)
+deadline = time.time() + 30  # auto mode: NotStarted -> ... -> Completed in about 6 s
+while got.status not in ("Completed", "Failed", "Canceled") and time.time() < deadline:
+    time.sleep(1)
+    got = ml.jobs.get(j.name)
+print("job final", got.status)
+assert got.status == "Completed", got.status
 print("ALL OK")
