@@ -179,6 +179,16 @@ impl EmulatorArgs {
 
 /// Runs the emulator until interrupted. Ready line on stdout, errors on stderr.
 pub fn run(args: &EmulatorArgs) -> ExitCode {
+    // One line per request with RUST_LOG=amlspec::emulator=info (stderr). A subscriber
+    // set up earlier by the CLI wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let config = args.config();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

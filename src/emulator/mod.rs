@@ -35,6 +35,7 @@
 mod admin;
 mod arm;
 mod auth;
+mod azurite;
 mod blob;
 pub mod cli;
 mod config;
@@ -98,7 +99,8 @@ pub enum EmulatorError {
     NoPrincipal,
 }
 
-/// A running emulator. Dropping it does not stop the server; call [`Emulator::shutdown`].
+/// A running emulator. Dropping it stops accepting connections; [`Emulator::shutdown`]
+/// also waits for the server task to end.
 pub struct Emulator {
     shared: Arc<Shared>,
     handle: axum_server::Handle<SocketAddr>,
@@ -121,6 +123,7 @@ impl Emulator {
             None => store::Store::in_memory(),
         };
         let world = World::new(store)?;
+        std::thread::spawn(openapi::prewarm);
         let listener = TcpListener::bind(config.bind).map_err(|source| EmulatorError::Bind {
             addr: config.bind,
             source,
@@ -291,6 +294,25 @@ impl Emulator {
         format!("{}/{account}", self.endpoint())
     }
 
+    /// A reqwest client builder ready for this emulator: trusts its CA (self-signed TLS),
+    /// bypasses proxies, and resolves `localhost`, `127.0.0.1` and every
+    /// `{account}.blob.{storage suffix}` name to the emulator's address; any other name
+    /// fails to resolve, so nothing leaves the machine.
+    pub fn reqwest_client_builder(&self) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(LoopbackResolver {
+                addr: self.addr,
+                suffix: format!(".{}", self.shared.config.storage_suffix),
+            }));
+        if let Some(pem) = &self.ca_pem
+            && let Ok(cert) = reqwest::Certificate::from_pem(pem.as_bytes())
+        {
+            builder = builder.tls_certs_merge([cert]);
+        }
+        builder
+    }
+
     /// PEM of the CA to trust when TLS is self-signed.
     pub fn ca_cert_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
@@ -325,8 +347,39 @@ impl Emulator {
     }
 
     /// Stops accepting connections and waits for the server task to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.handle.shutdown();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Resolves the emulator's host names to its loopback address and refuses all others.
+struct LoopbackResolver {
+    addr: SocketAddr,
+    suffix: String,
+}
+
+impl reqwest::dns::Resolve for LoopbackResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let ours = host == "localhost" || host == "127.0.0.1" || host.ends_with(&self.suffix);
+        let addr = self.addr;
+        Box::pin(async move {
+            if ours {
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(addr));
+                Ok(addrs)
+            } else {
+                Err(
+                    format!("the emulator's resolver only knows its own names, not `{host}`")
+                        .into(),
+                )
+            }
+        })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.handle.shutdown();
     }
 }

@@ -71,13 +71,9 @@ fn file_prefix(file: &str) -> &'static str {
     }
 }
 
-struct Source {
-    prefix: &'static str,
-    defs: Map<String, Value>,
-}
-
 fn build_definitions(lenient: bool) -> Value {
-    let mut sources = Vec::new();
+    // Every raw definition under its full name (common types get a file prefix).
+    let mut raw: BTreeMap<String, (&'static str, Value)> = BTreeMap::new();
     for (file, text) in [
         ("", OPENAPI),
         ("types.json", TYPES),
@@ -85,57 +81,43 @@ fn build_definitions(lenient: bool) -> Value {
         ("privatelinks.json", PRIVATE_LINKS),
     ] {
         let doc: Value = serde_json::from_str(text).expect("vendored spec parses");
-        let defs = doc["definitions"].as_object().cloned().unwrap_or_default();
-        sources.push(Source {
-            prefix: file_prefix(file),
-            defs,
-        });
+        let prefix = file_prefix(file);
+        for (name, def) in doc["definitions"].as_object().into_iter().flatten() {
+            raw.insert(format!("{prefix}{name}"), (prefix, def.clone()));
+        }
     }
-    // Discriminated bases and their derived definitions (full names).
+    // Discriminated bases (name -> discriminator property) and each definition's parents.
     let mut bases: BTreeMap<String, String> = BTreeMap::new();
     let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for src in &sources {
-        for (name, def) in &src.defs {
-            let full = format!("{}{name}", src.prefix);
-            if let Some(d) = def.get("discriminator").and_then(Value::as_str) {
-                bases.insert(full.clone(), d.to_string());
-            }
-            for part in def["allOf"].as_array().into_iter().flatten() {
-                if let Some(r) = part.get("$ref").and_then(Value::as_str) {
-                    parents
-                        .entry(full.clone())
-                        .or_default()
-                        .push(ref_target(r, src.prefix));
-                }
+    for (full, (prefix, def)) in &raw {
+        if let Some(d) = def.get("discriminator").and_then(Value::as_str) {
+            bases.insert(full.clone(), d.to_string());
+        }
+        for part in def["allOf"].as_array().into_iter().flatten() {
+            if let Some(r) = part.get("$ref").and_then(Value::as_str) {
+                parents
+                    .entry(full.clone())
+                    .or_default()
+                    .push(ref_target(r, prefix));
             }
         }
     }
     let mut out = Map::new();
-    for src in &sources {
-        for (name, def) in &src.defs {
-            let full = format!("{}{name}", src.prefix);
-            out.insert(full, convert(def, src.prefix, &bases, false, lenient));
-        }
+    for (full, (prefix, def)) in &raw {
+        out.insert(full.clone(), convert(def, prefix, &bases, false, lenient));
     }
     for (base, prop) in &bases {
         let mut branches = vec![json!({ "$ref": format!("#/definitions/{base}") })];
-        for (derived, _) in parents.iter() {
+        for derived in parents.keys() {
             if !descends_from(derived, base, &parents) {
                 continue;
             }
             let short = derived.rsplit("__").next().unwrap_or(derived);
-            let value = sources
-                .iter()
-                .find_map(|s| {
-                    derived
-                        .strip_prefix(s.prefix)
-                        .and_then(|n| s.defs.get(n))
-                        .filter(|_| s.prefix.is_empty() || derived.starts_with(s.prefix))
-                })
-                .and_then(|d| d.get("x-ms-discriminator-value"))
+            let value = raw[derived]
+                .1
+                .get("x-ms-discriminator-value")
                 .and_then(Value::as_str)
-                .unwrap_or(short)
-                .to_string();
+                .unwrap_or(short);
             branches.push(json!({
                 "if": { "properties": { prop: { "const": value } }, "required": [prop] },
                 "then": { "$ref": format!("#/definitions/{derived}") },
@@ -347,6 +329,34 @@ fn validator(name: &str) -> Arc<jsonschema::Validator> {
         c.insert(name.to_string(), v.clone());
     }
     v
+}
+
+/// Definitions the emulator checks request bodies against.
+const REQUEST_DEFINITIONS: [&str; 13] = [
+    "Workspace",
+    "WorkspaceUpdateParameters",
+    "ComputeResource",
+    "ClusterUpdateParameters",
+    "WorkspaceConnectionPropertiesV2BasicResource",
+    "WorkspaceConnectionUpdateParameter",
+    "Datastore",
+    "CodeContainer",
+    "CodeVersion",
+    "EnvironmentContainer",
+    "EnvironmentVersion",
+    "PendingUploadRequestDto",
+    "JobBase",
+];
+
+/// Parses the OpenAPI and compiles every request validator, so the first requests do not
+/// pay for it. Run on a background thread at start.
+pub(crate) fn prewarm() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for name in REQUEST_DEFINITIONS {
+            let _ = validator(name);
+        }
+    });
 }
 
 /// Checks a request body against an OpenAPI definition; the error is Azure ML's 400.

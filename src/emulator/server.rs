@@ -16,6 +16,7 @@ use serde_json::json;
 use super::admin;
 use super::arm::{self, Ctx, Req};
 use super::auth;
+use super::azurite::Effect;
 use super::blob::{self, BlobReq};
 use super::faults::{Decision, Fault, FaultTarget};
 use super::reply::{ArmError, Reply};
@@ -96,6 +97,23 @@ fn fault_target(surface: Surface) -> Option<FaultTarget> {
 }
 
 async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = serve(shared, request).await;
+    tracing::info!(
+        target: "amlspec::emulator",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        request_id = response.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+async fn serve(shared: Arc<Shared>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let correlation = parts
@@ -168,19 +186,28 @@ async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let headers = parts.headers.clone();
     let sh = shared.clone();
     let rid = request_id.clone();
-    let work = move || -> Reply {
+    let work = move || -> (Reply, Vec<Effect>) {
         dispatch(
             &sh, surface, method, raw_path, segs, query, headers, body, base, &host, &rid,
         )
     };
-    let reply = if shared.config.state_dir.is_some() {
+    let (mut reply, effects) = if shared.config.state_dir.is_some() {
         match tokio::task::spawn_blocking(work).await {
             Ok(r) => r,
-            Err(_) => ArmError::internal("the request handler panicked").into_reply(),
+            Err(_) => (
+                ArmError::internal("the request handler panicked").into_reply(),
+                Vec::new(),
+            ),
         }
     } else {
         work()
     };
+    for effect in &effects {
+        if let Err(message) = super::azurite::apply(effect).await {
+            reply = ArmError::internal(message).into_reply();
+            break;
+        }
+    }
     finish(
         reply.into_response(),
         &request_id,
@@ -203,49 +230,55 @@ fn dispatch(
     base: String,
     host: &str,
     request_id: &str,
-) -> Reply {
+) -> (Reply, Vec<Effect>) {
     let config = &shared.config;
     let Ok(mut world) = shared.world.lock() else {
-        return ArmError::internal("the emulator state lock is poisoned").into_reply();
+        return (
+            ArmError::internal("the emulator state lock is poisoned").into_reply(),
+            Vec::new(),
+        );
     };
-    match surface {
+    if surface == Surface::Arm {
+        let req = Req {
+            method,
+            path: raw_path,
+            segs,
+            query,
+            headers,
+            body,
+        };
+        let mut ctx = Ctx {
+            shared,
+            base,
+            now: world.now(),
+            api_version: String::new(),
+            caller: String::new(),
+            effects: Default::default(),
+        };
+        let reply = match arm::handle(&mut world, &mut ctx, &req) {
+            Ok(r) => r,
+            Err(e) => e.into_reply(),
+        };
+        return (reply, ctx.effects.into_inner());
+    }
+    let reply = match surface {
         Surface::Admin => admin::http(shared, &mut world, &method, &segs, &body),
         Surface::Metadata => metadata(shared, &base, query_get(&query, "api-version")),
         Surface::Token { v2 } => {
             if method != Method::POST {
-                return ArmError::new(
+                let e = ArmError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "MethodNotAllowed",
                     "Use POST.",
-                )
-                .into_reply();
+                );
+                return (e.into_reply(), Vec::new());
             }
             auth::token_endpoint(&world, config, &base, &segs[0], &body, v2, request_id)
         }
         Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
         Surface::Jwks => auth::jwks(),
-        Surface::Arm => {
-            let req = Req {
-                method,
-                path: raw_path,
-                segs,
-                query,
-                headers,
-                body,
-            };
-            let mut ctx = Ctx {
-                shared,
-                base,
-                now: world.now(),
-                api_version: String::new(),
-                caller: String::new(),
-            };
-            match arm::handle(&mut world, &mut ctx, &req) {
-                Ok(r) => r,
-                Err(e) => e.into_reply(),
-            }
-        }
+        Surface::Arm => unreachable!("handled above"),
         Surface::Blob { path_style } => {
             let (account, rest): (String, &[String]) = if path_style {
                 (segs[0].to_ascii_lowercase(), &segs[1..])
@@ -283,7 +316,8 @@ fn dispatch(
             format!("No emulator endpoint serves '{raw_path}'."),
         )
         .into_reply(),
-    }
+    };
+    (reply, Vec::new())
 }
 
 fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<Response> {
@@ -411,6 +445,9 @@ fn metadata(shared: &Shared, base: &str, api_version: Option<&str>) -> Reply {
         "logAnalyticsResourceId": format!("{base}/loganalytics/"),
         "ossrDbmsResourceId": format!("{base}/ossrdbms/"),
     });
-    let list = api_version.is_some_and(|v| v >= "2019-05-01");
+    // 2019-05-01 answers with the list of every cloud (azure-ai-ml's ARM_CLOUD_METADATA_URL
+    // reads that form); 2022-09-01 (the Azure CLI's `az cloud register`) and 2015-01-01
+    // answer with the one cloud.
+    let list = api_version.is_some_and(|v| ("2019-05-01".."2022-09-01").contains(&v));
     Reply::json(StatusCode::OK, if list { json!([cloud]) } else { cloud })
 }

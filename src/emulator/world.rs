@@ -239,10 +239,22 @@ impl World {
         Ok(())
     }
 
-    /// Removes a resource and every resource below it.
+    /// Removes a resource and every resource below it; a storage account takes its
+    /// containers and blobs with it.
     pub(crate) fn delete_tree(&mut self, key: &str) -> Result<(), StoreError> {
         let below = self.store.keys_with_prefix(&format!("{key}/"));
         for k in below.into_iter().chain(std::iter::once(key.to_string())) {
+            if let Some(Record::Arm(r)) = self.store.get(&k)
+                && r.kind == Kind::StorageAccount
+                && let Some(name) = r.body["name"].as_str().map(str::to_ascii_lowercase)
+            {
+                for prefix in ["container", "blob", "blocks"] {
+                    for data_key in self.store.keys_with_prefix(&format!("{prefix}:{name}/")) {
+                        self.store.delete(&data_key)?;
+                    }
+                }
+                self.store.delete(&account_index_key(&name))?;
+            }
             self.store.delete(&k)?;
             self.active.remove(&k);
         }
@@ -286,6 +298,11 @@ impl World {
             _ => None,
         })
     }
+}
+
+/// Index of storage account names (global in Azure) to their store key.
+pub(crate) fn account_index_key(name: &str) -> String {
+    format!("acct:{}", name.to_ascii_lowercase())
 }
 
 pub(crate) fn job_is_terminal(body: &Value) -> bool {

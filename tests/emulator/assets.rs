@@ -223,3 +223,89 @@ async fn code_versions_are_found_by_hash_across_names() {
         b.body["blobReferenceForConsumption"]["blobUri"]
     );
 }
+
+/// Deterministic random JSON (a tiny LCG keeps the test self-contained).
+fn next(seed: &mut u64) -> u32 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*seed >> 33) as u32
+}
+
+fn random_json(seed: &mut u64, depth: u32) -> serde_json::Value {
+    let words = [
+        "properties",
+        "computeType",
+        "AmlCompute",
+        "jobType",
+        "Command",
+        "image",
+        "build",
+        "scaleSettings",
+        "maxNodeCount",
+        "authType",
+        "category",
+        "datastoreType",
+        "credentials",
+        "",
+        "x",
+    ];
+    match next(seed) % if depth == 0 { 4 } else { 6 } {
+        0 => json!(null),
+        1 => json!(next(seed).is_multiple_of(3)),
+        2 => json!(next(seed) as i64 - 1_000_000_000),
+        3 => json!(words[(next(seed) as usize) % words.len()]),
+        4 => serde_json::Value::Array(
+            (0..next(seed) % 3)
+                .map(|_| random_json(seed, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for _ in 0..(next(seed) % 4) {
+                let k = words[(next(seed) as usize) % words.len()].to_string();
+                m.insert(k, random_json(seed, depth - 1));
+            }
+            serde_json::Value::Object(m)
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_bodies_never_cause_a_server_error() {
+    let env = start(explicit()).await;
+    let ws = env.workspace("rg", "ws1").await;
+    let targets = [
+        format!("{ws}/computes/fuzz-cluster"),
+        format!("{ws}/connections/fuzz-conn"),
+        format!("{ws}/datastores/fuzzstore"),
+        format!("{ws}/codes/fuzz/versions/1"),
+        format!("{ws}/environments/fuzz/versions/1"),
+        format!("{ws}/jobs/fuzz-job"),
+        ws.clone(),
+    ];
+    let mut seed = 7u64;
+    for i in 0..300 {
+        let target = &targets[i % targets.len()];
+        let mut body = json!({ "location": "westeurope", "properties": random_json(&mut seed, 3) });
+        if i.is_multiple_of(5) {
+            body = random_json(&mut seed, 4);
+        }
+        let r = env
+            .http
+            .put(format!(
+                "{}{target}?api-version=2026-07-01",
+                env.emu.endpoint()
+            ))
+            .bearer_auth(&env.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().as_u16() < 500,
+            "{target} {body} -> {}",
+            r.status()
+        );
+    }
+}

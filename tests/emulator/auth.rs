@@ -298,8 +298,9 @@ async fn discovery_and_cloud_metadata() {
             .unwrap()
             .starts_with(&base)
     );
-    let clouds = get(env.emu.metadata_url()).await;
-    let cloud = &clouds[0];
+    let cloud = get(env.emu.metadata_url()).await;
+    let clouds = get(format!("{base}/metadata/endpoints?api-version=2019-05-01")).await;
+    assert_eq!(clouds[0], cloud);
     assert_eq!(cloud["resourceManager"], format!("{base}/"));
     assert_eq!(cloud["authentication"]["loginEndpoint"], format!("{base}/"));
     assert_eq!(cloud["suffixes"]["storage"], env.emu.storage_suffix());

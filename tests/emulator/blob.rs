@@ -435,3 +435,91 @@ async fn sas_from_start_pending_upload_is_checked_for_real() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn deleting_a_storage_account_takes_its_blobs_and_frees_the_name() {
+    let env = start(explicit()).await;
+    let ws = env.workspace("rg", "ws1").await;
+    let acct = datastore_account(&env, &ws).await;
+    let base = env.emu.endpoint();
+    let path = format!("/{}/{}/a.txt", acct.name, acct.container);
+    let r = shared_key_request(
+        &env.http,
+        &base,
+        Method::PUT,
+        &acct,
+        &acct.key,
+        &path,
+        &[],
+        &[("x-ms-blob-type", "BlockBlob")],
+        b"a".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let st = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/{}",
+        env.rg("rg"),
+        acct.name
+    );
+    let keys = env
+        .post(&format!("{st}/listKeys?api-version=2023-01-01"), None)
+        .await;
+    assert_eq!(keys.expect(200).body["keys"][0]["value"], acct.key.as_str());
+    let ws_keys = env.post(&format!("{ws}/listKeys"), None).await;
+    assert_eq!(
+        ws_keys.expect(200).body["userStorageKey"],
+        acct.key.as_str()
+    );
+    env.delete(&format!("{st}?api-version=2023-01-01"))
+        .await
+        .expect(200);
+    let r = shared_key_request(
+        &env.http,
+        &base,
+        Method::GET,
+        &acct,
+        &acct.key,
+        &path,
+        &[],
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        404,
+        "the account is gone, so the path names nothing"
+    );
+    let again = env
+        .put(&format!("{st}?api-version=2023-01-01"), json!({ "location": "westeurope", "sku": { "name": "Standard_LRS" }, "kind": "StorageV2" }))
+        .await;
+    again.expect(202);
+    let _ = env.emu.admin().complete(&st);
+    let acct2 = Account {
+        key: env
+            .post(&format!("{st}/listKeys?api-version=2023-01-01"), None)
+            .await
+            .body["keys"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        ..acct
+    };
+    let r = shared_key_request(
+        &env.http,
+        &base,
+        Method::GET,
+        &acct2,
+        &acct2.key,
+        &format!("/{}/{}", acct2.name, acct2.container),
+        &[("restype", "container")],
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        404,
+        "old containers did not survive the account"
+    );
+}

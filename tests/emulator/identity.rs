@@ -76,6 +76,22 @@ async fn azure_identity_client_secret_credential_gets_a_working_token() {
         resp.status()
     );
 
+    // The emulator's own client builder: CA trusted, every account name resolved.
+    let own = emu.reqwest_client_builder().build().unwrap();
+    let r = own
+        .get(format!(
+            "{}c?restype=container",
+            emu.blob_endpoint("anyaccount")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(
+        own.get("https://example.com/").send().await.is_err(),
+        "other names must not resolve"
+    );
+
     // A wrong secret is an authentication error from the credential.
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = emu.authority_host();
@@ -97,5 +113,53 @@ async fn azure_identity_client_secret_credential_gets_a_working_token() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("AADSTS7000215"), "{err}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn tls_from_user_pem_files() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+
+    let emu = Emulator::start(EmulatorConfig {
+        tls: TlsConfig::Files {
+            cert: cert_path,
+            key: key_path,
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    assert!(emu.ca_cert_pem().is_none());
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = http.get(emu.metadata_url()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port does not get an answer.
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert!(
+        plain
+            .get(emu.metadata_url().replace("https://", "http://"))
+            .send()
+            .await
+            .is_err()
+    );
     emu.shutdown().await;
 }

@@ -399,3 +399,27 @@ async fn connections_answer_200_and_keep_secrets_write_only() {
     env.delete(&id).await.expect(200);
     env.delete(&id).await.expect(204);
 }
+
+#[tokio::test]
+async fn storage_names_are_checked_like_azure() {
+    let env = start(explicit()).await;
+    env.workspace("rg", "ws1").await;
+    let path = format!(
+        "{}/providers/Microsoft.Storage/checkNameAvailability?api-version=2025-08-01",
+        env.sub()
+    );
+    let mut answers = Vec::new();
+    for name in ["stws1", "Bad_Name", "freshname"] {
+        let r = env
+            .post(
+                &path,
+                Some(json!({ "name": name, "type": "Microsoft.Storage/storageAccounts" })),
+            )
+            .await;
+        r.expect(200);
+        answers.push((r.body["nameAvailable"].clone(), r.body["reason"].clone()));
+    }
+    assert_eq!(answers[0], (json!(false), json!("AlreadyExists")));
+    assert_eq!(answers[1], (json!(false), json!("AccountNameInvalid")));
+    assert_eq!(answers[2].0, json!(true));
+}

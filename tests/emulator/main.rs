@@ -3,6 +3,8 @@
 
 mod assets;
 mod auth;
+mod azurite;
+mod bench;
 mod blob;
 mod contract;
 mod faults;

@@ -138,11 +138,7 @@ fn container(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
@@ -361,11 +357,7 @@ fn version_properties(asset: Asset, given: &Value) -> Result<Value, ArmError> {
 }
 
 fn immutable_view(p: &Value) -> Value {
-    let mut v = p.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.retain(|k, _| !MUTABLE.contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()));
-    }
-    v
+    super::without_fields(&super::without_fields(p, &MUTABLE), &SERVER_SET)
 }
 
 fn version(
@@ -397,11 +389,7 @@ fn version(
             if existed {
                 refresh_container(world, ctx, asset, ws_id, name)?;
             }
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
@@ -412,21 +400,7 @@ fn version(
                     let before = immutable_view(&r.body["properties"]);
                     let after = immutable_view(&props);
                     if before != after {
-                        let changed: Vec<String> = after
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(k, v)| before.get(k.as_str()) != Some(v))
-                            .map(|(k, _)| k.clone())
-                            .chain(
-                                before
-                                    .as_object()
-                                    .into_iter()
-                                    .flatten()
-                                    .filter(|(k, _)| after.get(k.as_str()).is_none())
-                                    .map(|(k, _)| k.clone()),
-                            )
-                            .collect();
+                        let changed = super::changed_fields(&before, &after);
                         return Err(ArmError::conflict(
                             "Conflict",
                             format!(
@@ -530,11 +504,14 @@ fn start_pending_upload(
             endpoint,
             account,
             key,
-        } => (
-            format!("{}/{container}", endpoint.trim_end_matches('/')),
-            account.clone(),
-            key.clone(),
-        ),
+        } => {
+            super::ml::create_container(world, ctx, account, &container)?;
+            (
+                format!("{}/{container}", endpoint.trim_end_matches('/')),
+                account.clone(),
+                key.clone(),
+            )
+        }
     };
     let sas = crate::emulator::blob::sas::container_sas(
         &account,

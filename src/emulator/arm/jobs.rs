@@ -99,11 +99,7 @@ fn with_defaults(ctx: &Ctx<'_>, ws: &ArmRecord, ws_id: &str, name: &str, given: 
 }
 
 fn immutable_view(p: &Value) -> Value {
-    let mut v = p.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.retain(|k, _| !MUTABLE.contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()));
-    }
-    v
+    super::without_fields(&super::without_fields(p, &MUTABLE), &SERVER_SET)
 }
 
 fn check_reference(world: &World, props: &Value, field: &str, what: &str) -> Result<(), ArmError> {
@@ -173,21 +169,7 @@ pub(super) fn job(
                 let before = immutable_view(&r.body["properties"]);
                 let after = immutable_view(&fresh);
                 if before != after {
-                    let mut changed: Vec<String> = after
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(k, v)| before.get(k.as_str()) != Some(v))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    changed.extend(
-                        before
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(k, _)| after.get(k.as_str()).is_none())
-                            .map(|(k, _)| k.clone()),
-                    );
+                    let changed = super::changed_fields(&before, &after);
                     return Err(ArmError::user_error(format!(
                         "A job named '{name}' already exists and jobs cannot be changed once submitted; only {} may be updated. Changed: {}.",
                         MUTABLE.join(", "),

@@ -421,24 +421,36 @@ fn create_default_datastore(
     let mut record = new_record(world, ctx, Kind::Datastore, body);
     record.secrets = Some(json!({ "secretsType": "AccountKey", "key": key }));
     put_arm(world, &key_of(&id), record)?;
-    if matches!(
-        ctx.config().blob_backend,
-        crate::emulator::config::BlobBackend::Local
-    ) {
-        for c in [container.as_str(), "azureml"] {
-            create_container(world, ctx, &account, c)?;
-        }
+    for c in [container.as_str(), "azureml"] {
+        create_container(world, ctx, &account, c)?;
     }
     Ok(())
 }
 
-/// Creates a blob container in the local blob service (no-op when it exists).
+/// Creates a blob container in the blob backend (no-op when it exists).
 pub(crate) fn create_container(
     world: &mut World,
     ctx: &Ctx<'_>,
     account: &str,
     container: &str,
 ) -> Result<(), ArmError> {
+    if let crate::emulator::config::BlobBackend::Azurite {
+        endpoint,
+        account,
+        key,
+    } = &ctx.config().blob_backend
+    {
+        // Created in Azurite before the answer goes out (see `azurite::Effect`).
+        ctx.effects
+            .borrow_mut()
+            .push(crate::emulator::azurite::Effect::CreateContainer {
+                endpoint: endpoint.clone(),
+                account: account.clone(),
+                key: key.clone(),
+                container: container.to_string(),
+            });
+        return Ok(());
+    }
     let key = format!("container:{}/{container}", account.to_ascii_lowercase());
     if world.store.get(&key).is_none() {
         world.store.put(
@@ -823,11 +835,7 @@ fn connection(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT | Method::PATCH => {
             let body = if req.body.is_empty() {

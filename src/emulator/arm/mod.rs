@@ -41,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     pub api_version: String,
     /// Object id of the caller, for systemData.
     pub caller: String,
+    /// Work to do outside the state lock before answering (external Azurite).
+    pub effects: std::cell::RefCell<Vec<super::azurite::Effect>>,
 }
 
 impl Ctx<'_> {
@@ -84,7 +86,9 @@ impl Ctx<'_> {
     }
 }
 
-/// api-versions Azure accepts, per resource provider namespace (lower-case).
+/// api-versions Azure accepts, per resource provider namespace (lower-case): versions
+/// published in azure-rest-api-specs or seen from Azure's own clients (see CONTRACT.md and
+/// azure-sdk-traffic.md); unknown versions get Azure's NoRegisteredProviderFound.
 pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] {
     match namespace {
         "microsoft.machinelearningservices" => &[
@@ -104,9 +108,6 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2025-01-01-preview",
             "2025-04-01",
             "2025-04-01-preview",
-            "2025-06-01",
-            "2025-07-01-preview",
-            "2025-09-01",
             "2025-12-01",
             "2026-07-01",
         ],
@@ -120,6 +121,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2024-01-01",
             "2025-01-01",
             "2025-06-01",
+            "2025-08-01",
         ],
         "microsoft.keyvault" => &[
             "2019-09-01",
@@ -129,6 +131,7 @@ pub(crate) fn accepted_api_versions(namespace: &str) -> &'static [&'static str] 
             "2023-07-01",
             "2024-11-01",
             "2025-05-01",
+            "2026-02-01",
         ],
         "microsoft.insights" => &[
             "2015-05-01",
@@ -275,6 +278,13 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
                 operations::status(world, ctx, req, &n[7])
             }
         }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.storage",
+            "checknameavailability",
+        ] if req.method == Method::POST => resources::storage_name_available(world, req),
         ["subscriptions", _, "providers", ns, ty] => {
             resources::list_by_subscription(world, ctx, req, &n[1], ns, ty)
         }
@@ -438,6 +448,42 @@ pub(crate) fn page(ctx: &Ctx<'_>, req: &Req, items: Vec<Value>) -> Reply {
         body["nextLink"] = json!(format!("{}{}?{}", ctx.base, req.path, query.join("&")));
     }
     Reply::json(StatusCode::OK, body)
+}
+
+/// ARM's answer to a synchronous delete: 200 when something was deleted, 204 when not.
+pub(crate) fn deleted(existed: bool) -> Reply {
+    Reply::empty(if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    })
+}
+
+/// A copy of an object without the named top-level fields.
+pub(crate) fn without_fields(value: &Value, drop: &[&str]) -> Value {
+    let mut v = value.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, _| !drop.contains(&k.as_str()));
+    }
+    v
+}
+
+/// Top-level fields whose values differ between two objects (either side missing counts).
+pub(crate) fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Turns numbers and booleans in string dictionaries (`tags`, `properties`, ...) into

@@ -11,7 +11,7 @@ use super::{
 use crate::emulator::model::{Kind, MetaRecord, OpKind, Record};
 use crate::emulator::reply::{ArmError, Reply};
 use crate::emulator::util::rfc3339;
-use crate::emulator::world::World;
+use crate::emulator::world::{World, account_index_key};
 
 pub(super) fn list_subscriptions(ctx: &Ctx<'_>) -> Result<Reply, ArmError> {
     let value: Vec<Value> = ctx
@@ -239,11 +239,6 @@ fn random_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Index of storage account names (global in Azure) to their store key.
-pub(crate) fn account_index_key(name: &str) -> String {
-    format!("acct:{}", name.to_ascii_lowercase())
-}
-
 /// The account key (key1) and ARM id of a storage account, by name.
 pub(crate) fn account_by_name(world: &World, name: &str) -> Option<(String, String)> {
     let Some(Record::Meta(m)) = world.store.get(&account_index_key(name)) else {
@@ -299,7 +294,6 @@ pub(super) fn storage(
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
             }
             world.delete_tree(&key)?;
-            world.store.delete(&account_index_key(name))?;
             Ok(Reply::empty(StatusCode::OK))
         }
         Method::PUT | Method::PATCH => {
@@ -314,17 +308,8 @@ pub(super) fn storage(
             if req.method == Method::PATCH {
                 return Err(not_found());
             }
-            if !(3..=24).contains(&name.len())
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            {
-                return Err(ArmError::bad_request(
-                    "AccountNameInvalid",
-                    format!(
-                        "{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."
-                    ),
-                ));
+            if let Some(message) = storage_name_problem(name) {
+                return Err(ArmError::bad_request("AccountNameInvalid", message));
             }
             if world.store.get(&account_index_key(name)).is_some() {
                 return Err(ArmError::conflict(
@@ -380,6 +365,7 @@ pub(super) fn storage(
                 "properties": {
                     "provisioningState": "Creating",
                     "creationTime": rfc3339(ctx.now),
+                    "keyCreationTime": { "key1": rfc3339(ctx.now), "key2": rfc3339(ctx.now) },
                     "primaryLocation": location,
                     "statusOfPrimary": "available",
                     "primaryEndpoints": { "blob": blob, "dfs": blob.replace(".blob.", ".dfs."), },
@@ -419,6 +405,28 @@ pub(super) fn storage(
     }
 }
 
+fn storage_name_problem(name: &str) -> Option<String> {
+    let valid = (3..=24).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (!valid).then(|| format!("{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."))
+}
+
+/// `POST /subscriptions/{id}/providers/Microsoft.Storage/checkNameAvailability`.
+pub(super) fn storage_name_available(world: &World, req: &Req) -> Result<Reply, ArmError> {
+    let body = json_body(req)?;
+    let name = body["name"].as_str().unwrap_or_default();
+    let answer = if let Some(message) = storage_name_problem(name) {
+        json!({ "nameAvailable": false, "reason": "AccountNameInvalid", "message": message })
+    } else if world.store.get(&account_index_key(name)).is_some() {
+        json!({ "nameAvailable": false, "reason": "AlreadyExists", "message": format!("The storage account named {name} is already taken.") })
+    } else {
+        json!({ "nameAvailable": true })
+    };
+    Ok(Reply::json(StatusCode::OK, answer))
+}
+
 pub(super) fn vault(
     world: &mut World,
     ctx: &Ctx<'_>,
@@ -436,11 +444,7 @@ pub(super) fn vault(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
@@ -530,11 +534,7 @@ pub(super) fn component(
         Method::DELETE => {
             let existed = existing.is_some();
             world.delete_tree(&key)?;
-            Ok(Reply::empty(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }))
+            Ok(super::deleted(existed))
         }
         Method::PUT => {
             let body = json_body(req)?;
@@ -569,7 +569,7 @@ pub(super) fn component(
             let out = json!({
                 "id": id,
                 "name": name,
-                "type": "microsoft.insights/components",
+                "type": "Microsoft.Insights/components",
                 "location": location,
                 "tags": tags_of(&body)?,
                 "kind": kind,

@@ -385,11 +385,12 @@ fn with_meta(reply: Reply, k: &str, v: &str) -> Reply {
 }
 
 /// Checks Content-MD5 when the client sent one.
-fn check_md5(headers: &HeaderMap, body: &[u8]) -> Result<String, StorageError> {
+fn check_md5(headers: &HeaderMap, body: &[u8]) -> Result<(), StorageError> {
+    let Some(sent) = header(headers, "content-md5") else {
+        return Ok(());
+    };
     let computed = STANDARD.encode(Md5::digest(body));
-    if let Some(sent) = header(headers, "content-md5")
-        && sent != computed
-    {
+    if sent != computed {
         return Err((
             StatusCode::BAD_REQUEST,
             "Md5Mismatch",
@@ -398,7 +399,7 @@ fn check_md5(headers: &HeaderMap, body: &[u8]) -> Result<String, StorageError> {
             ),
         ));
     }
-    Ok(computed)
+    Ok(())
 }
 
 fn precondition(req: &BlobReq, existing: Option<&BlobRecord>) -> Result<(), StorageError> {
@@ -437,17 +438,37 @@ fn existing_blob(world: &World, req: &BlobReq) -> Option<BlobRecord> {
     }
 }
 
+/// How the blob's content arrived: Put Blob takes content headers from the request itself
+/// (overridable by `x-ms-blob-*`), Put Block List only from `x-ms-blob-*`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upload {
+    Single,
+    BlockList,
+}
+
 fn commit_blob(
     world: &mut World,
     req: &BlobReq,
     data: Bytes,
-    md5: String,
+    upload: Upload,
     blocks: Vec<BlockRef>,
     created: Option<OffsetDateTime>,
 ) -> BlobResult {
     let now = world.now();
     let h = &req.headers;
-    let pick = |a: &str, b: &str| header(h, a).or_else(|| header(h, b)).map(str::to_string);
+    let content_header = |blob_header: &str, plain: &str| {
+        header(h, blob_header)
+            .or_else(|| {
+                (upload == Upload::Single)
+                    .then(|| header(h, plain))
+                    .flatten()
+            })
+            .map(str::to_string)
+    };
+    let content_md5 = match upload {
+        Upload::Single => Some(STANDARD.encode(Md5::digest(&data))),
+        Upload::BlockList => header(h, "x-ms-blob-content-md5").map(str::to_string),
+    };
     let length = data.len() as u64;
     let hash = world.store.put_data(data).map_err(store_err)?;
     let seq = world.seq();
@@ -456,45 +477,13 @@ fn commit_blob(
         created: created.unwrap_or(now),
         last_modified: now,
         content_length: length,
-        content_type: pick(
-            "x-ms-blob-content-type",
-            if blocks.is_empty() {
-                "content-type"
-            } else {
-                ""
-            },
-        )
-        .unwrap_or_else(|| "application/octet-stream".to_string()),
-        content_md5: if blocks.is_empty() {
-            Some(md5)
-        } else {
-            header(h, "x-ms-blob-content-md5").map(str::to_string)
-        },
-        content_encoding: pick(
-            "x-ms-blob-content-encoding",
-            if blocks.is_empty() {
-                "content-encoding"
-            } else {
-                ""
-            },
-        ),
-        content_language: pick(
-            "x-ms-blob-content-language",
-            if blocks.is_empty() {
-                "content-language"
-            } else {
-                ""
-            },
-        ),
-        cache_control: pick(
-            "x-ms-blob-cache-control",
-            if blocks.is_empty() {
-                "cache-control"
-            } else {
-                ""
-            },
-        ),
-        content_disposition: pick("x-ms-blob-content-disposition", ""),
+        content_type: content_header("x-ms-blob-content-type", "content-type")
+            .unwrap_or_else(|| "application/octet-stream".to_string()),
+        content_md5,
+        content_encoding: content_header("x-ms-blob-content-encoding", "content-encoding"),
+        content_language: content_header("x-ms-blob-content-language", "content-language"),
+        cache_control: content_header("x-ms-blob-cache-control", "cache-control"),
+        content_disposition: content_header("x-ms-blob-content-disposition", "content-disposition"),
         metadata: metadata_from(h),
         data: hash,
         committed_blocks: blocks,
@@ -536,12 +525,12 @@ fn put_blob(world: &mut World, req: &BlobReq) -> BlobResult {
     }
     let existing = existing_blob(world, req);
     precondition(req, existing.as_ref())?;
-    let md5 = check_md5(&req.headers, &req.body)?;
+    check_md5(&req.headers, &req.body)?;
     commit_blob(
         world,
         req,
         req.body.clone(),
-        md5,
+        Upload::Single,
         Vec::new(),
         existing.map(|b| b.created),
     )
@@ -682,7 +671,7 @@ fn put_block_list(world: &mut World, req: &BlobReq) -> BlobResult {
         world,
         req,
         Bytes::from(data),
-        String::new(),
+        Upload::BlockList,
         blocks,
         existing.map(|b| b.created),
     )
