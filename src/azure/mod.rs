@@ -2,6 +2,7 @@
 //! (and later `apply`) use. It knows HTTP and the ARM contract, nothing about specs.
 
 pub mod auth;
+pub mod blob;
 pub mod client;
 pub mod endpoints;
 pub mod ids;

@@ -140,6 +140,23 @@ impl Local {
             .unwrap_or_else(|e| panic!("DELETE {id}: {e}"));
     }
 
+    /// GET an ARM path (at the ML api-version) as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let mut url = self
+            .client
+            .endpoints()
+            .resource_manager
+            .join(path.trim_start_matches('/'))
+            .unwrap();
+        url.query_pairs_mut()
+            .append_pair("api-version", ML_API_VERSION);
+        let response = self
+            .client
+            .send(&Operation::new("read", path), Method::GET, url, None, true)
+            .await;
+        response.unwrap_or_else(|e| panic!("GET {path}: {e}")).body
+    }
+
     /// Create every resource of the specs as a client would, from their request bodies.
     pub async fn seed(&self, paths: &[&str]) -> Desired {
         let desired = load(paths);

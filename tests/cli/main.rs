@@ -2,6 +2,7 @@
 //! editor schema. One binary, so it links once.
 
 mod azure;
+mod blob;
 mod common;
 mod corpus;
 mod plan;

@@ -1,0 +1,298 @@
+//! The client's blob uploads (snapshots, build contexts) against the emulator's blob
+//! service and against a real Azurite: SAS and SharedKey, small files and blocks,
+//! content already there, the completion marker, wrong keys.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use amlspec::azure::ML_API_VERSION;
+use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
+use amlspec::azure::client::Operation;
+use amlspec::desired::snapshot::snapshot;
+use amlspec::emulator::BlobBackend;
+use amlspec::spec::secret::Secret;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::azure::Local;
+
+async fn post(azure: &Local, path: &str, body: Value) -> Value {
+    let mut url = azure
+        .client
+        .endpoints()
+        .resource_manager
+        .join(path.trim_start_matches('/'))
+        .unwrap();
+    url.query_pairs_mut()
+        .append_pair("api-version", ML_API_VERSION);
+    azure
+        .client
+        .send(
+            &Operation::new("post", path),
+            Method::POST,
+            url,
+            Some(body),
+            true,
+        )
+        .await
+        .unwrap()
+        .body
+}
+
+/// A SAS container from `startPendingUpload`, and the workspace's datastore with its key.
+async fn containers(
+    azure: &Local,
+    ws: &str,
+    blob_base: impl Fn(&str) -> String,
+) -> (Container, Container) {
+    let pending = post(
+        azure,
+        &format!("{ws}/codes/probe/versions/1/startPendingUpload"),
+        json!({"pendingUploadType": "TemporaryBlobReference"}),
+    )
+    .await;
+    let sas = pending["blobReferenceForConsumption"]["credential"]["sasUri"]
+        .as_str()
+        .unwrap();
+    let sas = Container::from_sas_url(sas).unwrap();
+    let store = azure
+        .get_json(&format!("{ws}/datastores/workspaceblobstore"))
+        .await;
+    let account = store["properties"]["accountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let container = store["properties"]["containerName"].as_str().unwrap();
+    let secrets = post(
+        azure,
+        &format!("{ws}/datastores/workspaceblobstore/listSecrets"),
+        json!({}),
+    )
+    .await;
+    let key = Secret::new(secrets["key"].as_str().unwrap().to_string());
+    let url = url::Url::parse(&format!("{}/{container}", blob_base(&account))).unwrap();
+    (
+        sas,
+        Container {
+            url,
+            auth: BlobAuth::SharedKey { account, key },
+        },
+    )
+}
+
+fn folder_with_a_large_file() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM ubuntu:22.04\nCOPY weights.bin /w\n",
+    )
+    .unwrap();
+    let weights: Vec<u8> = (0..9 * 1024 * 1024 + 123)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.path().join("weights.bin"), weights).unwrap();
+    dir
+}
+
+async fn upload_and_read_back(client: &BlobClient, prefix: &str, folder: &Path) {
+    let snap = snapshot(folder).unwrap();
+    let report = client
+        .upload_folder(prefix, &snap, &[("name", "probe"), ("version", "1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.files, report.uploaded, report.skipped),
+        (snap.files.len(), snap.files.len(), false)
+    );
+    for file in &snap.files {
+        let stored = client
+            .get(&format!("{prefix}/{}", file.relative))
+            .await
+            .unwrap()
+            .expect("uploaded");
+        assert_eq!(
+            stored,
+            std::fs::read(&file.path).unwrap(),
+            "{}",
+            file.relative
+        );
+    }
+    let indicator = client
+        .metadata(&format!("{prefix}/{}", snap.files[0].relative))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        indicator.contains(&("upload_status".into(), "completed".into())),
+        "{indicator:?}"
+    );
+    // The same content again: the marker says there is nothing to do.
+    let again = client.upload_folder(prefix, &snap, &[]).await.unwrap();
+    assert!(again.skipped && again.uploaded == 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_to_the_emulator_with_sas_and_shared_key() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&["specs/pets.yaml"]).await;
+    let ws = desired.workspaces[0].id.to_string();
+    let suffix = azure.emulator.storage_suffix();
+    let (sas, shared_key) = containers(&azure, &ws, |account| {
+        format!("https://{account}.blob.{suffix}")
+    })
+    .await;
+    let http = azure.emulator.reqwest_client_builder().build().unwrap();
+
+    upload_and_read_back(
+        &BlobClient::new(http.clone(), sas),
+        "fastai-example",
+        &azure_root().join("specs/fastai-example"),
+    )
+    .await;
+    let large = folder_with_a_large_file();
+    upload_and_read_back(
+        &BlobClient::new(http.clone(), shared_key.clone()),
+        "LocalUpload/abc/context",
+        large.path(),
+    )
+    .await;
+
+    // A file already there is kept (If-None-Match: *), not an error.
+    let client = BlobClient::new(http.clone(), shared_key.clone());
+    assert!(
+        !client
+            .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())
+            .await
+            .unwrap()
+    );
+
+    // A wrong key is refused by the service, and the message says so.
+    let BlobAuth::SharedKey { account, .. } = &shared_key.auth else {
+        unreachable!()
+    };
+    let wrong = Container {
+        url: shared_key.url.clone(),
+        auth: BlobAuth::SharedKey {
+            account: account.clone(),
+            key: Secret::new("d3Jvbmcta2V5".into()),
+        },
+    };
+    let error = BlobClient::new(http, wrong)
+        .put_blob("x.txt", b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, BlobError::Status { status: 403, code, .. } if code == "AuthenticationFailed"),
+        "{error}"
+    );
+}
+
+fn azure_root() -> std::path::PathBuf {
+    crate::common::repo_root()
+}
+
+/// The well-known key of Azurite's `devstoreaccount1`.
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+struct Azurite(Child);
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `azurite-blob` on a free loopback port. Without it the test is skipped, loudly,
+/// except in CI (`.ci/run` installs it), where it must be there.
+fn azurite(dir: &Path) -> Option<(Azurite, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let spawned = Command::new("azurite-blob")
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--location",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) if std::env::var_os("CI").is_some() => {
+            panic!("azurite-blob is required in CI (npm install -g azurite): {error}")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: the client's blob uploads against Azurite: azurite-blob is not installed (npm install -g azurite)"
+            );
+            return None;
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((Azurite(child), port));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("Azurite exited before listening: {status}");
+        }
+        std::thread::yield_now();
+    }
+    panic!("Azurite did not listen within 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_to_azurite_with_sas_and_shared_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_azurite, port)) = azurite(dir.path()) else {
+        return;
+    };
+    let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+    let mut config = crate::azure::config();
+    config.blob_backend = BlobBackend::Azurite {
+        endpoint: endpoint.clone(),
+        account: "devstoreaccount1".into(),
+        key: AZURITE_KEY.into(),
+    };
+    let azure = Local::start_with(config).await;
+    let desired = azure.seed(&["specs/pets.yaml"]).await;
+    let ws = desired.workspaces[0].id.to_string();
+    let (sas, shared_key) = containers(&azure, &ws, |_| endpoint.clone()).await;
+    assert!(
+        sas.url.as_str().starts_with(&endpoint),
+        "the emulator hands out Azurite SAS URLs: {}",
+        sas.url
+    );
+    let http = amlspec::azure::http_client(None).unwrap();
+
+    upload_and_read_back(
+        &BlobClient::new(http.clone(), sas),
+        "fastai-example",
+        &azure_root().join("specs/fastai-example"),
+    )
+    .await;
+    let large = folder_with_a_large_file();
+    upload_and_read_back(
+        &BlobClient::new(http.clone(), shared_key.clone()),
+        "LocalUpload/abc/context",
+        large.path(),
+    )
+    .await;
+    let client = BlobClient::new(http, shared_key);
+    assert!(
+        !client
+            .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())
+            .await
+            .unwrap()
+    );
+}
