@@ -564,11 +564,7 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
             .create()
         }
     };
-    let workspace_blocked = ws_change.action == Action::Blocked;
     changes.push(ws_change);
-    if workspace_blocked && !matches!(o.workspace, Live::Present(_)) {
-        return changes;
-    }
 
     for (registry, live) in d.registries.iter().zip(&o.registries) {
         changes.push(registry_change(registry, live, &ws_address));
@@ -585,12 +581,13 @@ fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceCh
     changes
 }
 
+/// The kind's segment in addresses: the same name as its `type` in plan JSON.
 fn kind_path(kind: &Kind) -> &'static str {
     match kind {
-        Kind::ResourceGroup => "resource-group",
-        Kind::StorageAccount => "storage-account",
-        Kind::KeyVault => "key-vault",
-        Kind::ApplicationInsights => "application-insights",
+        Kind::ResourceGroup => "resource_group",
+        Kind::StorageAccount => "storage_account",
+        Kind::KeyVault => "key_vault",
+        Kind::ApplicationInsights => "application_insights",
         Kind::Workspace => "workspace",
         Kind::Registry => "registry",
         Kind::Environment => "environment",
@@ -1004,7 +1001,8 @@ fn job_change(
             if let JobEnvironment::Existing(existing) = &job.environment {
                 let index = d.existing_environments.iter().position(|e| e == existing);
                 let found = index.and_then(|i| o.existing_environments.get(i));
-                if matches!(found, Some(Live::Missing)) {
+                // In a workspace that does not exist yet, no environment exists either.
+                if matches!(found, Some(Live::Missing | Live::NotRead)) {
                     let reason = match &existing.version {
                         Some(version) => format!(
                             "environment `{}` has no version `{version}` in this workspace",

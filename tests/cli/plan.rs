@@ -316,9 +316,9 @@ async fn a_missing_resource_group_is_created_with_the_workspace() {
         resources[4]["depends_on"],
         json!([
             "ml-rg",
-            "ml-rg/storage-account/petswsdbdffa0f",
-            "ml-rg/key-vault/petsws-dbdffa0f",
-            "ml-rg/application-insights/pets-ws-insights"
+            "ml-rg/storage_account/petswsdbdffa0f",
+            "ml-rg/key_vault/petsws-dbdffa0f",
+            "ml-rg/application_insights/pets-ws-insights"
         ])
     );
 }
@@ -654,4 +654,45 @@ fn the_embedded_emulator_needs_no_account() {
     assert!(specs.path().join(".amlspec/emulator").is_dir());
     // Plans read only: the state is unchanged and the next plan is the same.
     assert_eq!(run().stdout, out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_workspace_has_no_existing_environments() {
+    let azure = Local::start().await;
+    let out = azure
+        .run(&["plan", "tests/corpus/valid/everything.yaml"])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("      reason: environment `AzureML-tensorflow-2.16-cuda12` does not exist in this workspace"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "      reason: environment `AzureML-sklearn-1.5` has no version `12` in this workspace"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with(" 2 blocked: the plan cannot be applied as is.\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_are_coloured_only_when_asked() {
+    let azure = Local::start().await;
+    let plain = azure.run(&["plan", PETS]).await;
+    assert!(!plain.stdout.contains('\x1b'));
+    let coloured = azure.run(&["--color", "always", "plan", PETS]).await;
+    assert!(
+        coloured.stdout.contains("\x1b[32m  + cluster gpu-cluster")
+            || coloured.stdout.contains("\x1b[32m+ cluster"),
+        "{}",
+        coloured.stdout
+    );
 }
