@@ -690,8 +690,9 @@ async fn plans_are_coloured_only_when_asked() {
     assert!(!plain.stdout.contains('\x1b'));
     let coloured = azure.run(&["--color", "always", "plan", PETS]).await;
     assert!(
-        coloured.stdout.contains("\x1b[32m  + cluster gpu-cluster")
-            || coloured.stdout.contains("\x1b[32m+ cluster"),
+        coloured
+            .stdout
+            .contains("  \x1b[32m+ cluster gpu-cluster\x1b[0m"),
         "{}",
         coloured.stdout
     );
