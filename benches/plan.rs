@@ -14,20 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amlspec::azure::client::{ClientSettings, Operation};
-use amlspec::azure::ids::ResourceId;
-use amlspec::azure::{
-    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, RESOURCES_API_VERSION,
-    STORAGE_API_VERSION,
-};
-use amlspec::bodies;
+use amlspec::azure::client::ClientSettings;
+
+#[path = "../tests/support/seed.rs"]
+mod seed;
 use amlspec::commands::connect::client_for_emulator;
-use amlspec::desired::{self, Desired, JobEnvironment};
+use amlspec::desired::{self, Desired};
 use amlspec::emulator::{
     Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
 };
 use amlspec::spec::{self, interpolate::EnvVars};
-use serde_json::Value;
 
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
 
@@ -121,7 +117,8 @@ fn main() {
             })
             .sum();
         if case.seed {
-            runtime.block_on(seed(&emulator, &desired));
+            let client = client_for_emulator(&emulator, ClientSettings::default()).unwrap();
+            runtime.block_on(seed::seed(&client, emulator.tenant_id(), &desired));
         }
         let latency = FaultRule::always(Fault::Latency {
             fixed_ms: latency_ms,
@@ -275,114 +272,5 @@ fn generate_manifest(dir: &Path, workspaces: usize, per_workspace: usize) {
             ));
         }
         std::fs::write(dir.join(format!("bench-{w:02}.yaml")), text).unwrap();
-    }
-}
-
-/// Create everything through ARM, as a client would.
-async fn seed(emulator: &Emulator, desired: &Desired) {
-    let client = client_for_emulator(emulator, ClientSettings::default()).unwrap();
-    let put = |id: ResourceId, api: &'static str, body: Value| {
-        let client = &client;
-        async move {
-            let url = client.url(&id, api);
-            client
-                .send(
-                    &Operation::new("seed", id.to_string()),
-                    reqwest::Method::PUT,
-                    url,
-                    Some(body),
-                    true,
-                )
-                .await
-                .unwrap();
-        }
-    };
-    for ws in &desired.workspaces {
-        let location = ws
-            .spec
-            .location
-            .as_ref()
-            .map_or("westeurope", |l| l.as_str());
-        put(
-            ws.resource_group.clone(),
-            RESOURCES_API_VERSION,
-            bodies::resource_group(location),
-        )
-        .await;
-        let deps = &ws.dependencies;
-        put(
-            deps.storage_account.clone(),
-            STORAGE_API_VERSION,
-            bodies::storage_account(location),
-        )
-        .await;
-        put(
-            deps.key_vault.clone(),
-            KEYVAULT_API_VERSION,
-            bodies::key_vault(location, emulator.tenant_id()),
-        )
-        .await;
-        put(
-            deps.application_insights.clone(),
-            INSIGHTS_API_VERSION,
-            bodies::application_insights(location),
-        )
-        .await;
-        put(ws.id.clone(), ML_API_VERSION, bodies::workspace(ws)).await;
-        for registry in &ws.registries {
-            put(
-                registry.id.clone(),
-                ML_API_VERSION,
-                bodies::connection(registry),
-            )
-            .await;
-        }
-        futures::future::join_all(ws.environments.iter().map(|env| {
-            put(
-                env.id.clone(),
-                ML_API_VERSION,
-                bodies::environment(env, None),
-            )
-        }))
-        .await;
-        futures::future::join_all(
-            ws.clusters
-                .iter()
-                .map(|c| put(c.id.clone(), ML_API_VERSION, bodies::compute(c, location))),
-        )
-        .await;
-        for code in &ws.codes {
-            let id = ws
-                .id
-                .child("codes", &code.name)
-                .child("versions", &code.version);
-            put(
-                id,
-                ML_API_VERSION,
-                bodies::code(code, "https://store.blob.core.localhost/azureml/code"),
-            )
-            .await;
-        }
-        futures::future::join_all(ws.jobs.iter().map(|job| {
-            let environment = match &job.environment {
-                JobEnvironment::Declared { id, .. } => id.to_string(),
-                JobEnvironment::Existing(_) => {
-                    unreachable!("the generated manifest declares its environments")
-                }
-            };
-            let code = job.code_hash.as_ref().map(|hash| {
-                let code = ws.codes.iter().find(|c| &c.hash == hash).unwrap();
-                ws.id
-                    .child("codes", &code.name)
-                    .child("versions", &code.version)
-                    .to_string()
-            });
-            put(
-                job.id.clone(),
-                ML_API_VERSION,
-                bodies::job(job, &environment, code.as_deref()),
-            )
-        }))
-        .await;
     }
 }

@@ -213,13 +213,7 @@ impl ArmClient {
 
     /// GET a resource; a 404 is `Found::Missing` with its ARM error code.
     pub async fn get(&self, operation: &Operation, url: Url) -> Result<Found, ArmError> {
-        match self.send(operation, Method::GET, url, None, true).await {
-            Ok(response) => Ok(Found::Present(response)),
-            Err(ArmError::Status {
-                status: 404, code, ..
-            }) => Ok(Found::Missing { code }),
-            Err(error) => Err(error),
-        }
+        found(self.send(operation, Method::GET, url, None, true).await)
     }
 
     /// POST an action that only reads (e.g. `listsecrets`): safe to retry.
@@ -229,13 +223,7 @@ impl ArmClient {
         url: Url,
         body: Option<Value>,
     ) -> Result<Found, ArmError> {
-        match self.send(operation, Method::POST, url, body, true).await {
-            Ok(response) => Ok(Found::Present(response)),
-            Err(ArmError::Status {
-                status: 404, code, ..
-            }) => Ok(Found::Missing { code }),
-            Err(error) => Err(error),
-        }
+        found(self.send(operation, Method::POST, url, body, true).await)
     }
 
     /// GET a list and follow `nextLink` to the end (or until `limit` items).
@@ -496,6 +484,17 @@ impl ArmClient {
             request_id,
             etag,
         })
+    }
+}
+
+/// A read's answer: a 404 means the resource is missing, which is not an error.
+fn found(result: Result<Response, ArmError>) -> Result<Found, ArmError> {
+    match result {
+        Ok(response) => Ok(Found::Present(response)),
+        Err(ArmError::Status {
+            status: 404, code, ..
+        }) => Ok(Found::Missing { code }),
+        Err(error) => Err(error),
     }
 }
 

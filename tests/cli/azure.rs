@@ -6,19 +6,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use amlspec::azure::ML_API_VERSION;
 use amlspec::azure::client::{ArmClient, ClientSettings, Operation};
 use amlspec::azure::ids::ResourceId;
-use amlspec::azure::{
-    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, RESOURCES_API_VERSION,
-    STORAGE_API_VERSION,
-};
-use amlspec::bodies;
 use amlspec::commands::connect::client_for_emulator;
-use amlspec::desired::{self, Desired, JobEnvironment};
+use amlspec::desired::{self, Desired};
 use amlspec::emulator::{Emulator, EmulatorConfig, SimTimings, TlsConfig};
 use amlspec::spec;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{Output, Test, env_vars};
 
@@ -97,18 +93,7 @@ impl Local {
     }
 
     pub async fn put(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
-        let url = self.client.url(id, api_version);
-        let response = self
-            .client
-            .send(
-                &Operation::new("seed", id.to_string()),
-                Method::PUT,
-                url,
-                Some(body),
-                true,
-            )
-            .await;
-        response.unwrap_or_else(|e| panic!("PUT {id}: {e}")).body
+        crate::seed::put(&self.client, id, api_version, body).await
     }
 
     pub async fn patch(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
@@ -160,117 +145,7 @@ impl Local {
     /// Create every resource of the specs as a client would, from their request bodies.
     pub async fn seed(&self, paths: &[&str]) -> Desired {
         let desired = load(paths);
-        let mut groups = Vec::new();
-        for ws in &desired.workspaces {
-            let location = ws
-                .spec
-                .location
-                .as_ref()
-                .map_or("westeurope", |l| l.as_str());
-            // A resource group has one location; workspaces in it may be elsewhere.
-            if !groups.contains(&ws.resource_group) {
-                self.put(
-                    &ws.resource_group,
-                    RESOURCES_API_VERSION,
-                    bodies::resource_group(location),
-                )
-                .await;
-                groups.push(ws.resource_group.clone());
-            }
-            let deps = &ws.dependencies;
-            self.put(
-                &deps.storage_account,
-                STORAGE_API_VERSION,
-                bodies::storage_account(location),
-            )
-            .await;
-            self.put(
-                &deps.key_vault,
-                KEYVAULT_API_VERSION,
-                bodies::key_vault(location, self.emulator.tenant_id()),
-            )
-            .await;
-            self.put(
-                &deps.application_insights,
-                INSIGHTS_API_VERSION,
-                bodies::application_insights(location),
-            )
-            .await;
-            let mut workspace = bodies::workspace(ws);
-            workspace["location"] = json!(location);
-            self.put(&ws.id, ML_API_VERSION, workspace).await;
-            for registry in &ws.registries {
-                self.put(&registry.id, ML_API_VERSION, bodies::connection(registry))
-                    .await;
-            }
-            for env in &ws.environments {
-                let context = env.definition.build.as_ref().map(|b| {
-                    format!(
-                        "https://store.blob.core.localhost/azureml/LocalUpload/{}/context/",
-                        b.hash
-                    )
-                });
-                self.put(
-                    &env.id,
-                    ML_API_VERSION,
-                    bodies::environment(env, context.as_deref()),
-                )
-                .await;
-            }
-            for existing in &ws.existing_environments {
-                let version = existing.version.clone().unwrap_or_else(|| "3".into());
-                let id = ws
-                    .id
-                    .child("environments", &existing.name)
-                    .child("versions", &version);
-                self.put(
-                    &id,
-                    ML_API_VERSION,
-                    json!({"properties": {"image": "mcr.microsoft.com/azureml/curated:latest"}}),
-                )
-                .await;
-            }
-            for cluster in &ws.clusters {
-                self.put(
-                    &cluster.id,
-                    ML_API_VERSION,
-                    bodies::compute(cluster, location),
-                )
-                .await;
-            }
-            for code in &ws.codes {
-                let id = ws
-                    .id
-                    .child("codes", &code.name)
-                    .child("versions", &code.version);
-                let uri = format!("https://store.blob.core.localhost/azureml/{}", code.hash);
-                self.put(&id, ML_API_VERSION, bodies::code(code, &uri))
-                    .await;
-            }
-            for job in &ws.jobs {
-                let environment = match &job.environment {
-                    JobEnvironment::Declared { id, .. } => id.to_string(),
-                    JobEnvironment::Existing(e) => ws
-                        .id
-                        .child("environments", &e.name)
-                        .child("versions", e.version.as_deref().unwrap_or("3"))
-                        .to_string(),
-                };
-                let code = job.code_hash.as_ref().map(|hash| {
-                    let code = ws.codes.iter().find(|c| &c.hash == hash).unwrap();
-                    ws.id
-                        .child("codes", &code.name)
-                        .child("versions", &code.version)
-                        .to_string()
-                });
-                self.put(
-                    &job.id,
-                    ML_API_VERSION,
-                    bodies::job(job, &environment, code.as_deref()),
-                )
-                .await;
-            }
-        }
+        crate::seed::seed(&self.client, self.emulator.tenant_id(), &desired).await;
         desired
     }
 }

@@ -8,4 +8,6 @@ mod corpus;
 mod plan;
 mod retry;
 mod schema;
+#[path = "../support/seed.rs"]
+mod seed;
 mod validate;
