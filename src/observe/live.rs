@@ -28,6 +28,8 @@ pub struct LiveConnection {
     pub username: Option<String>,
     /// From `listsecrets`; compared, never shown.
     pub password: Option<Secret>,
+    /// False when `listsecrets` was refused (403): the password is unknown.
+    pub secrets_read: bool,
     pub fingerprint: String,
 }
 
@@ -151,7 +153,17 @@ impl LiveConnection {
             target,
             username,
             password,
+            secrets_read: true,
             fingerprint,
+        }
+    }
+
+    /// From a plain GET, when the caller may not list secrets.
+    pub fn from_arm_without_secrets(body: &Value) -> Self {
+        LiveConnection {
+            password: None,
+            secrets_read: false,
+            ..Self::from_arm(body)
         }
     }
 }

@@ -137,8 +137,18 @@ async fn observe_workspace(
         url.path_segments_mut()
             .expect("an ARM URL has a path")
             .push("listsecrets");
-        let found = client.post_read(&operation, url, None).await?;
-        Ok::<_, ArmError>(present(found, LiveConnection::from_arm))
+        match client.post_read(&operation, url, None).await {
+            Ok(found) => Ok(present(found, LiveConnection::from_arm)),
+            // A reader may see connections but not their secrets: read it without the
+            // password, which the plan then cannot compare (and says so).
+            Err(ArmError::Status { status: 403, .. }) => {
+                let found = client
+                    .get(&operation, client.url(&registry.id, ML_API_VERSION))
+                    .await?;
+                Ok(present(found, LiveConnection::from_arm_without_secrets))
+            }
+            Err(error) => Err(error),
+        }
     }));
     let environments = join_all(ws.environments.iter().map(|env| async move {
         let operation = Operation::new(

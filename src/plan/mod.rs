@@ -660,12 +660,14 @@ fn registry_change(
     let Live::Present(live) = live else {
         return draft.create();
     };
-    // The password is compared by value and shown only as a marker of change.
-    let password_marker = if live.password.as_ref() == Some(&registry.password) {
-        SENSITIVE
-    } else {
-        "(sensitive, differs)"
-    };
+    // The password is compared by value and shown only as a marker of change. Without
+    // the right to list secrets it cannot be compared: it is taken as unchanged.
+    let password_marker =
+        if !live.secrets_read || live.password.as_ref() == Some(&registry.password) {
+            SENSITIVE
+        } else {
+            "(sensitive, differs)"
+        };
     let before = attributes(&[
         (
             "address",
@@ -676,7 +678,13 @@ fn registry_change(
         ("category", json!(live.category)),
         ("auth_type", json!(live.auth_type)),
     ]);
-    draft.compare(before, &[], live.fingerprint.clone())
+    let mut change = draft.compare(before, &[], live.fingerprint.clone());
+    if !live.secrets_read {
+        change.reason = Some(
+            "the password was not compared: listing the connection's secrets was refused (HTTP 403); grant `Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action` to compare it".into(),
+        );
+    }
+    change
 }
 
 fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {

@@ -137,7 +137,23 @@ pub fn summary_line(summary: &Summary) -> String {
 /// The human form.
 pub fn human(plan: &Plan, styled: bool) -> String {
     let mut out = String::new();
+    // What an unchanged resource has to say (e.g. a password that could not be compared).
+    let notes: Vec<String> = plan
+        .resources()
+        .filter(|r| r.action == Action::NoOp)
+        .filter_map(|r| {
+            Some(format!(
+                "note: {} {}: {}",
+                r.kind.label(),
+                r.name,
+                r.reason.as_ref()?
+            ))
+        })
+        .collect();
     if !plan.has_changes() && !plan.is_blocked() {
+        for note in &notes {
+            let _ = writeln!(out, "{note}");
+        }
         let total = plan.summary.unchanged;
         let _ = writeln!(
             out,
@@ -172,6 +188,9 @@ pub fn human(plan: &Plan, styled: bool) -> String {
             }
         }
         out.push('\n');
+    }
+    for note in &notes {
+        let _ = writeln!(out, "{note}");
     }
     let _ = writeln!(out, "{}", summary_line(&plan.summary));
     out

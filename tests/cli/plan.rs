@@ -697,3 +697,19 @@ async fn plans_are_coloured_only_when_asked() {
         coloured.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_without_secret_access_still_plans() {
+    let azure = Local::start().await;
+    azure.seed(&[PETS]).await;
+    let forbidden = FaultRule::always(Fault::ServerError { status: 403 })
+        .on(FaultTarget::Arm)
+        .path_contains("/listsecrets");
+    azure.emulator.admin().set_faults(vec![forbidden], None);
+    let out = azure.run(&["plan", "--detailed-exitcode", PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "note: registry myregistry: the password was not compared: listing the connection's secrets was refused (HTTP 403); grant `Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action` to compare it\nNo changes. 5 resources are up to date.\n"
+    );
+}
