@@ -74,45 +74,50 @@ impl Admin {
     /// Moves one thing forward by one phase: `target` is an operation id, or the ARM id
     /// of a resource with an operation in progress, or a job's ARM id.
     pub fn step(&self, target: &str) -> Result<(), AdminError> {
-        let mut w = self.lock();
-        step(&mut w, target)
+        self.with_world(|w| step(w, target))?
     }
 
     /// Moves every operation and job in progress forward by one phase; returns how many.
     pub fn step_all(&self) -> Result<usize, AdminError> {
-        let mut w = self.lock();
-        step_all(&mut w)
+        self.with_world(step_all)?
     }
 
     /// Steps `target` until it is finished (operation done, job terminal).
     pub fn complete(&self, target: &str) -> Result<(), AdminError> {
-        let mut w = self.lock();
-        step(&mut w, target)?;
-        while step(&mut w, target).is_ok() {}
-        Ok(())
+        self.with_world(|w| {
+            step(w, target)?;
+            while step(w, target).is_ok() {}
+            Ok(())
+        })?
     }
 
     /// Moves the virtual clock forward (Auto mode deadlines, token expiry, SAS expiry).
-    pub fn advance_clock(&self, by: Duration) {
-        let mut w = self.lock();
-        w.clock_offset += time::Duration::try_from(by).unwrap_or(time::Duration::ZERO);
-        let _ = w.advance(&self.shared.config);
+    pub fn advance_clock(&self, by: Duration) -> Result<(), AdminError> {
+        self.with_world(|w| {
+            w.clock_offset += time::Duration::try_from(by).unwrap_or(time::Duration::ZERO);
+            w.advance(&self.shared.config).map_err(AdminError::from)
+        })?
     }
 
     /// Ends a job with status Failed.
     pub fn fail_job(&self, job_id: &str) -> Result<(), AdminError> {
-        let mut w = self.lock();
-        fail_job(&mut w, job_id)
+        self.with_world(|w| fail_job(w, job_id))?
     }
 
     /// Every token issued so far is treated as expired.
     pub fn expire_tokens(&self) {
-        let mut w = self.lock();
+        let mut w = self.shared.world.lock().unwrap_or_else(|p| p.into_inner());
         w.token_epoch += 1;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
-        self.shared.world.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the locked state, then waits (lock released) for its writes to be durable.
+    fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> Result<R, AdminError> {
+        let mut w = self.shared.world.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut w);
+        let durability = w.durability_point();
+        drop(w);
+        super::world::make_durable(durability)?;
+        Ok(out)
     }
 }
 

@@ -123,6 +123,7 @@ impl Emulator {
             None => store::Store::in_memory(),
         };
         let world = World::new(store)?;
+        world::make_durable(world.durability_point())?;
         std::thread::spawn(openapi::prewarm);
         let listener = TcpListener::bind(config.bind).map_err(|source| EmulatorError::Bind {
             addr: config.bind,

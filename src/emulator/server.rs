@@ -21,7 +21,7 @@ use super::blob::{self, BlobReq};
 use super::faults::{Decision, Fault, FaultTarget};
 use super::reply::{ArmError, Reply};
 use super::util::{parse_query, percent_decode, query_get};
-use super::world::Shared;
+use super::world::{Shared, World};
 
 /// Largest request body accepted (Put Blob allows far more; uploads here are snapshots).
 const BODY_LIMIT: usize = 1 << 30;
@@ -217,6 +217,8 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
     )
 }
 
+/// Runs a request against the locked state, then (lock released) waits until its writes
+/// are durable before the answer may go out.
 #[allow(clippy::too_many_arguments)]
 fn dispatch(
     shared: &Shared,
@@ -231,13 +233,40 @@ fn dispatch(
     host: &str,
     request_id: &str,
 ) -> (Reply, Vec<Effect>) {
-    let config = &shared.config;
     let Ok(mut world) = shared.world.lock() else {
         return (
             ArmError::internal("the emulator state lock is poisoned").into_reply(),
             Vec::new(),
         );
     };
+    let answer = dispatch_locked(
+        shared, &mut world, surface, method, raw_path, segs, query, headers, body, base, host,
+        request_id,
+    );
+    let durability = world.durability_point();
+    drop(world);
+    match super::world::make_durable(durability) {
+        Ok(()) => answer,
+        Err(e) => (ArmError::from(e).into_reply(), Vec::new()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch_locked(
+    shared: &Shared,
+    world: &mut World,
+    surface: Surface,
+    method: Method,
+    raw_path: String,
+    segs: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+    base: String,
+    host: &str,
+    request_id: &str,
+) -> (Reply, Vec<Effect>) {
+    let config = &shared.config;
     if surface == Surface::Arm {
         let req = Req {
             method,
@@ -255,14 +284,14 @@ fn dispatch(
             caller: String::new(),
             effects: Default::default(),
         };
-        let reply = match arm::handle(&mut world, &mut ctx, &req) {
+        let reply = match arm::handle(world, &mut ctx, &req) {
             Ok(r) => r,
             Err(e) => e.into_reply(),
         };
         return (reply, ctx.effects.into_inner());
     }
     let reply = match surface {
-        Surface::Admin => admin::http(shared, &mut world, &method, &segs, &body),
+        Surface::Admin => admin::http(shared, world, &method, &segs, &body),
         Surface::Metadata => metadata(shared, &base, query_get(&query, "api-version")),
         Surface::Token { v2 } => {
             if method != Method::POST {
@@ -273,7 +302,7 @@ fn dispatch(
                 );
                 return (e.into_reply(), Vec::new());
             }
-            auth::token_endpoint(&world, config, &base, &segs[0], &body, v2, request_id)
+            auth::token_endpoint(world, config, &base, &segs[0], &body, v2, request_id)
         }
         Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
@@ -308,7 +337,7 @@ fn dispatch(
                 endpoint: base.clone(),
             };
             let _ = world.advance(config);
-            blob::handle(&mut world, config, &base, &breq, request_id)
+            blob::handle(world, config, &base, &breq, request_id)
         }
         Surface::Unknown => ArmError::new(
             StatusCode::NOT_FOUND,

@@ -25,6 +25,17 @@ pub(crate) struct Shared {
     pub port: u16,
 }
 
+/// Waits until every write made so far is durable (no-op in memory). Call it after the
+/// state lock is released, before acknowledging a mutation.
+pub(crate) fn make_durable(
+    journal: Option<(std::sync::Arc<super::store::Journal>, u64)>,
+) -> Result<(), StoreError> {
+    match journal {
+        Some((j, seq)) => j.sync_to(seq),
+        None => Ok(()),
+    }
+}
+
 pub(crate) struct World {
     pub store: Store,
     /// Added to the wall clock; `Admin::advance_clock` moves it.
@@ -83,6 +94,14 @@ impl World {
             signing_key,
             token_epoch: 0,
             active,
+        })
+    }
+
+    /// The journal and the sequence number to wait for, to make this world's writes durable.
+    pub(crate) fn durability_point(&self) -> Option<(std::sync::Arc<super::store::Journal>, u64)> {
+        self.store.journal().map(|j| {
+            let seq = j.last_seq();
+            (j, seq)
         })
     }
 

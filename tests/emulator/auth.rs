@@ -35,7 +35,10 @@ async fn missing_invalid_and_expired_tokens_are_refused() {
     let r = env.call_with(Method::GET, &rg, None, Some(&forged)).await;
     assert_eq!(r.expect(401).error_code(), "InvalidAuthenticationToken");
 
-    env.emu.admin().advance_clock(Duration::from_secs(301));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(301))
+        .unwrap();
     let r = env.get(&rg).await;
     assert_eq!(r.expect(401).error_code(), "ExpiredAuthenticationToken");
     assert!(r.header("www-authenticate").is_some());

@@ -122,9 +122,8 @@ async fn datastore_and_pending_uploads_live_in_azurite() {
         .await
         .unwrap();
     assert_eq!(body, "print('hello')\n");
-    // The datastore's container exists in Azurite: list it with a SAS made by the emulator
-    // for a second pending upload would not reach it, so ask Azurite directly (anonymous
-    // access is off: 404 would mean missing, 403/401 means present but protected).
+    // The datastore's container exists in Azurite: an anonymous request is refused as
+    // unauthorized (a missing container would answer 404).
     let ds_container = ds.body["properties"]["containerName"].as_str().unwrap();
     let r = env
         .http

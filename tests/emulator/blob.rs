@@ -427,7 +427,8 @@ async fn sas_from_start_pending_upload_is_checked_for_real() {
     // Expired once the clock passes `se`.
     env.emu
         .admin()
-        .advance_clock(Duration::from_secs(8 * 24 * 3600));
+        .advance_clock(Duration::from_secs(8 * 24 * 3600))
+        .unwrap();
     let r = http
         .get(format!("{container_url}/src/train.py?{sas}"))
         .send()

@@ -95,11 +95,20 @@ async fn job_runs_on_the_virtual_clock_in_auto_mode() {
     let id = format!("{ws}/jobs/auto-job");
     env.put(&id, job).await.expect(201);
     let status = |b: &Value| b["properties"]["status"].as_str().unwrap().to_string();
-    env.emu.admin().advance_clock(Duration::from_secs(25));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(25))
+        .unwrap();
     assert_eq!(status(&env.get(&id).await.body), "Preparing");
-    env.emu.admin().advance_clock(Duration::from_secs(10));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(10))
+        .unwrap();
     assert_eq!(status(&env.get(&id).await.body), "Running");
-    env.emu.admin().advance_clock(Duration::from_secs(61));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(61))
+        .unwrap();
     assert_eq!(status(&env.get(&id).await.body), "Completed");
 }
 

@@ -89,12 +89,18 @@ async fn auto_mode_completes_on_the_virtual_clock() {
     let ws = env.workspace("rg", "ws1").await;
     let id = format!("{ws}/computes/cpu-cluster");
     env.put(&id, cluster(2)).await.expect(201);
-    env.emu.admin().advance_clock(Duration::from_secs(10));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(10))
+        .unwrap();
     assert_eq!(
         env.get(&id).await.body["properties"]["provisioningState"],
         "Creating"
     );
-    env.emu.admin().advance_clock(Duration::from_secs(21));
+    env.emu
+        .admin()
+        .advance_clock(Duration::from_secs(21))
+        .unwrap();
     assert_eq!(
         env.get(&id).await.body["properties"]["provisioningState"],
         "Succeeded"

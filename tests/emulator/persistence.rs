@@ -68,9 +68,11 @@ async fn kill_dash_nine_loses_no_acknowledged_write() {
     );
 
     // Writers run until the process dies; every 201 is an acknowledged write.
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut tasks = Vec::new();
     for w in 0..4 {
         let (http, base, tok, sub) = (http.clone(), p.base.clone(), tok.clone(), sub.clone());
+        let ack_tx = ack_tx.clone();
         tasks.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0..10_000 {
@@ -84,22 +86,23 @@ async fn kill_dash_nine_loses_no_acknowledged_write() {
                     .send()
                     .await;
                 match r {
-                    Ok(r) if r.status() == 201 => acked.push(name),
+                    Ok(r) if r.status() == 201 => {
+                        acked.push(name);
+                        let _ = ack_tx.send(());
+                    }
                     _ => break,
                 }
             }
             acked
         }));
     }
-    // Kill once enough writes have been acknowledged (counted on disk, no sleeping).
-    loop {
-        let n = std::fs::read_dir(dir.path().join("records"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        if n >= 60 {
-            break;
-        }
-        tokio::task::yield_now().await;
+    // Kill once enough writes have been acknowledged (waiting on the acks, no sleeping).
+    drop(ack_tx);
+    for _ in 0..60 {
+        ack_rx
+            .recv()
+            .await
+            .expect("writers stopped before 60 acknowledged writes");
     }
     p.child.kill().unwrap(); // SIGKILL
     p.child.wait().unwrap();
