@@ -3,7 +3,6 @@
 //! content already there, the completion marker, wrong keys.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use amlspec::azure::ML_API_VERSION;
 use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
@@ -15,6 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::azure::Local;
+use crate::azurite_support::{self, AZURITE_KEY};
 
 async fn post(azure: &Local, path: &str, body: Value) -> Value {
     let mut url = azure
@@ -191,73 +191,15 @@ fn azure_root() -> std::path::PathBuf {
     crate::common::repo_root()
 }
 
-/// The well-known key of Azurite's `devstoreaccount1`.
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-struct Azurite(Child);
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start `azurite-blob` on a free loopback port. Without it the test is skipped, loudly,
-/// except in CI (`.ci/run` installs it), where it must be there.
-fn azurite(dir: &Path) -> Option<(Azurite, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let spawned = Command::new("azurite-blob")
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--location",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(error) if std::env::var_os("CI").is_some() => {
-            panic!("azurite-blob is required in CI (npm install -g azurite): {error}")
-        }
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: the client's blob uploads against Azurite: azurite-blob is not installed (npm install -g azurite)"
-            );
-            return None;
-        }
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((Azurite(child), port));
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("Azurite exited before listening: {status}");
-        }
-        std::thread::yield_now();
-    }
-    panic!("Azurite did not listen within 60 s");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_to_azurite_with_sas_and_shared_key() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((_azurite, port)) = azurite(dir.path()) else {
+    let Some(azurite) =
+        azurite_support::start(dir.path(), "the client's blob uploads against Azurite")
+    else {
         return;
     };
-    let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+    let endpoint = azurite.account_url();
     let mut config = crate::azure::config();
     config.blob_backend = BlobBackend::Azurite {
         endpoint: endpoint.clone(),

@@ -2,6 +2,8 @@
 //! editor schema. One binary, so it links once.
 
 mod azure;
+#[path = "../support/azurite.rs"]
+mod azurite_support;
 mod blob;
 mod common;
 mod corpus;

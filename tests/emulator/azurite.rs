@@ -2,72 +2,19 @@
 //! container and pending-upload containers in a real Azurite, and the SAS URLs it signs
 //! are accepted by Azurite (an independent check of the emulator's SAS signing).
 
-use std::process::{Child, Command, Stdio};
-
 use amlspec::emulator::{BlobBackend, EmulatorConfig};
 use serde_json::json;
 
+use crate::azurite_support::{self, AZURITE_KEY};
 use crate::support::{explicit, start};
-
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-struct Azurite(Child);
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_azurite(dir: &std::path::Path) -> Option<(Azurite, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("azurite-blob")
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--location",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(_) if std::env::var_os("CI").is_none() => return None,
-        Err(e) => panic!("azurite-blob is required in CI (npm install -g azurite): {e}"),
-    };
-    // Azurite says nothing on a pipe; it is ready when its port accepts connections.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((Azurite(child), port));
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("Azurite exited before listening: {status}");
-        }
-        std::thread::yield_now();
-    }
-    panic!("Azurite did not listen within 60 s");
-}
 
 #[tokio::test]
 async fn datastore_and_pending_uploads_live_in_azurite() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((_azurite, port)) = spawn_azurite(dir.path()) else {
-        eprintln!("skipped: azurite-blob is not installed (npm install -g azurite)");
+    let Some(azurite) = azurite_support::start(dir.path(), "the emulator's Azurite backend") else {
         return;
     };
-    let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+    let endpoint = azurite.account_url();
     let env = start(EmulatorConfig {
         blob_backend: BlobBackend::Azurite {
             endpoint: endpoint.clone(),

@@ -4,6 +4,8 @@
 mod assets;
 mod auth;
 mod azurite;
+#[path = "../support/azurite.rs"]
+mod azurite_support;
 mod bench;
 mod blob;
 mod contract;
