@@ -79,8 +79,9 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// A bearer token for `scope`, from azure_identity's cache when still fresh.
-    pub async fn token(&self, scope: &str) -> Result<String, AuthError> {
+    /// A bearer token for `scope` and when it expires, from azure_identity's cache when
+    /// still fresh.
+    pub async fn token(&self, scope: &str) -> Result<(String, time::OffsetDateTime), AuthError> {
         let token = self
             .inner
             .get_token(&[scope], None)
@@ -90,7 +91,7 @@ impl Credential {
                 scope: scope.to_string(),
                 message: first_line(&error.to_string()),
             })?;
-        Ok(token.token.secret().to_string())
+        Ok((token.token.secret().to_string(), token.expires_on))
     }
 }
 

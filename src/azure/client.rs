@@ -161,6 +161,8 @@ pub struct ArmClient {
     limiter: Semaphore,
     /// Closed until this instant after a 429.
     gate: Mutex<Option<Instant>>,
+    /// The last `Authorization` header and when its token expires.
+    bearer: Mutex<Option<(reqwest::header::HeaderValue, time::OffsetDateTime)>>,
     settings: ClientSettings,
     pub stats: Stats,
 }
@@ -190,6 +192,7 @@ impl ArmClient {
             credential,
             limiter: Semaphore::new(settings.max_parallel.max(1)),
             gate: Mutex::new(None),
+            bearer: Mutex::new(None),
             settings,
             stats: Stats::default(),
         }
@@ -320,6 +323,36 @@ impl ArmClient {
         }
     }
 
+    /// The `Authorization` header, built once per token: azure_identity is asked again
+    /// only when the token is within five minutes of expiring (as it refreshes then).
+    async fn authorization(
+        &self,
+    ) -> Result<reqwest::header::HeaderValue, crate::azure::auth::AuthError> {
+        let fresh_until = |expires: time::OffsetDateTime| expires - time::Duration::minutes(5);
+        if let Some((header, expires)) = self
+            .bearer
+            .lock()
+            .expect("the token lock is never poisoned")
+            .clone()
+            && time::OffsetDateTime::now_utc() < fresh_until(expires)
+        {
+            return Ok(header);
+        }
+        let (token, expires) = self.credential.token(&self.scope).await?;
+        let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| crate::azure::auth::AuthError::Token {
+                method: self.credential.method.name(),
+                scope: self.scope.clone(),
+                message: "the token is not valid header text".into(),
+            })?;
+        header.set_sensitive(true);
+        *self
+            .bearer
+            .lock()
+            .expect("the token lock is never poisoned") = Some((header.clone(), expires));
+        Ok(header)
+    }
+
     fn give_up(&self, operation: &Operation, reason: String, attempts: usize) -> ArmError {
         ArmError::Transport {
             action: operation.action,
@@ -355,8 +388,8 @@ impl ArmClient {
         body: Option<&Value>,
         idempotent: bool,
     ) -> Attempt {
-        let token = match self.credential.token(&self.scope).await {
-            Ok(token) => token,
+        let authorization = match self.authorization().await {
+            Ok(header) => header,
             Err(source) => {
                 return Attempt::Fail(ArmError::Auth {
                     action: operation.action,
@@ -369,7 +402,7 @@ impl ArmClient {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .bearer_auth(token)
+            .header(reqwest::header::AUTHORIZATION, authorization)
             .header("Accept", "application/json")
             .header("x-ms-client-request-id", &client_request_id)
             .timeout(self.settings.timeout);
