@@ -98,9 +98,39 @@ impl Operation {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: StatusCode,
-    pub body: Value,
+    /// The body as sent; decode it with [`Response::decode`] (only what is needed).
+    pub text: String,
     pub request_id: Option<String>,
     pub etag: Option<String>,
+}
+
+impl Response {
+    /// Decode the body into `T` (typically a struct of the few fields wanted: the rest is
+    /// skipped without building JSON values for it). An empty body decodes from `null`.
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &Operation,
+    ) -> Result<T, ArmError> {
+        let text = if self.text.trim().is_empty() {
+            "null"
+        } else {
+            &self.text
+        };
+        serde_json::from_str(text).map_err(|error| ArmError::Body {
+            action: operation.action,
+            resource: operation.resource.clone(),
+            message: error.to_string(),
+        })
+    }
+}
+
+/// One page of a list answer.
+#[derive(serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    value: Vec<Value>,
+    #[serde(rename = "nextLink", default)]
+    next_link: Option<String>,
 }
 
 /// A resource that was read, or the ARM code saying why it is not there
@@ -240,14 +270,13 @@ impl ArmClient {
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let response = self.send(operation, Method::GET, url, None, true).await?;
-            if let Some(Value::Array(page)) = response.body.get("value") {
-                items.extend(page.iter().cloned());
-            }
+            let page: Page = response.decode(operation)?;
+            items.extend(page.value);
             if limit.is_some_and(|limit| items.len() >= limit) {
                 items.truncate(limit.unwrap_or(usize::MAX));
                 break;
             }
-            next = match response.body.get("nextLink").and_then(Value::as_str) {
+            next = match page.next_link.as_deref() {
                 Some(link) if !link.is_empty() => {
                     Some(Url::parse(link).map_err(|e| ArmError::Body {
                         action: operation.action,
@@ -497,23 +526,9 @@ impl ArmClient {
                 request_id,
             });
         }
-        let body = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            match serde_json::from_str(&text) {
-                Ok(body) => body,
-                Err(error) => {
-                    return Attempt::Fail(ArmError::Body {
-                        action: operation.action,
-                        resource: operation.resource.clone(),
-                        message: error.to_string(),
-                    });
-                }
-            }
-        };
         Attempt::Done(Response {
             status,
-            body,
+            text,
             request_id,
             etag,
         })

@@ -83,6 +83,122 @@ pub struct LiveEnvironmentRef {
     pub fingerprint: String,
 }
 
+/// The parts of ARM answers that a plan reads. Everything else in a body is skipped
+/// without being built into JSON values (a 1,000-resource plan decodes 1,000 bodies).
+pub mod arm {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Workspace {
+        pub location: Option<String>,
+        pub tags: BTreeMap<String, Value>,
+        pub properties: WorkspaceProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct WorkspaceProperties {
+        pub description: Option<String>,
+        pub provisioning_state: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Connection {
+        pub properties: ConnectionProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct ConnectionProperties {
+        pub category: Option<String>,
+        pub auth_type: Option<String>,
+        pub target: Option<String>,
+        pub credentials: Credentials,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Credentials {
+        pub username: Option<String>,
+        pub password: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct EnvironmentVersion {
+        pub properties: EnvironmentProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct EnvironmentProperties {
+        pub image: Option<String>,
+        pub conda_file: Option<String>,
+        pub build: Build,
+        pub description: Option<String>,
+        pub tags: BTreeMap<String, Value>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Build {
+        pub context_uri: Option<String>,
+        pub dockerfile_path: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Compute {
+        pub tags: BTreeMap<String, Value>,
+        pub properties: ComputeProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct ComputeProperties {
+        pub compute_type: Option<String>,
+        pub description: Option<String>,
+        pub provisioning_state: Option<String>,
+        pub properties: AmlComputeProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct AmlComputeProperties {
+        pub vm_size: Option<String>,
+        pub vm_priority: Option<String>,
+        pub scale_settings: ScaleSettings,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct ScaleSettings {
+        pub min_node_count: Option<Value>,
+        pub max_node_count: Option<Value>,
+        pub node_idle_time_before_scale_down: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Job {
+        pub properties: JobProperties,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct JobProperties {
+        pub status: Option<String>,
+        pub description: Option<String>,
+        pub display_name: Option<String>,
+        pub tags: BTreeMap<String, Value>,
+    }
+}
+
 fn text(value: &Value, pointer: &str) -> Option<String> {
     value
         .pointer(pointer)
@@ -90,28 +206,26 @@ fn text(value: &Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn number(value: &Value, pointer: &str) -> Option<u64> {
-    value.pointer(pointer).and_then(|v| {
+/// A count Azure may write as a number or as text.
+fn count(value: Option<&Value>) -> Option<u64> {
+    value.and_then(|v| {
         v.as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     })
 }
 
-fn tags(value: &Value, pointer: &str) -> BTreeMap<String, String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                    )
-                })
-                .collect()
+/// Tags as text (Azure stores them as strings; be lenient with numbers and booleans).
+fn tags(map: BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    map.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(text) => (k, text),
+            other => (k, other.to_string()),
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+fn non_empty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.is_empty())
 }
 
 fn fingerprint(kept: &Value) -> String {
@@ -119,17 +233,17 @@ fn fingerprint(kept: &Value) -> String {
 }
 
 impl LiveWorkspace {
-    pub fn from_arm(body: &Value) -> Self {
-        let location = text(body, "/location").unwrap_or_default();
-        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
-        let tags = tags(body, "/tags");
+    pub fn from_arm(body: arm::Workspace) -> Self {
+        let location = body.location.unwrap_or_default();
+        let description = non_empty(body.properties.description);
+        let tags = tags(body.tags);
         let fingerprint =
             fingerprint(&json!({"location": location, "description": description, "tags": tags}));
         LiveWorkspace {
             location,
             description,
             tags,
-            provisioning_state: text(body, "/properties/provisioningState"),
+            provisioning_state: body.properties.provisioning_state,
             fingerprint,
         }
     }
@@ -137,21 +251,18 @@ impl LiveWorkspace {
 
 impl LiveConnection {
     /// From a `listsecrets` answer (the resource with its credentials).
-    pub fn from_arm(body: &Value) -> Self {
-        let category = text(body, "/properties/category");
-        let auth_type = text(body, "/properties/authType");
-        let target = text(body, "/properties/target");
-        let username = text(body, "/properties/credentials/username");
-        let password = text(body, "/properties/credentials/password").map(Secret::new);
+    pub fn from_arm(body: arm::Connection) -> Self {
+        let p = body.properties;
+        let password = p.credentials.password.map(Secret::new);
         let fingerprint = fingerprint(&json!({
-            "category": category, "auth_type": auth_type, "target": target, "username": username,
+            "category": p.category, "auth_type": p.auth_type, "target": p.target, "username": p.credentials.username,
             "password_set": password.is_some(),
         }));
         LiveConnection {
-            category,
-            auth_type,
-            target,
-            username,
+            category: p.category,
+            auth_type: p.auth_type,
+            target: p.target,
+            username: p.credentials.username,
             password,
             secrets_read: true,
             fingerprint,
@@ -159,7 +270,7 @@ impl LiveConnection {
     }
 
     /// From a plain GET, when the caller may not list secrets.
-    pub fn from_arm_without_secrets(body: &Value) -> Self {
+    pub fn from_arm_without_secrets(body: arm::Connection) -> Self {
         LiveConnection {
             password: None,
             secrets_read: false,
@@ -169,22 +280,19 @@ impl LiveConnection {
 }
 
 impl LiveEnvironmentVersion {
-    pub fn from_arm(body: &Value) -> Self {
-        let image = text(body, "/properties/image");
-        let conda_file = text(body, "/properties/condaFile");
-        let build_context_uri = text(body, "/properties/build/contextUri");
-        let dockerfile_path = text(body, "/properties/build/dockerfilePath");
-        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
-        let tags = tags(body, "/properties/tags");
+    pub fn from_arm(body: arm::EnvironmentVersion) -> Self {
+        let p = body.properties;
+        let description = non_empty(p.description);
+        let tags = tags(p.tags);
         let fingerprint = fingerprint(&json!({
-            "image": image, "conda_file": conda_file, "context": build_context_uri, "dockerfile": dockerfile_path,
-            "description": description, "tags": tags,
+            "image": p.image, "conda_file": p.conda_file, "context": p.build.context_uri,
+            "dockerfile": p.build.dockerfile_path, "description": description, "tags": tags,
         }));
         LiveEnvironmentVersion {
-            image,
-            conda_file,
-            build_context_uri,
-            dockerfile_path,
+            image: p.image,
+            conda_file: p.conda_file,
+            build_context_uri: p.build.context_uri,
+            dockerfile_path: p.build.dockerfile_path,
             description,
             tags,
             fingerprint,
@@ -193,58 +301,58 @@ impl LiveEnvironmentVersion {
 }
 
 impl LiveCompute {
-    pub fn from_arm(body: &Value) -> Self {
-        let compute_type = text(body, "/properties/computeType");
-        let vm_size = text(body, "/properties/properties/vmSize");
-        let vm_priority = text(body, "/properties/properties/vmPriority");
-        let min_nodes = number(body, "/properties/properties/scaleSettings/minNodeCount");
-        let max_nodes = number(body, "/properties/properties/scaleSettings/maxNodeCount");
-        let idle_seconds = text(
-            body,
-            "/properties/properties/scaleSettings/nodeIdleTimeBeforeScaleDown",
-        )
-        .and_then(|d| iso8601_seconds(&d));
-        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
-        let tags = tags(body, "/tags");
+    pub fn from_arm(body: arm::Compute) -> Self {
+        let p = body.properties;
+        let aml = p.properties;
+        let min_nodes = count(aml.scale_settings.min_node_count.as_ref());
+        let max_nodes = count(aml.scale_settings.max_node_count.as_ref());
+        let idle_seconds = aml
+            .scale_settings
+            .node_idle_time_before_scale_down
+            .as_deref()
+            .and_then(iso8601_seconds);
+        let description = non_empty(p.description);
+        let tags = tags(body.tags);
         let fingerprint = fingerprint(&json!({
-            "type": compute_type, "vm_size": vm_size, "vm_priority": vm_priority, "min": min_nodes, "max": max_nodes,
-            "idle": idle_seconds, "description": description, "tags": tags,
+            "type": p.compute_type, "vm_size": aml.vm_size, "vm_priority": aml.vm_priority, "min": min_nodes,
+            "max": max_nodes, "idle": idle_seconds, "description": description, "tags": tags,
         }));
         LiveCompute {
-            compute_type,
-            vm_size,
-            vm_priority,
+            compute_type: p.compute_type,
+            vm_size: aml.vm_size,
+            vm_priority: aml.vm_priority,
             min_nodes,
             max_nodes,
             idle_seconds,
             description,
             tags,
-            provisioning_state: text(body, "/properties/provisioningState"),
+            provisioning_state: p.provisioning_state,
             fingerprint,
         }
     }
 }
 
 impl LiveJob {
-    pub fn from_arm(body: &Value) -> Self {
-        let description = text(body, "/properties/description").filter(|d| !d.is_empty());
-        let tags = tags(body, "/properties/tags");
-        let display_name = text(body, "/properties/displayName");
+    pub fn from_arm(body: arm::Job) -> Self {
+        let p = body.properties;
+        let description = non_empty(p.description);
+        let tags = tags(p.tags);
         // The status moves on its own; a plan does not depend on it.
         let fingerprint = fingerprint(
-            &json!({"description": description, "tags": tags, "display_name": display_name}),
+            &json!({"description": description, "tags": tags, "display_name": p.display_name}),
         );
         LiveJob {
-            status: text(body, "/properties/status"),
+            status: p.status,
             description,
             tags,
-            display_name,
+            display_name: p.display_name,
             fingerprint,
         }
     }
 }
 
 impl LiveCode {
+    /// From an item of a version list.
     pub fn from_arm(body: &Value) -> Self {
         let id = text(body, "/id").unwrap_or_default();
         let code_uri = text(body, "/properties/codeUri");
@@ -258,6 +366,7 @@ impl LiveCode {
 }
 
 impl LiveEnvironmentRef {
+    /// From a version (read, or an item of a version list).
     pub fn from_arm(body: &Value) -> Self {
         let id = text(body, "/id").unwrap_or_default();
         let version = text(body, "/name")
@@ -367,7 +476,7 @@ mod tests {
                 }
             }
         });
-        let live = LiveCompute::from_arm(&body);
+        let live = LiveCompute::from_arm(serde_json::from_value(body.clone()).unwrap());
         assert_eq!(
             (live.min_nodes, live.max_nodes, live.idle_seconds),
             (Some(0), Some(4), Some(1800))
@@ -375,7 +484,7 @@ mod tests {
         let mut moved = body.clone();
         moved["properties"]["properties"]["currentNodeCount"] = json!(3);
         assert_eq!(
-            LiveCompute::from_arm(&moved).fingerprint,
+            LiveCompute::from_arm(serde_json::from_value(moved).unwrap()).fingerprint,
             live.fingerprint,
             "server-side churn is not drift"
         );
@@ -384,9 +493,8 @@ mod tests {
     #[test]
     fn connection_fingerprint_never_depends_on_the_password() {
         let with = |password: &str| {
-            LiveConnection::from_arm(
-                &json!({"properties": {"category": "ContainerRegistry", "credentials": {"username": "u", "password": password}}}),
-            )
+            let body = json!({"properties": {"category": "ContainerRegistry", "credentials": {"username": "u", "password": password}}});
+            LiveConnection::from_arm(serde_json::from_value(body).unwrap())
         };
         assert_eq!(with("a").fingerprint, with("b").fingerprint);
         assert_ne!(with("a").password, with("b").password);

@@ -9,6 +9,7 @@
 pub mod live;
 
 use futures::future::join_all;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::azure::client::{ArmClient, ArmError, Found, Operation};
@@ -105,7 +106,12 @@ async fn observe_workspace(
         .await
         .map_err(|e| vec![e])?;
     let (live, missing_code) = match workspace {
-        Found::Present(response) => (Live::Present(LiveWorkspace::from_arm(&response.body)), None),
+        Found::Present(response) => (
+            Live::Present(LiveWorkspace::from_arm(
+                response.decode(&read).map_err(|e| vec![e])?,
+            )),
+            None,
+        ),
         Found::Missing { code } => (Live::Missing, Some(code)),
     };
     if let Some(code) = missing_code {
@@ -138,14 +144,14 @@ async fn observe_workspace(
             .expect("an ARM URL has a path")
             .push("listsecrets");
         match client.post_read(&operation, url, None).await {
-            Ok(found) => Ok(present(found, LiveConnection::from_arm)),
+            Ok(found) => present(found, &operation, LiveConnection::from_arm),
             // A reader may see connections but not their secrets: read it without the
             // password, which the plan then cannot compare (and says so).
             Err(ArmError::Status { status: 403, .. }) => {
                 let found = client
                     .get(&operation, client.url(&registry.id, ML_API_VERSION))
                     .await?;
-                Ok(present(found, LiveConnection::from_arm_without_secrets))
+                present(found, &operation, LiveConnection::from_arm_without_secrets)
             }
             Err(error) => Err(error),
         }
@@ -158,7 +164,7 @@ async fn observe_workspace(
         let found = client
             .get(&operation, client.url(&env.id, ML_API_VERSION))
             .await?;
-        Ok::<_, ArmError>(present(found, LiveEnvironmentVersion::from_arm))
+        present(found, &operation, LiveEnvironmentVersion::from_arm)
     }));
     let existing = join_all(
         ws.existing_environments
@@ -170,7 +176,7 @@ async fn observe_workspace(
         let found = client
             .get(&operation, client.url(&cluster.id, ML_API_VERSION))
             .await?;
-        Ok::<_, ArmError>(present(found, LiveCompute::from_arm))
+        present(found, &operation, LiveCompute::from_arm)
     }));
     let codes = join_all(ws.codes.iter().map(|code| async move {
         let operation = Operation::new(
@@ -194,7 +200,7 @@ async fn observe_workspace(
         let found = client
             .get(&operation, client.url(&job.id, ML_API_VERSION))
             .await?;
-        Ok::<_, ArmError>(present(found, LiveJob::from_arm))
+        present(found, &operation, LiveJob::from_arm)
     }));
     let (registries, environments, existing, clusters, codes, jobs) =
         futures::join!(registries, environments, existing, clusters, codes, jobs);
@@ -230,10 +236,15 @@ fn collect<T>(results: Vec<Result<T, ArmError>>, errors: &mut Vec<ArmError>) -> 
     values
 }
 
-fn present<T>(found: Found, decode: fn(&Value) -> T) -> Live<T> {
+/// Decode what a read found into its live form (`from_arm` of the body type `B`).
+fn present<B: DeserializeOwned, T>(
+    found: Found,
+    operation: &Operation,
+    from_arm: fn(B) -> T,
+) -> Result<Live<T>, ArmError> {
     match found {
-        Found::Present(response) => Live::Present(decode(&response.body)),
-        Found::Missing { .. } => Live::Missing,
+        Found::Present(response) => Ok(Live::Present(from_arm(response.decode(operation)?))),
+        Found::Missing { .. } => Ok(Live::Missing),
     }
 }
 
@@ -259,7 +270,9 @@ async fn read_existing_environment(
             let found = client
                 .get(&operation, client.url(&id, ML_API_VERSION))
                 .await?;
-            Ok(present(found, LiveEnvironmentRef::from_arm))
+            present(found, &operation, |body: Value| {
+                LiveEnvironmentRef::from_arm(&body)
+            })
         }
         None => {
             let operation = Operation::new(

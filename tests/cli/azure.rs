@@ -17,6 +17,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::common::{Output, Test, env_vars};
+use crate::seed::json;
 
 pub struct Local {
     pub emulator: Emulator,
@@ -108,7 +109,7 @@ impl Local {
                 true,
             )
             .await;
-        response.unwrap_or_else(|e| panic!("PATCH {id}: {e}")).body
+        json(&response.unwrap_or_else(|e| panic!("PATCH {id}: {e}")))
     }
 
     pub async fn delete(&self, id: &ResourceId, api_version: &str) {
@@ -139,7 +140,7 @@ impl Local {
             .client
             .send(&Operation::new("read", path), Method::GET, url, None, true)
             .await;
-        response.unwrap_or_else(|e| panic!("GET {path}: {e}")).body
+        json(&response.unwrap_or_else(|e| panic!("GET {path}: {e}")))
     }
 
     /// Create every resource of the specs as a client would, from their request bodies.

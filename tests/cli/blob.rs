@@ -25,7 +25,7 @@ async fn post(azure: &Local, path: &str, body: Value) -> Value {
         .unwrap();
     url.query_pairs_mut()
         .append_pair("api-version", ML_API_VERSION);
-    azure
+    let response = azure
         .client
         .send(
             &Operation::new("post", path),
@@ -35,8 +35,8 @@ async fn post(azure: &Local, path: &str, body: Value) -> Value {
             true,
         )
         .await
-        .unwrap()
-        .body
+        .unwrap();
+    crate::seed::json(&response)
 }
 
 /// A SAS container from `startPendingUpload`, and the workspace's datastore with its key.

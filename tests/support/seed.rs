@@ -16,6 +16,15 @@ use serde_json::{Value, json};
 /// Where seeded build contexts and code say they were uploaded.
 const STORE: &str = "https://store.blob.core.localhost/azureml";
 
+/// A response body as JSON (`null` when empty).
+pub fn json(response: &amlspec::azure::client::Response) -> Value {
+    if response.text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&response.text).expect("ARM answers JSON")
+    }
+}
+
 pub async fn put(client: &ArmClient, id: &ResourceId, api_version: &str, body: Value) -> Value {
     let url = client.url(id, api_version);
     let response = client
@@ -27,7 +36,7 @@ pub async fn put(client: &ArmClient, id: &ResourceId, api_version: &str, body: V
             true,
         )
         .await;
-    response.unwrap_or_else(|e| panic!("PUT {id}: {e}")).body
+    json(&response.unwrap_or_else(|e| panic!("PUT {id}: {e}")))
 }
 
 /// Everything `desired` declares, plus the existing environments its jobs name (as
