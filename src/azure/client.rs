@@ -449,24 +449,7 @@ impl ArmClient {
                     throttled: false,
                 };
             }
-            Err(error) if idempotent => {
-                return Attempt::Retry {
-                    reason: format!("connection failed: {}", error_chain(&error)),
-                    after: None,
-                    throttled: false,
-                };
-            }
-            Err(error) => {
-                return Attempt::Fail(ArmError::Transport {
-                    action: operation.action,
-                    resource: operation.resource.clone(),
-                    message: format!(
-                        "connection failed (not retried: the request may have been processed): {}",
-                        error_chain(&error)
-                    ),
-                    attempts: 1,
-                });
-            }
+            Err(error) => return lost(operation, idempotent, "connection failed", &error),
         };
         let status = response.status();
         let header = |name: &str| {
@@ -484,20 +467,8 @@ impl ArmClient {
         tracing::debug!(%method, url = %redact_query(&url), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or("-"), "response");
         let text = match response.text().await {
             Ok(text) => text,
-            Err(error) if idempotent => {
-                return Attempt::Retry {
-                    reason: format!("reading the response failed: {}", error_chain(&error)),
-                    after: None,
-                    throttled: false,
-                };
-            }
             Err(error) => {
-                return Attempt::Fail(ArmError::Transport {
-                    action: operation.action,
-                    resource: operation.resource.clone(),
-                    message: format!("reading the response failed: {}", error_chain(&error)),
-                    attempts: 1,
-                });
+                return lost(operation, idempotent, "reading the response failed", &error);
             }
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -533,6 +504,27 @@ impl ArmClient {
             etag,
         })
     }
+}
+
+/// A connection lost mid-request: retried when the request is idempotent; otherwise it
+/// may have been processed, so it is an error.
+fn lost(operation: &Operation, idempotent: bool, what: &str, error: &reqwest::Error) -> Attempt {
+    if idempotent {
+        return Attempt::Retry {
+            reason: format!("{what}: {}", error_chain(error)),
+            after: None,
+            throttled: false,
+        };
+    }
+    Attempt::Fail(ArmError::Transport {
+        action: operation.action,
+        resource: operation.resource.clone(),
+        message: format!(
+            "{what} (not retried: the request may have been processed): {}",
+            error_chain(error)
+        ),
+        attempts: 1,
+    })
 }
 
 /// A read's answer: a 404 means the resource is missing, which is not an error.

@@ -10,7 +10,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
 use super::{escape_data, escape_property};
-use crate::plan::{Action, Plan, ResourceChange, Summary};
+use crate::plan::{Action, Plan, ResourceChange, Summary, WorkspacePlan};
 
 fn symbol(action: Action) -> &'static str {
     match action {
@@ -134,6 +134,15 @@ pub fn summary_line(summary: &Summary) -> String {
     line
 }
 
+/// The resources of a workspace that change (or are blocked).
+fn changes(workspace: &WorkspacePlan) -> Vec<&ResourceChange> {
+    workspace
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .collect()
+}
+
 /// The human form.
 pub fn human(plan: &Plan, styled: bool) -> String {
     let mut out = String::new();
@@ -163,11 +172,7 @@ pub fn human(plan: &Plan, styled: bool) -> String {
         return out;
     }
     for workspace in &plan.workspaces {
-        let changed: Vec<&ResourceChange> = workspace
-            .resources
-            .iter()
-            .filter(|r| r.action != Action::NoOp)
-            .collect();
+        let changed = changes(workspace);
         if changed.is_empty() {
             continue;
         }
@@ -230,11 +235,7 @@ pub fn markdown(plan: &Plan) -> String {
         }
     );
     for workspace in &plan.workspaces {
-        let changed: Vec<&ResourceChange> = workspace
-            .resources
-            .iter()
-            .filter(|r| r.action != Action::NoOp)
-            .collect();
+        let changed = changes(workspace);
         if changed.is_empty() {
             continue;
         }

@@ -126,8 +126,8 @@ impl Local {
             .unwrap_or_else(|e| panic!("DELETE {id}: {e}"));
     }
 
-    /// GET an ARM path (at the ML api-version) as JSON.
-    pub async fn get_json(&self, path: &str) -> Value {
+    /// The URL of an ARM path at the ML api-version.
+    pub fn arm_url(&self, path: &str) -> url::Url {
         let mut url = self
             .client
             .endpoints()
@@ -136,11 +136,37 @@ impl Local {
             .unwrap();
         url.query_pairs_mut()
             .append_pair("api-version", ML_API_VERSION);
+        url
+    }
+
+    /// GET an ARM path (at the ML api-version) as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
         let response = self
             .client
-            .send(&Operation::new("read", path), Method::GET, url, None, true)
+            .send(
+                &Operation::new("read", path),
+                Method::GET,
+                self.arm_url(path),
+                None,
+                true,
+            )
             .await;
         json(&response.unwrap_or_else(|e| panic!("GET {path}: {e}")))
+    }
+
+    /// POST to an ARM path (at the ML api-version), as JSON.
+    pub async fn post_json(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .client
+            .send(
+                &Operation::new("post", path),
+                Method::POST,
+                self.arm_url(path),
+                Some(body),
+                true,
+            )
+            .await;
+        json(&response.unwrap_or_else(|e| panic!("POST {path}: {e}")))
     }
 
     /// Create every resource of the specs as a client would, from their request bodies.

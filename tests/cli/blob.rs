@@ -4,40 +4,14 @@
 
 use std::path::Path;
 
-use amlspec::azure::ML_API_VERSION;
 use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
-use amlspec::azure::client::Operation;
 use amlspec::desired::snapshot::snapshot;
 use amlspec::emulator::BlobBackend;
 use amlspec::spec::secret::Secret;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::azure::Local;
 use crate::azurite_support::{self, AZURITE_KEY};
-
-async fn post(azure: &Local, path: &str, body: Value) -> Value {
-    let mut url = azure
-        .client
-        .endpoints()
-        .resource_manager
-        .join(path.trim_start_matches('/'))
-        .unwrap();
-    url.query_pairs_mut()
-        .append_pair("api-version", ML_API_VERSION);
-    let response = azure
-        .client
-        .send(
-            &Operation::new("post", path),
-            Method::POST,
-            url,
-            Some(body),
-            true,
-        )
-        .await
-        .unwrap();
-    crate::seed::json(&response)
-}
 
 /// A SAS container from `startPendingUpload`, and the workspace's datastore with its key.
 async fn containers(
@@ -45,12 +19,12 @@ async fn containers(
     ws: &str,
     blob_base: impl Fn(&str) -> String,
 ) -> (Container, Container) {
-    let pending = post(
-        azure,
-        &format!("{ws}/codes/probe/versions/1/startPendingUpload"),
-        json!({"pendingUploadType": "TemporaryBlobReference"}),
-    )
-    .await;
+    let pending = azure
+        .post_json(
+            &format!("{ws}/codes/probe/versions/1/startPendingUpload"),
+            json!({"pendingUploadType": "TemporaryBlobReference"}),
+        )
+        .await;
     let sas = pending["blobReferenceForConsumption"]["credential"]["sasUri"]
         .as_str()
         .unwrap();
@@ -63,12 +37,12 @@ async fn containers(
         .unwrap()
         .to_string();
     let container = store["properties"]["containerName"].as_str().unwrap();
-    let secrets = post(
-        azure,
-        &format!("{ws}/datastores/workspaceblobstore/listSecrets"),
-        json!({}),
-    )
-    .await;
+    let secrets = azure
+        .post_json(
+            &format!("{ws}/datastores/workspaceblobstore/listSecrets"),
+            json!({}),
+        )
+        .await;
     let key = Secret::new(secrets["key"].as_str().unwrap().to_string());
     let url = url::Url::parse(&format!("{}/{container}", blob_base(&account))).unwrap();
     (
