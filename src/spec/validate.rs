@@ -1179,7 +1179,17 @@ fn assemble_workspace(
             );
         }
     }
-    // With every registry known, complete the image references that pull from one.
+    // With every registry known, refer to each by its declared spelling (names compare
+    // without case), then complete the image references that pull from one.
+    for environment in &mut environments {
+        if let Some(declared) = environment.registry.as_ref().and_then(|wanted| {
+            registries
+                .iter()
+                .find(|r| r.name.as_str().eq_ignore_ascii_case(wanted.as_str()))
+        }) {
+            environment.registry = Some(declared.name.clone());
+        }
+    }
     for environment in &mut environments {
         let (Some(registry_name), EnvironmentBuild::Image { image, .. }) =
             (&environment.registry, &mut environment.build)

@@ -108,3 +108,26 @@ fn secrets_never_reach_diagnostics_or_sources() {
     assert!(!shown.contains(PASSWORD));
     assert!(shown.contains("(sensitive)"));
 }
+
+#[test]
+fn references_ignore_case_and_keep_the_declared_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n\
+         registries:\n  - name: myregistry\n    address: myregistry.azurecr.io\n    username: u\n    password: ${ACR_PASSWORD}\n\
+         environments:\n  - name: env\n    image: team/img:1\n    registry: MyRegistry\n    user_managed_dependencies: true\n",
+    )
+    .unwrap();
+    let loaded = spec::load(&[spec], &env_vars());
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    let environment = &loaded.specs.unwrap().workspaces[0].environments[0];
+    assert_eq!(
+        environment.registry.as_ref().map(|r| r.as_str()),
+        Some("myregistry")
+    );
+    assert!(
+        matches!(&environment.build, amlspec::spec::model::EnvironmentBuild::Image { image, .. } if image == "myregistry.azurecr.io/team/img:1")
+    );
+}
