@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
 use crate::commands::connect::connect;
-use crate::desired::{self, Desired};
+use crate::desired;
 use crate::observe;
 use crate::plan::{self, Plan};
 use crate::render;
@@ -24,7 +24,7 @@ pub fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
         azure,
     } = args;
     let env = EnvVars::from_process();
-    let Ok((plan, _desired)) = make_plan(&paths, &azure, &env)? else {
+    let Ok(plan) = make_plan(&paths, &azure, &env)? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut stdout = anstream::stdout();
@@ -69,7 +69,7 @@ pub fn make_plan(
     paths: &[std::path::PathBuf],
     azure: &AzureArgs,
     env: &EnvVars,
-) -> std::io::Result<Result<(Plan, Desired), Failed>> {
+) -> std::io::Result<Result<Plan, Failed>> {
     let loaded = spec::load(paths, env);
     super::print_problems(&loaded)?;
     let Some(specs) = loaded.specs else {
@@ -123,7 +123,7 @@ pub fn make_plan(
             return Ok(Err(Failed));
         }
     };
-    Ok(Ok((plan::plan(&desired, &observed), desired)))
+    Ok(Ok(plan::plan(&desired, &observed)))
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader never
