@@ -62,18 +62,6 @@ pub fn workspace(ws: &DesiredWorkspace) -> Value {
     })
 }
 
-/// PATCH body for what can change on an existing workspace (`WorkspaceUpdateParameters`).
-pub fn workspace_update(ws: &DesiredWorkspace) -> Value {
-    let mut body = json!({"properties": {}});
-    if let Some(description) = &ws.spec.description {
-        body["properties"]["description"] = json!(description);
-    }
-    if !ws.spec.tags.is_empty() {
-        body["tags"] = json!(ws.spec.tags);
-    }
-    body
-}
-
 /// PUT body of a container registry connection (create and update alike).
 pub fn connection(registry: &DesiredRegistry) -> Value {
     json!({
@@ -132,11 +120,6 @@ pub fn compute(cluster: &DesiredCluster, location: &str) -> Value {
         body["tags"] = json!(spec.tags);
     }
     body
-}
-
-/// PATCH body for a cluster's scale settings: the only thing that changes in place.
-pub fn compute_update(cluster: &DesiredCluster) -> Value {
-    json!({"properties": {"properties": {"scaleSettings": scale_settings(cluster)}}})
 }
 
 fn scale_settings(cluster: &DesiredCluster) -> Value {
@@ -201,18 +184,4 @@ pub fn job(job: &DesiredJob, environment_id: &str, code_id: Option<&str>) -> Val
         };
     }
     json!({"properties": properties})
-}
-
-/// The body that updates a submitted job's tags and description (the rest is fixed):
-/// the job as it is, with the new values.
-pub fn job_update(job: &DesiredJob, live: &Value) -> Value {
-    let mut body =
-        json!({"properties": live.get("properties").cloned().unwrap_or_else(|| json!({}))});
-    if let Some(description) = &job.description {
-        body["properties"]["description"] = json!(description);
-    }
-    if !job.tags.is_empty() {
-        body["properties"]["tags"] = json!(job.tags);
-    }
-    body
 }
