@@ -82,6 +82,20 @@ impl Endpoints {
         Ok(endpoints)
     }
 
+    /// Every endpoint is on this machine (ARM, authority, blob storage): a local emulator.
+    pub fn all_loopback(&self) -> bool {
+        let storage_host = self
+            .storage_suffix
+            .rsplit_once(':')
+            .map_or(self.storage_suffix.as_str(), |(host, _)| host);
+        let storage_local = storage_host == "localhost"
+            || storage_host.ends_with(".localhost")
+            || storage_host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        is_loopback(&self.resource_manager) && is_loopback(&self.authority_host) && storage_local
+    }
+
     /// The token scope of this resource manager: `https://management.azure.com/.default`.
     pub fn arm_scope(&self) -> String {
         let mut base = self.resource_manager.clone();
@@ -145,6 +159,24 @@ mod tests {
         assert!(checked_url("http://10.0.0.1/").is_err());
         assert!(checked_url("ftp://127.0.0.1/").is_err());
         assert!(checked_url("https://management.azure.com").is_ok());
+    }
+
+    #[test]
+    fn local_emulators_are_all_loopback() {
+        let local = |storage: &str| {
+            Endpoints::with_overrides(
+                Cloud::Public,
+                Some("https://127.0.0.1:8443"),
+                Some("https://localhost:8443"),
+                Some(storage),
+            )
+            .unwrap()
+            .all_loopback()
+        };
+        assert!(local("core.localhost:8443"));
+        assert!(local("127.0.0.1:10000"));
+        assert!(!local("core.windows.net"));
+        assert!(!Endpoints::for_cloud(Cloud::Public).all_loopback());
     }
 
     #[test]

@@ -19,19 +19,36 @@ pub const KEYVAULT_API_VERSION: &str = "2023-07-01";
 /// Microsoft.Insights components.
 pub const INSIGHTS_API_VERSION: &str = "2020-02-02";
 
-/// The HTTP client every request goes through: rustls, HTTP/2 when the server offers
-/// it, and optionally one more trusted root certificate (the local emulator's).
-pub fn http_client(extra_root_pem: Option<&str>) -> Result<reqwest::Client, reqwest::Error> {
+/// Which certificate authorities a client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust<'a> {
+    /// The system's roots.
+    System,
+    /// The system's roots and one more (PEM).
+    SystemAnd(&'a str),
+    /// Only this one (PEM): for endpoints that are all on loopback, where no public CA
+    /// can vouch for anything, and loading the system's roots is wasted time.
+    Only(&'a str),
+}
+
+/// The HTTP client every request goes through: rustls, HTTP/2 when the server offers it.
+pub fn http_client(trust: Trust<'_>) -> Result<reqwest::Client, reqwest::Error> {
     // ring as the process's TLS provider: aws-lc-rs (reqwest's own default) spends about
     // 25 ms initialising on first use, a third of a plan's fixed cost. A provider
     // installed earlier (by whoever embeds this) is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(concat!("amlspec/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(15))
         .pool_idle_timeout(std::time::Duration::from_secs(60));
-    if let Some(pem) = extra_root_pem {
-        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
-    }
+    let builder = match trust {
+        Trust::System => builder,
+        Trust::SystemAnd(pem) => {
+            builder.tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes())?])
+        }
+        Trust::Only(pem) => {
+            builder.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes())?])
+        }
+    };
     builder.build()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::azure::auth::{self, AuthMethod};
 use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
 use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
-use crate::azure::http_client;
+use crate::azure::{Trust, http_client};
 use crate::cli::AzureArgs;
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
 use crate::spec::interpolate::EnvVars;
@@ -78,7 +78,12 @@ pub async fn connect(
         }
         None => None,
     };
-    let http = http_client(ca.as_deref())?;
+    let trust = match ca.as_deref() {
+        Some(pem) if endpoints.all_loopback() => Trust::Only(pem),
+        Some(pem) => Trust::SystemAnd(pem),
+        None => Trust::System,
+    };
+    let http = http_client(trust)?;
     let credential = auth::credential(
         args.auth.unwrap_or(AuthMethod::Auto),
         &endpoints,
@@ -138,7 +143,7 @@ pub fn client_for_emulator(
         Some(&emulator.authority_host()),
         Some(&emulator.storage_suffix()),
     )?;
-    let http = http_client(emulator.ca_cert_pem())?;
+    let http = http_client(emulator.ca_cert_pem().map_or(Trust::System, Trust::Only))?;
     let principal: EnvVars = [
         ("AZURE_TENANT_ID", emulator.tenant_id()),
         ("AZURE_CLIENT_ID", emulator.client_id()),

@@ -189,7 +189,7 @@ async fn uploads_to_azurite_with_sas_and_shared_key() {
         "the emulator hands out Azurite SAS URLs: {}",
         sas.url
     );
-    let http = amlspec::azure::http_client(None).unwrap();
+    let http = amlspec::azure::http_client(amlspec::azure::Trust::System).unwrap();
 
     upload_and_read_back(
         &BlobClient::new(http.clone(), sas),
