@@ -142,12 +142,7 @@ pub(super) fn job(
             let location = ws.body["location"].as_str().unwrap_or("global").to_string();
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Delete, &key, &id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after())
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op)
                 .header("x-ms-async-operation-timeout", "PT1H"))
         }
         Method::PUT => {
@@ -231,10 +226,5 @@ pub(super) fn cancel(
         .unwrap_or("global")
         .to_string();
     let op = world.start_op(OpKind::CancelJob, &key, &id, ML, &location, false)?;
-    Ok(Reply::empty(StatusCode::ACCEPTED)
-        .header(
-            "location",
-            super::operations::location_url(ctx, &req.segs[1], &op),
-        )
-        .header("retry-after", ctx.retry_after()))
+    Ok(super::operations::accepted(ctx, &req.segs[1], &op))
 }

@@ -161,12 +161,7 @@ fn workspace(
             let location = r.body["location"].as_str().unwrap_or("global").to_string();
             put_arm(world, &key, r.clone())?;
             let op = world.start_op(OpKind::Delete, &key, ws_id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op))
         }
         Method::PATCH => {
             let Some(mut r) = existing else {
@@ -283,12 +278,7 @@ fn workspace(
             create_default_datastore(world, ctx, ws_id, rg_id, &storage, &workspace_id)?;
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Create, &key, ws_id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op))
         }
         _ => Err(no_route(req)),
     }

@@ -169,9 +169,7 @@ pub(super) fn resource_group(
                 &location,
                 fail,
             )?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", super::operations::location_url(ctx, sub, &op))
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, sub, &op))
         }
         _ => Err(no_route(req)),
     }
@@ -397,9 +395,7 @@ pub(super) fn storage(
                 &location,
                 fail,
             )?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", super::operations::location_url(ctx, sub, &op))
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, sub, &op))
         }
         _ => Err(no_route(req)),
     }
