@@ -132,9 +132,7 @@ pub(super) fn job(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/jobs"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             if existing.is_none() {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));

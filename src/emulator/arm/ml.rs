@@ -149,9 +149,7 @@ fn workspace(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces"), ws_id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(mut r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
@@ -503,9 +501,7 @@ fn compute(
     let sub = req.segs[1].clone();
     let location = ws.body["location"].as_str().unwrap_or("global").to_string();
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(action) = query_get(&req.query, "underlyingResourceAction") else {
                 return Err(ArmError::user_error(
@@ -819,14 +815,8 @@ fn connection(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/connections"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
-        Method::DELETE => {
-            let existed = existing.is_some();
-            world.delete_tree(&key)?;
-            Ok(super::deleted(existed))
-        }
+        Method::GET => super::found_or(existing, not_found),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT | Method::PATCH => {
             let body = if req.body.is_empty() {
                 json!({})
@@ -925,9 +915,7 @@ fn datastore(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/datastores"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
