@@ -202,15 +202,9 @@ pub(super) fn cancel(
     ws_id: &str,
     name: &str,
 ) -> Result<Reply, ArmError> {
+    let mut r = super::ml::require_child(world, ws_id, "jobs", name)?;
     let id = format!("{ws_id}/jobs/{name}");
     let key = key_of(&id);
-    let Some(mut r) = get_arm(world, &key) else {
-        return Err(ArmError::not_found(
-            &format!("{ML}/workspaces/jobs"),
-            &id,
-            name,
-        ));
-    };
     if job_is_terminal(&r.body) {
         return Ok(Reply::empty(StatusCode::OK));
     }
