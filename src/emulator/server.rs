@@ -181,16 +181,20 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
             );
         }
     };
-    let query = parse_query(parts.uri.query());
-    let method = parts.method.clone();
-    let headers = parts.headers.clone();
-    let sh = shared.clone();
-    let rid = request_id.clone();
-    let work = move || -> (Reply, Vec<Effect>) {
-        dispatch(
-            &sh, surface, method, raw_path, segs, query, headers, body, base, &host, &rid,
-        )
+    let incoming = Incoming {
+        surface,
+        method: parts.method.clone(),
+        raw_path,
+        segs,
+        query: parse_query(parts.uri.query()),
+        headers: parts.headers.clone(),
+        body,
+        base,
+        host,
+        request_id: request_id.clone(),
     };
+    let sh = shared.clone();
+    let work = move || -> (Reply, Vec<Effect>) { dispatch(&sh, incoming) };
     let (mut reply, effects) = if shared.config.state_dir.is_some() {
         match tokio::task::spawn_blocking(work).await {
             Ok(r) => r,
@@ -217,11 +221,8 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
     )
 }
 
-/// Runs a request against the locked state, then (lock released) waits until its writes
-/// are durable before the answer may go out.
-#[allow(clippy::too_many_arguments)]
-fn dispatch(
-    shared: &Shared,
+/// A request as the surfaces' handlers take it, owned so it can move to a blocking thread.
+struct Incoming {
     surface: Surface,
     method: Method,
     raw_path: String,
@@ -230,19 +231,20 @@ fn dispatch(
     headers: HeaderMap,
     body: Bytes,
     base: String,
-    host: &str,
-    request_id: &str,
-) -> (Reply, Vec<Effect>) {
+    host: String,
+    request_id: String,
+}
+
+/// Runs a request against the locked state, then (lock released) waits until its writes
+/// are durable before the answer may go out.
+fn dispatch(shared: &Shared, incoming: Incoming) -> (Reply, Vec<Effect>) {
     let Ok(mut world) = shared.world.lock() else {
         return (
             ArmError::internal("the emulator state lock is poisoned").into_reply(),
             Vec::new(),
         );
     };
-    let answer = dispatch_locked(
-        shared, &mut world, surface, method, raw_path, segs, query, headers, body, base, host,
-        request_id,
-    );
+    let answer = dispatch_locked(shared, &mut world, incoming);
     let durability = world.durability_point();
     drop(world);
     match super::world::make_durable(durability) {
@@ -251,21 +253,19 @@ fn dispatch(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dispatch_locked(
-    shared: &Shared,
-    world: &mut World,
-    surface: Surface,
-    method: Method,
-    raw_path: String,
-    segs: Vec<String>,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-    base: String,
-    host: &str,
-    request_id: &str,
-) -> (Reply, Vec<Effect>) {
+fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (Reply, Vec<Effect>) {
+    let Incoming {
+        surface,
+        method,
+        raw_path,
+        segs,
+        query,
+        headers,
+        body,
+        base,
+        host,
+        request_id,
+    } = incoming;
     let config = &shared.config;
     if surface == Surface::Arm {
         let req = Req {
@@ -302,7 +302,7 @@ fn dispatch_locked(
                 );
                 return (e.into_reply(), Vec::new());
             }
-            auth::token_endpoint(world, config, &base, &segs[0], &body, v2, request_id)
+            auth::token_endpoint(world, config, &base, &segs[0], &body, v2, &request_id)
         }
         Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
@@ -312,7 +312,7 @@ fn dispatch_locked(
             let (account, rest): (String, &[String]) = if path_style {
                 (segs[0].to_ascii_lowercase(), &segs[1..])
             } else {
-                (blob_host_account(host).unwrap_or_default(), &segs[..])
+                (blob_host_account(&host).unwrap_or_default(), &segs[..])
             };
             let container = rest.first().cloned().unwrap_or_default();
             // Blob names keep their inner slashes; rebuild from the raw path.
@@ -337,7 +337,7 @@ fn dispatch_locked(
                 endpoint: base.clone(),
             };
             let _ = world.advance(config);
-            blob::handle(world, config, &base, &breq, request_id)
+            blob::handle(world, config, &base, &breq, &request_id)
         }
         Surface::Unknown => ArmError::new(
             StatusCode::NOT_FOUND,

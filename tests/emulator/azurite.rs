@@ -37,16 +37,7 @@ async fn datastore_and_pending_uploads_live_in_azurite() {
         .await;
     assert_eq!(secrets.body["key"], AZURITE_KEY);
 
-    let up = env
-        .post(
-            &format!("{ws}/codes/c1/versions/1/startPendingUpload"),
-            Some(json!({})),
-        )
-        .await;
-    let sas_uri = up.body["blobReferenceForConsumption"]["credential"]["sasUri"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sas_uri = env.code_upload_sas(&ws, "c1", json!({})).await;
     assert!(sas_uri.starts_with(&endpoint), "{sas_uri}");
     let (container, sas) = sas_uri.split_once('?').unwrap();
     let r = env

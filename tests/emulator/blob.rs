@@ -102,40 +102,52 @@ fn sign(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn shared_key_request(
-    http: &reqwest::Client,
-    base: &str,
-    method: Method,
-    acct: &Account,
-    key: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    extra: &[(&str, &str)],
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut headers: Vec<(String, String)> = vec![
-        ("x-ms-date".into(), "Thu, 01 Jan 2026 00:00:00 GMT".into()),
-        ("x-ms-version".into(), "2025-01-05".into()),
-    ];
-    for (k, v) in extra {
-        headers.push((k.to_string(), v.to_string()));
+/// Who signs SharedKey requests, and where they go.
+struct SharedKey<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    account: &'a str,
+    key: &'a str,
+}
+
+impl SharedKey<'_> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let SharedKey {
+            http,
+            base,
+            account,
+            key,
+        } = self;
+        let mut headers: Vec<(String, String)> = vec![
+            ("x-ms-date".into(), "Thu, 01 Jan 2026 00:00:00 GMT".into()),
+            ("x-ms-version".into(), "2025-01-05".into()),
+        ];
+        for (k, v) in extra {
+            headers.push((k.to_string(), v.to_string()));
+        }
+        if method == Method::PUT {
+            headers.push(("content-length".into(), body.len().to_string()));
+        }
+        let auth = sign(method.as_str(), account, key, path, query, &headers);
+        let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let url = if qs.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{}", qs.join("&"))
+        };
+        let mut req = http.request(method, url).header("authorization", auth);
+        for (k, v) in headers.iter().filter(|(k, _)| k != "content-length") {
+            req = req.header(k, v);
+        }
+        req.body(body).send().await.unwrap()
     }
-    if method == Method::PUT {
-        headers.push(("content-length".into(), body.len().to_string()));
-    }
-    let auth = sign(method.as_str(), &acct.name, key, path, query, &headers);
-    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let url = if qs.is_empty() {
-        format!("{base}{path}")
-    } else {
-        format!("{base}{path}?{}", qs.join("&"))
-    };
-    let mut req = http.request(method, url).header("authorization", auth);
-    for (k, v) in headers.iter().filter(|(k, _)| k != "content-length") {
-        req = req.header(k, v);
-    }
-    req.body(body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -145,6 +157,12 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
     let acct = datastore_account(&env, &ws).await;
     let base = env.emu.endpoint();
     let http = &env.http;
+    let path_style = SharedKey {
+        http,
+        base: &base,
+        account: &acct.name,
+        key: &acct.key,
+    };
     let data = b"FROM fastdotai/fastai2:latest\n".to_vec();
     let md5 = STANDARD.encode(md5::Md5::digest(&data));
     let blob_path = format!(
@@ -152,18 +170,9 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
         acct.name, acct.container
     );
 
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::HEAD,
-        &acct,
-        &acct.key,
-        &blob_path,
-        &[],
-        &[],
-        vec![],
-    )
-    .await;
+    let r = path_style
+        .send(Method::HEAD, &blob_path, &[], &[], vec![])
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-ms-error-code"], "BlobNotFound");
 
@@ -173,31 +182,13 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
         ("content-md5", md5.as_str()),
         ("content-type", "application/octet-stream"),
     ];
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::PUT,
-        &acct,
-        &acct.key,
-        &blob_path,
-        &[],
-        &put_headers,
-        data.clone(),
-    )
-    .await;
+    let r = path_style
+        .send(Method::PUT, &blob_path, &[], &put_headers, data.clone())
+        .await;
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::PUT,
-        &acct,
-        &acct.key,
-        &blob_path,
-        &[],
-        &put_headers,
-        data.clone(),
-    )
-    .await;
+    let r = path_style
+        .send(Method::PUT, &blob_path, &[], &put_headers, data.clone())
+        .await;
     assert_eq!(r.status(), 409);
     assert_eq!(r.headers()["x-ms-error-code"], "BlobAlreadyExists");
 
@@ -206,31 +197,19 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
         ("x-ms-meta-name", "fastai2-build"),
         ("x-ms-meta-version", "1"),
     ];
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::PUT,
-        &acct,
-        &acct.key,
-        &blob_path,
-        &[("comp", "metadata")],
-        &meta,
-        vec![],
-    )
-    .await;
+    let r = path_style
+        .send(
+            Method::PUT,
+            &blob_path,
+            &[("comp", "metadata")],
+            &meta,
+            vec![],
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::HEAD,
-        &acct,
-        &acct.key,
-        &blob_path,
-        &[],
-        &[],
-        vec![],
-    )
-    .await;
+    let r = path_style
+        .send(Method::HEAD, &blob_path, &[], &[], vec![])
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ms-meta-upload_status"], "completed");
     assert_eq!(
@@ -251,40 +230,33 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
         .blob_endpoint(&acct.name)
         .trim_end_matches('/')
         .to_string();
+    let vhost_style = SharedKey {
+        http: &vhost,
+        base: &vbase,
+        ..path_style
+    };
     let vpath = format!("/{}/LocalUpload/abc/ctx/Dockerfile", acct.container);
-    let r = shared_key_request(
-        &vhost,
-        &vbase,
-        Method::GET,
-        &acct,
-        &acct.key,
-        &vpath,
-        &[],
-        &[],
-        vec![],
-    )
-    .await;
+    let r = vhost_style
+        .send(Method::GET, &vpath, &[], &[], vec![])
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().to_vec(), data);
 
     let lpath = format!("/{}", acct.container);
-    let r = shared_key_request(
-        &vhost,
-        &vbase,
-        Method::GET,
-        &acct,
-        &acct.key,
-        &lpath,
-        &[
-            ("restype", "container"),
-            ("comp", "list"),
-            ("prefix", "LocalUpload/"),
-            ("include", "metadata"),
-        ],
-        &[],
-        vec![],
-    )
-    .await;
+    let r = vhost_style
+        .send(
+            Method::GET,
+            &lpath,
+            &[
+                ("restype", "container"),
+                ("comp", "list"),
+                ("prefix", "LocalUpload/"),
+                ("include", "metadata"),
+            ],
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let xml = r.text().await.unwrap();
     assert!(
@@ -295,18 +267,13 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
 
     // A signature made with the wrong key is refused.
     let wrong = STANDARD.encode([7u8; 64]);
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::GET,
-        &acct,
-        &wrong,
-        &blob_path,
-        &[],
-        &[],
-        vec![],
-    )
-    .await;
+    let wrong_key = SharedKey {
+        key: &wrong,
+        ..path_style
+    };
+    let r = wrong_key
+        .send(Method::GET, &blob_path, &[], &[], vec![])
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(r.headers()["x-ms-error-code"], "AuthenticationFailed");
     // No credentials at all.
@@ -317,18 +284,9 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
         ("x-ms-blob-type", "BlockBlob"),
         ("content-md5", "AAAAAAAAAAAAAAAAAAAAAA=="),
     ];
-    let r = shared_key_request(
-        http,
-        &base,
-        Method::PUT,
-        &acct,
-        &acct.key,
-        &format!("{blob_path}2"),
-        &[],
-        &bad_md5,
-        data,
-    )
-    .await;
+    let r = path_style
+        .send(Method::PUT, &format!("{blob_path}2"), &[], &bad_md5, data)
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["x-ms-error-code"], "Md5Mismatch");
 }
@@ -337,16 +295,13 @@ async fn shared_key_put_head_get_list_in_both_addressing_styles() {
 async fn sas_from_start_pending_upload_is_checked_for_real() {
     let env = start(explicit()).await;
     let ws = env.workspace("rg", "ws1").await;
-    let up = env
-        .post(
-            &format!("{ws}/codes/c1/versions/1/startPendingUpload"),
-            Some(json!({ "pendingUploadType": "TemporaryBlobReference" })),
+    let sas_uri = env
+        .code_upload_sas(
+            &ws,
+            "c1",
+            json!({ "pendingUploadType": "TemporaryBlobReference" }),
         )
         .await;
-    let sas_uri = up.body["blobReferenceForConsumption"]["credential"]["sasUri"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let (container_url, sas) = sas_uri.split_once('?').unwrap();
     let http = &env.http;
 
@@ -444,18 +399,21 @@ async fn deleting_a_storage_account_takes_its_blobs_and_frees_the_name() {
     let acct = datastore_account(&env, &ws).await;
     let base = env.emu.endpoint();
     let path = format!("/{}/{}/a.txt", acct.name, acct.container);
-    let r = shared_key_request(
-        &env.http,
-        &base,
-        Method::PUT,
-        &acct,
-        &acct.key,
-        &path,
-        &[],
-        &[("x-ms-blob-type", "BlockBlob")],
-        b"a".to_vec(),
-    )
-    .await;
+    let shared_key = SharedKey {
+        http: &env.http,
+        base: &base,
+        account: &acct.name,
+        key: &acct.key,
+    };
+    let r = shared_key
+        .send(
+            Method::PUT,
+            &path,
+            &[],
+            &[("x-ms-blob-type", "BlockBlob")],
+            b"a".to_vec(),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let st = format!(
         "{}/providers/Microsoft.Storage/storageAccounts/{}",
@@ -474,18 +432,7 @@ async fn deleting_a_storage_account_takes_its_blobs_and_frees_the_name() {
     env.delete(&format!("{st}?api-version=2023-01-01"))
         .await
         .expect(200);
-    let r = shared_key_request(
-        &env.http,
-        &base,
-        Method::GET,
-        &acct,
-        &acct.key,
-        &path,
-        &[],
-        &[],
-        vec![],
-    )
-    .await;
+    let r = shared_key.send(Method::GET, &path, &[], &[], vec![]).await;
     assert_eq!(
         r.status(),
         404,
@@ -506,18 +453,21 @@ async fn deleting_a_storage_account_takes_its_blobs_and_frees_the_name() {
             .to_string(),
         ..acct
     };
-    let r = shared_key_request(
-        &env.http,
-        &base,
-        Method::GET,
-        &acct2,
-        &acct2.key,
-        &format!("/{}/{}", acct2.name, acct2.container),
-        &[("restype", "container")],
-        &[],
-        vec![],
-    )
-    .await;
+    let shared_key2 = SharedKey {
+        http: &env.http,
+        base: &base,
+        account: &acct2.name,
+        key: &acct2.key,
+    };
+    let r = shared_key2
+        .send(
+            Method::GET,
+            &format!("/{}/{}", acct2.name, acct2.container),
+            &[("restype", "container")],
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(
         r.status(),
         404,

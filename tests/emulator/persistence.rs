@@ -146,16 +146,7 @@ async fn in_process_restart_keeps_resources_blobs_and_operations() {
     let compute = format!("{ws}/computes/gpu-cluster");
     let r = env.put(&compute, json!({ "location": "westeurope", "properties": { "computeType": "AmlCompute", "properties": { "scaleSettings": { "maxNodeCount": 3 } } } })).await;
     let status_url = r.header("azure-asyncoperation").unwrap().to_string();
-    let up = env
-        .post(
-            &format!("{ws}/codes/c/versions/1/startPendingUpload"),
-            Some(json!({})),
-        )
-        .await;
-    let sas_uri = up.body["blobReferenceForConsumption"]["credential"]["sasUri"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sas_uri = env.code_upload_sas(&ws, "c", json!({})).await;
     let (container, sas) = sas_uri.split_once('?').unwrap();
     let blob = format!("{container}/src/train.py?{sas}");
     let r = env

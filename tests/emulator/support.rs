@@ -173,6 +173,20 @@ impl Env {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// The SAS URL (`sasUri`) that `startPendingUpload` hands out for version 1 of a code.
+    pub async fn code_upload_sas(&self, ws: &str, code: &str, request: Value) -> String {
+        let up = self
+            .post(
+                &format!("{ws}/codes/{code}/versions/1/startPendingUpload"),
+                Some(request),
+            )
+            .await;
+        up.body["blobReferenceForConsumption"]["credential"]["sasUri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Resource group, storage account, key vault, app insights and workspace, with the
     /// creation operations completed.
     pub async fn workspace(&self, rg: &str, ws: &str) -> String {

@@ -132,14 +132,8 @@ fn container(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/{}", asset.seg()), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
-        Method::DELETE => {
-            let existed = existing.is_some();
-            world.delete_tree(&key)?;
-            Ok(super::deleted(existed))
-        }
+        Method::GET => super::found_or(existing, not_found),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT => {
             let body = json_body(req)?;
             validate_body(asset.container_def(), &body)?;
@@ -380,16 +374,14 @@ fn version(
         )
     };
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let existed = existing.is_some();
-            world.delete_tree(&key)?;
+            let reply = super::delete_now(world, &key, existed)?;
             if existed {
                 refresh_container(world, ctx, asset, ws_id, name)?;
             }
-            Ok(super::deleted(existed))
+            Ok(reply)
         }
         Method::PUT => {
             let body = json_body(req)?;

@@ -132,9 +132,7 @@ pub(super) fn job(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/jobs"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             if existing.is_none() {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
@@ -142,12 +140,7 @@ pub(super) fn job(
             let location = ws.body["location"].as_str().unwrap_or("global").to_string();
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Delete, &key, &id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after())
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op)
                 .header("x-ms-async-operation-timeout", "PT1H"))
         }
         Method::PUT => {
@@ -209,15 +202,9 @@ pub(super) fn cancel(
     ws_id: &str,
     name: &str,
 ) -> Result<Reply, ArmError> {
+    let mut r = super::ml::require_child(world, ws_id, "jobs", name)?;
     let id = format!("{ws_id}/jobs/{name}");
     let key = key_of(&id);
-    let Some(mut r) = get_arm(world, &key) else {
-        return Err(ArmError::not_found(
-            &format!("{ML}/workspaces/jobs"),
-            &id,
-            name,
-        ));
-    };
     if job_is_terminal(&r.body) {
         return Ok(Reply::empty(StatusCode::OK));
     }
@@ -231,10 +218,5 @@ pub(super) fn cancel(
         .unwrap_or("global")
         .to_string();
     let op = world.start_op(OpKind::CancelJob, &key, &id, ML, &location, false)?;
-    Ok(Reply::empty(StatusCode::ACCEPTED)
-        .header(
-            "location",
-            super::operations::location_url(ctx, &req.segs[1], &op),
-        )
-        .header("retry-after", ctx.retry_after()))
+    Ok(super::operations::accepted(ctx, &req.segs[1], &op))
 }

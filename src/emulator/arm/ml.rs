@@ -149,9 +149,7 @@ fn workspace(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces"), ws_id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(mut r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
@@ -161,12 +159,7 @@ fn workspace(
             let location = r.body["location"].as_str().unwrap_or("global").to_string();
             put_arm(world, &key, r.clone())?;
             let op = world.start_op(OpKind::Delete, &key, ws_id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op))
         }
         Method::PATCH => {
             let Some(mut r) = existing else {
@@ -283,12 +276,7 @@ fn workspace(
             create_default_datastore(world, ctx, ws_id, rg_id, &storage, &workspace_id)?;
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Create, &key, ws_id, ML, &location, fail)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header(
-                    "location",
-                    super::operations::location_url(ctx, &req.segs[1], &op),
-                )
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, &req.segs[1], &op))
         }
         _ => Err(no_route(req)),
     }
@@ -513,9 +501,7 @@ fn compute(
     let sub = req.segs[1].clone();
     let location = ws.body["location"].as_str().unwrap_or("global").to_string();
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(action) = query_get(&req.query, "underlyingResourceAction") else {
                 return Err(ArmError::user_error(
@@ -829,14 +815,8 @@ fn connection(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/connections"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
-        Method::DELETE => {
-            let existed = existing.is_some();
-            world.delete_tree(&key)?;
-            Ok(super::deleted(existed))
-        }
+        Method::GET => super::found_or(existing, not_found),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT | Method::PATCH => {
             let body = if req.body.is_empty() {
                 json!({})
@@ -935,9 +915,7 @@ fn datastore(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces/datastores"), &id, name);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::DELETE => {
             let Some(r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));

@@ -450,13 +450,25 @@ pub(crate) fn page(ctx: &Ctx<'_>, req: &Req, items: Vec<Value>) -> Reply {
     Reply::json(StatusCode::OK, body)
 }
 
-/// ARM's answer to a synchronous delete: 200 when something was deleted, 204 when not.
-pub(crate) fn deleted(existed: bool) -> Reply {
-    Reply::empty(if existed {
+/// ARM's answer to a GET of one resource: its stored body, or the type's own 404.
+pub(crate) fn found_or(
+    existing: Option<ArmRecord>,
+    not_found: impl FnOnce() -> ArmError,
+) -> Result<Reply, ArmError> {
+    existing
+        .map(|r| Reply::json(StatusCode::OK, r.body))
+        .ok_or_else(not_found)
+}
+
+/// ARM's synchronous delete, which takes everything below the resource with it: 200 when
+/// something was deleted, 204 when not (a repeated delete is not an error).
+pub(crate) fn delete_now(world: &mut World, key: &str, existed: bool) -> Result<Reply, ArmError> {
+    world.delete_tree(key)?;
+    Ok(Reply::empty(if existed {
         StatusCode::OK
     } else {
         StatusCode::NO_CONTENT
-    })
+    }))
 }
 
 /// A copy of an object without the named top-level fields.

@@ -38,6 +38,14 @@ pub(crate) fn location_url(ctx: &Ctx<'_>, sub: &str, op: &OpRecord) -> String {
     }
 }
 
+/// ARM's answer to a request that started an operation: 202, poll `Location` after
+/// `Retry-After` seconds.
+pub(crate) fn accepted(ctx: &Ctx<'_>, sub: &str, op: &OpRecord) -> Reply {
+    Reply::empty(StatusCode::ACCEPTED)
+        .header("location", location_url(ctx, sub, op))
+        .header("retry-after", ctx.retry_after())
+}
+
 fn find(world: &World, id: &str) -> Result<OpRecord, ArmError> {
     match world.store.get(&format!("op:{id}")) {
         Some(Record::Operation(op)) => Ok(op.clone()),
@@ -90,9 +98,7 @@ pub(crate) fn location(
     match op.status {
         OpStatus::InProgress => {
             let sub = req.segs.get(1).cloned().unwrap_or_default();
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", location_url(ctx, &sub, &op))
-                .header("retry-after", ctx.retry_after()))
+            Ok(accepted(ctx, &sub, &op))
         }
         OpStatus::Failed | OpStatus::Canceled => {
             let error = op.error.clone().unwrap_or(Value::Null);

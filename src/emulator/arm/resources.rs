@@ -95,9 +95,7 @@ pub(super) fn resource_group(
         )
     };
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
+        Method::GET => super::found_or(existing, not_found),
         Method::HEAD => Ok(Reply::empty(if existing.is_some() {
             StatusCode::NO_CONTENT
         } else {
@@ -169,9 +167,7 @@ pub(super) fn resource_group(
                 &location,
                 fail,
             )?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", super::operations::location_url(ctx, sub, &op))
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, sub, &op))
         }
         _ => Err(no_route(req)),
     }
@@ -286,16 +282,8 @@ pub(super) fn storage(
         return Err(no_route(req));
     }
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(not_found),
-        Method::DELETE => {
-            if existing.is_none() {
-                return Ok(Reply::empty(StatusCode::NO_CONTENT));
-            }
-            world.delete_tree(&key)?;
-            Ok(Reply::empty(StatusCode::OK))
-        }
+        Method::GET => super::found_or(existing, not_found),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT | Method::PATCH => {
             let body = json_body(req)?;
             if let Some(mut r) = existing {
@@ -397,9 +385,7 @@ pub(super) fn storage(
                 &location,
                 fail,
             )?;
-            Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", super::operations::location_url(ctx, sub, &op))
-                .header("retry-after", ctx.retry_after()))
+            Ok(super::operations::accepted(ctx, sub, &op))
         }
         _ => Err(no_route(req)),
     }
@@ -438,14 +424,10 @@ pub(super) fn vault(
     let key = key_of(&id);
     let existing = get_arm(world, &key);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(|| ArmError::not_found("Microsoft.KeyVault/vaults", &id, name)),
-        Method::DELETE => {
-            let existed = existing.is_some();
-            world.delete_tree(&key)?;
-            Ok(super::deleted(existed))
-        }
+        Method::GET => super::found_or(existing, || {
+            ArmError::not_found("Microsoft.KeyVault/vaults", &id, name)
+        }),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT => {
             let body = json_body(req)?;
             if !(3..=24).contains(&name.len())
@@ -528,14 +510,10 @@ pub(super) fn component(
     let key = key_of(&id);
     let existing = get_arm(world, &key);
     match req.method {
-        Method::GET => existing
-            .map(|r| Reply::json(StatusCode::OK, r.body))
-            .ok_or_else(|| ArmError::not_found("Microsoft.Insights/components", &id, name)),
-        Method::DELETE => {
-            let existed = existing.is_some();
-            world.delete_tree(&key)?;
-            Ok(super::deleted(existed))
-        }
+        Method::GET => super::found_or(existing, || {
+            ArmError::not_found("Microsoft.Insights/components", &id, name)
+        }),
+        Method::DELETE => super::delete_now(world, &key, existing.is_some()),
         Method::PUT => {
             let body = json_body(req)?;
             let location = require_location(&body)?;

@@ -250,30 +250,21 @@ pub(crate) fn handle(
         Op::CreateContainer => create_container(world, req),
         Op::ContainerProperties => container_properties(world, req),
         Op::DeleteContainer => delete_container(world, req),
-        _ => {
-            if world
-                .store
-                .get(&container_key(&req.account, &req.container))
-                .is_none()
-            {
-                return err(
-                    StatusCode::NOT_FOUND,
-                    "ContainerNotFound",
-                    "The specified container does not exist.",
-                );
-            }
-            match op {
-                Op::ListBlobs => Ok(list_blobs(world, req)),
-                Op::PutBlob => put_blob(world, req),
-                Op::PutBlock => put_block(world, req),
-                Op::PutBlockList => put_block_list(world, req),
-                Op::GetBlockList => get_block_list(world, req),
-                Op::SetMetadata => set_metadata(world, req),
-                Op::GetBlob => get_blob(world, req),
-                Op::DeleteBlob => delete_blob(world, req),
-                _ => unreachable!("container operations handled above"),
-            }
+        _ if world
+            .store
+            .get(&container_key(&req.account, &req.container))
+            .is_none() =>
+        {
+            Err(container_not_found())
         }
+        Op::ListBlobs => Ok(list_blobs(world, req)),
+        Op::PutBlob => put_blob(world, req),
+        Op::PutBlock => put_block(world, req),
+        Op::PutBlockList => put_block_list(world, req),
+        Op::GetBlockList => get_block_list(world, req),
+        Op::SetMetadata => set_metadata(world, req),
+        Op::GetBlob => get_blob(world, req),
+        Op::DeleteBlob => delete_blob(world, req),
     };
     match result {
         Ok(reply) => reply,
@@ -290,6 +281,22 @@ fn store_err(e: super::store::StoreError) -> StorageError {
         StatusCode::INTERNAL_SERVER_ERROR,
         "InternalError",
         e.to_string(),
+    )
+}
+
+fn container_not_found() -> StorageError {
+    (
+        StatusCode::NOT_FOUND,
+        "ContainerNotFound",
+        "The specified container does not exist.".into(),
+    )
+}
+
+fn blob_not_found() -> StorageError {
+    (
+        StatusCode::NOT_FOUND,
+        "BlobNotFound",
+        "The specified blob does not exist.".into(),
     )
 }
 
@@ -347,22 +354,14 @@ fn container_properties(world: &World, req: &BlobReq) -> BlobResult {
             }
             Ok(reply)
         }
-        _ => Err((
-            StatusCode::NOT_FOUND,
-            "ContainerNotFound",
-            "The specified container does not exist.".into(),
-        )),
+        _ => Err(container_not_found()),
     }
 }
 
 fn delete_container(world: &mut World, req: &BlobReq) -> BlobResult {
     let key = container_key(&req.account, &req.container);
     if world.store.get(&key).is_none() {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "ContainerNotFound",
-            "The specified container does not exist.".into(),
-        ));
+        return Err(container_not_found());
     }
     let prefix = format!(
         "blob:{}/{}/",
@@ -710,11 +709,7 @@ fn get_block_list(world: &World, req: &BlobReq) -> BlobResult {
 
 fn set_metadata(world: &mut World, req: &BlobReq) -> BlobResult {
     let Some(mut b) = existing_blob(world, req) else {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "BlobNotFound",
-            "The specified blob does not exist.".into(),
-        ));
+        return Err(blob_not_found());
     };
     precondition(req, Some(&b)).or_else(|e| {
         if e.1 == "BlobAlreadyExists" {
@@ -744,11 +739,7 @@ fn set_metadata(world: &mut World, req: &BlobReq) -> BlobResult {
 
 fn get_blob(world: &World, req: &BlobReq) -> BlobResult {
     let Some(b) = existing_blob(world, req) else {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "BlobNotFound",
-            "The specified blob does not exist.".into(),
-        ));
+        return Err(blob_not_found());
     };
     let mut reply = Reply::empty(StatusCode::OK)
         .header("etag", b.etag.clone())
@@ -815,11 +806,7 @@ fn get_blob(world: &World, req: &BlobReq) -> BlobResult {
 fn delete_blob(world: &mut World, req: &BlobReq) -> BlobResult {
     let key = blob_key(&req.account, &req.container, &req.blob);
     if world.store.get(&key).is_none() {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "BlobNotFound",
-            "The specified blob does not exist.".into(),
-        ));
+        return Err(blob_not_found());
     }
     world.store.delete(&key).map_err(store_err)?;
     world

@@ -354,22 +354,24 @@ mod tests {
         }
     }
 
-    fn parse(sas: &str) -> Vec<(String, String)> {
-        crate::emulator::util::parse_query(Some(sas))
+    /// The query string of a SAS for container `c` of `acct`, signed with `KEY`.
+    fn sas_query(
+        permissions: &str,
+        start: OffsetDateTime,
+        expiry: OffsetDateTime,
+    ) -> Vec<(String, String)> {
+        let sas = container_sas("acct", KEY, "c", permissions, start, expiry);
+        crate::emulator::util::parse_query(Some(&sas))
     }
 
     #[test]
     fn generated_container_sas_verifies() {
         let now = time::macros::datetime!(2030-01-01 00:00:00 UTC);
-        let sas = container_sas(
-            "acct",
-            KEY,
-            "c",
+        let query = sas_query(
             "racwdl",
             now - time::Duration::hours(1),
             now + time::Duration::hours(1),
         );
-        let query = parse(&sas);
         let headers = HeaderMap::new();
         assert_eq!(check_sas(&signed(&query, &headers, 'w'), KEY), Ok(()));
         // Wrong key: refused.
@@ -395,29 +397,21 @@ mod tests {
     #[test]
     fn expired_and_missing_permission() {
         let now = time::macros::datetime!(2030-01-01 00:00:00 UTC);
-        let sas = container_sas(
-            "acct",
-            KEY,
-            "c",
+        let query = sas_query(
             "r",
             now - time::Duration::hours(2),
             now - time::Duration::hours(1),
         );
-        let query = parse(&sas);
         let headers = HeaderMap::new();
         assert!(matches!(
             check_sas(&signed(&query, &headers, 'r'), KEY),
             Err(AuthFailure::Expired(_))
         ));
-        let sas = container_sas(
-            "acct",
-            KEY,
-            "c",
+        let query = sas_query(
             "r",
             now - time::Duration::hours(1),
             now + time::Duration::hours(1),
         );
-        let query = parse(&sas);
         assert!(matches!(
             check_sas(&signed(&query, &headers, 'w'), KEY),
             Err(AuthFailure::Permission(_))
