@@ -115,7 +115,7 @@ pub enum PlanFormat {
 }
 
 /// Where Azure is and how to sign in.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AzureArgs {
     /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and plan
     /// against it: no Azure account needed.

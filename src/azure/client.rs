@@ -352,6 +352,14 @@ impl ArmClient {
         }
     }
 
+    /// Get the first token now, so that the first reads need not wait for it. A failure
+    /// is not kept: the first read tries again and reports it with its context.
+    pub async fn sign_in(&self) {
+        if let Err(error) = self.authorization().await {
+            tracing::debug!(%error, "signing in early failed; the first read tries again");
+        }
+    }
+
     /// The `Authorization` header, built once per token: azure_identity is asked again
     /// only when the token is within five minutes of expiring (as it refreshes then).
     async fn authorization(

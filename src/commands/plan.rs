@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
-use crate::commands::connect::connect;
+use crate::commands::connect::{ConnectError, connect};
 use crate::desired;
 use crate::observe;
 use crate::plan::{self, Plan};
@@ -70,20 +70,24 @@ pub fn make_plan(
     azure: &AzureArgs,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let loaded = spec::load(paths, env);
-    super::print_problems(&loaded)?;
-    let Some(specs) = loaded.specs else {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // Against Azure, sign in while the specs load: the first token (and the connection
+    // it opens) needs nothing from the specs, and every read waits for it. The emulator
+    // is started once the specs name its subscriptions.
+    let early = (!azure.emulator).then(|| {
+        let (azure, env) = (azure.clone(), env.clone());
+        runtime.spawn(async move {
+            let connection = connect(&azure, &env, &[]).await?;
+            connection.client.sign_in().await;
+            Ok::<_, ConnectError>(connection)
+        })
+    });
+    let Some(desired) = load_desired(paths, env)? else {
+        // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
+        runtime.shutdown_background();
         return Ok(Err(Failed));
-    };
-    let desired = match desired::desired(&specs) {
-        Ok(desired) => desired,
-        Err(errors) => {
-            let mut stderr = anstream::stderr();
-            for error in errors {
-                writeln!(stderr, "error: {error}")?;
-            }
-            return Ok(Err(Failed));
-        }
     };
     let mut subscriptions: Vec<String> = desired
         .workspaces
@@ -91,11 +95,14 @@ pub fn make_plan(
         .map(|w| w.spec.subscription_id.as_str().to_string())
         .collect();
     subscriptions.dedup();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let observed = runtime.block_on(async {
-        let connection = match connect(azure, env, &subscriptions).await {
+        let connection = match early {
+            Some(task) => task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            None => connect(azure, env, &subscriptions).await,
+        };
+        let connection = match connection {
             Ok(connection) => connection,
             Err(error) => return Err(vec![error.to_string()]),
         };
@@ -124,6 +131,29 @@ pub fn make_plan(
         }
     };
     Ok(Ok(plan::plan(&desired, &observed)))
+}
+
+/// Load and validate the specs and work out the desired state; `None` when there were
+/// errors (already printed).
+fn load_desired(
+    paths: &[std::path::PathBuf],
+    env: &EnvVars,
+) -> std::io::Result<Option<desired::Desired>> {
+    let loaded = spec::load(paths, env);
+    super::print_problems(&loaded)?;
+    let Some(specs) = loaded.specs else {
+        return Ok(None);
+    };
+    match desired::desired(&specs) {
+        Ok(desired) => Ok(Some(desired)),
+        Err(errors) => {
+            let mut stderr = anstream::stderr();
+            for error in errors {
+                writeln!(stderr, "error: {error}")?;
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader never

@@ -626,6 +626,28 @@ fn no_credentials_lists_what_was_tried() {
     insta::assert_snapshot!(out.stderr);
 }
 
+/// Signing in starts while the specs load; when they turn out invalid, only their
+/// problems are reported, not the sign-in's.
+#[test]
+fn invalid_specs_are_reported_before_any_sign_in_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nclusters:\n  - name: gpu\n    vm_size: STANDARD_NC6\n    max_nodes: -1\n",
+    )
+    .unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .args(["plan"])
+        .arg_path(&spec)
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("max_nodes"), "{}", out.stderr);
+    assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
+}
+
 /// The README's main command: plan against the in-process emulator, state kept in
 /// .amlspec/emulator/ of the current folder.
 #[test]
