@@ -397,16 +397,35 @@ pub(crate) fn validate_body(definition: &str, body: &Value) -> Result<(), ArmErr
     .with_details(details))
 }
 
-/// Whether `text` matches an OpenAPI `pattern` (ECMA-style, lookarounds allowed).
+/// Whether `text` matches an OpenAPI `pattern` (ECMA-style, lookarounds allowed). Each
+/// pattern is compiled once: every PUT of a named resource checks one.
 pub(crate) fn matches_pattern(pattern: &str, text: &str) -> bool {
-    fancy_regex::Regex::new(pattern)
-        .ok()
-        .and_then(|re| re.is_match(text).ok())
-        .unwrap_or(false)
+    static COMPILED: OnceLock<Mutex<HashMap<String, Option<fancy_regex::Regex>>>> = OnceLock::new();
+    let compiled = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
+    let regex = {
+        let mut compiled = compiled
+            .lock()
+            .expect("the pattern cache is never poisoned");
+        compiled
+            .entry(pattern.to_string())
+            .or_insert_with(|| fancy_regex::Regex::new(pattern).ok())
+            .clone()
+    };
+    regex.and_then(|re| re.is_match(text).ok()).unwrap_or(false)
 }
 
 /// A path parameter's pattern from the OpenAPI `parameters` section, if any.
 pub(crate) fn path_pattern(param: &str) -> Option<&'static str> {
+    static FOUND: OnceLock<Mutex<HashMap<String, Option<&'static str>>>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| Mutex::new(HashMap::new()));
+    *found
+        .lock()
+        .expect("the pattern cache is never poisoned")
+        .entry(param.to_string())
+        .or_insert_with(|| find_path_pattern(param))
+}
+
+fn find_path_pattern(param: &str) -> Option<&'static str> {
     let doc = openapi();
     for p in doc["paths"].as_object()?.values() {
         for op in p.as_object()?.values() {
