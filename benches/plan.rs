@@ -8,7 +8,9 @@
 //! everything present (depth 2), and a generated manifest of 1,000 resources across 10
 //! workspaces, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
 //! latency (default 100), `AMLSPEC_BENCH_RUNS` the runs per case (default 5; the median
-//! is reported). Peak RSS is the child's maximum resident set (getrusage).
+//! is reported), `AMLSPEC_BENCH_ONLY` runs only the cases whose name contains it. Peak
+//! RSS is the child's maximum resident set (getrusage); CPU is the child's, and "emu CPU"
+//! is what the emulator (this process) spent serving it on the same cores.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -88,10 +90,20 @@ fn main() {
         .unwrap();
     println!("ARM latency {latency_ms} ms, median of {runs} runs\n");
     println!(
-        "{:<34} {:>9} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>9}",
-        "case", "resources", "requests", "req/res", "critical", "wall", "ratio", "peak RSS", "CPU"
+        "{:<34} {:>9} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>9} {:>9}",
+        "case",
+        "resources",
+        "requests",
+        "req/res",
+        "critical",
+        "wall",
+        "ratio",
+        "peak RSS",
+        "CPU",
+        "emu CPU"
     );
-    for case in cases {
+    let only = std::env::var("AMLSPEC_BENCH_ONLY").unwrap_or_default();
+    for case in cases.into_iter().filter(|c| c.name.contains(&only)) {
         let ca = tempfile::NamedTempFile::new().unwrap();
         let config = EmulatorConfig {
             tls: TlsConfig::SelfSigned {
@@ -130,19 +142,23 @@ fn main() {
         let mut requests = 0;
         let mut rss_kb = 0;
         let mut cpus = Vec::new();
+        let mut emulator_cpus = Vec::new();
         for _ in 0..runs {
+            let before = own_cpu_ms();
             let (wall, reqs, rss, cpu) = run_plan(&emulator, ca.path(), &case.paths);
+            emulator_cpus.push(own_cpu_ms() - before);
             walls.push(wall);
             cpus.push(cpu);
             requests = reqs;
             rss_kb = rss_kb.max(rss);
         }
         cpus.sort();
+        emulator_cpus.sort();
         walls.sort();
         let wall = walls[walls.len() / 2];
         let critical = Duration::from_millis(latency_ms * u64::from(case.depth));
         println!(
-            "{:<34} {:>9} {:>9} {:>8.2} {:>7} ms {:>6} ms {:>6.2}x {:>6} MB {:>6} ms",
+            "{:<34} {:>9} {:>9} {:>8.2} {:>7} ms {:>6} ms {:>6.2}x {:>6} MB {:>6} ms {:>6} ms",
             case.name,
             resources,
             requests,
@@ -152,6 +168,7 @@ fn main() {
             wall.as_secs_f64() / critical.as_secs_f64(),
             rss_kb / 1024,
             cpus[cpus.len() / 2],
+            emulator_cpus[emulator_cpus.len() / 2],
         );
         runtime.block_on(emulator.shutdown());
     }
@@ -227,6 +244,16 @@ fn wait_with_rusage(pid: libc::pid_t) -> (i32, i64, i64) {
         usage.ru_maxrss,
         ms(usage.ru_utime) + ms(usage.ru_stime),
     )
+}
+
+/// CPU time (ms) this process has used so far: the emulator's, which serves the plan
+/// on the same cores.
+fn own_cpu_ms() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills `usage` for this process.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
 }
 
 fn load(paths: &[PathBuf]) -> Desired {
