@@ -238,12 +238,7 @@ fn wait_with_rusage(pid: libc::pid_t) -> (i32, i64, i64) {
     // SAFETY: wait4 fills `status` and `usage` for the child `pid` this process spawned.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4 failed");
-    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
-    (
-        libc::WEXITSTATUS(status),
-        usage.ru_maxrss,
-        ms(usage.ru_utime) + ms(usage.ru_stime),
-    )
+    (libc::WEXITSTATUS(status), usage.ru_maxrss, cpu_ms(&usage))
 }
 
 /// CPU time (ms) this process has used so far: the emulator's, which serves the plan
@@ -252,6 +247,11 @@ fn own_cpu_ms() -> i64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills `usage` for this process.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    cpu_ms(&usage)
+}
+
+/// User plus system CPU time of a resource usage record, in ms.
+fn cpu_ms(usage: &libc::rusage) -> i64 {
     let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
     ms(usage.ru_utime) + ms(usage.ru_stime)
 }
