@@ -158,7 +158,7 @@ fn fail_job(w: &mut World, job_id: &str) -> Result<(), AdminError> {
         return Ok(());
     }
     let now = w.now();
-    r.body["properties"]["status"] = json!("Failed");
+    r.body_mut()["properties"]["status"] = json!("Failed");
     r.phase_started = now;
     w.store.put(&key, Record::Arm(r))?;
     w.active.remove(&key);

@@ -174,11 +174,19 @@ pub(crate) fn check_bearer(
             "The access token is invalid.",
         )
     };
-    let (input, claims, sig): (String, Claims, String) =
-        decode_claims(token.trim()).ok_or_else(invalid)?;
-    if sign(&world.signing_key, &input) != sig {
-        return Err(invalid());
-    }
+    let token = token.trim();
+    let claims = match world.verified_claims(token) {
+        Some(claims) => claims,
+        None => {
+            let (input, claims, sig): (String, Claims, String) =
+                decode_claims(token).ok_or_else(invalid)?;
+            if sign(&world.signing_key, &input) != sig {
+                return Err(invalid());
+            }
+            world.remember_verified(token, &claims);
+            claims
+        }
+    };
     let now = world.now();
     let exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
     let revoked = claims.epoch < world.token_epoch;
@@ -590,5 +598,26 @@ mod tests {
         assert_eq!(e.code, "InvalidAuthenticationToken");
         let e = check_bearer(&world, &config, base, None, Audience::Arm).unwrap_err();
         assert_eq!(e.code, "AuthenticationFailed");
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_revocation_and_expiry() {
+        let mut world = World::new(Store::in_memory()).unwrap();
+        let config = EmulatorConfig::default();
+        let base = "http://127.0.0.1:1";
+        let (token, _) = issue_token(&world, &config, base, "c", "https://management.azure.com/");
+        let header = format!("Bearer {token}");
+        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Arm).is_ok());
+        assert!(
+            world.verified_claims(&token).is_some(),
+            "the token is remembered"
+        );
+        world.token_epoch += 1;
+        let e = check_bearer(&world, &config, base, Some(&header), Audience::Arm).unwrap_err();
+        assert_eq!(e.code, "ExpiredAuthenticationToken");
+        world.token_epoch -= 1;
+        world.clock_offset = time::Duration::days(2);
+        let e = check_bearer(&world, &config, base, Some(&header), Audience::Arm).unwrap_err();
+        assert_eq!(e.code, "ExpiredAuthenticationToken");
     }
 }

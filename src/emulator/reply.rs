@@ -7,10 +7,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::model::JsonBody;
+
 #[derive(Debug)]
 pub(crate) enum ReplyBody {
     Empty,
-    Json(Value),
+    /// Shared with the stored record it came from: a GET copies nothing.
+    Json(JsonBody),
     Xml(String),
     Bytes(Bytes),
 }
@@ -23,11 +26,11 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub(crate) fn json(status: StatusCode, body: Value) -> Reply {
+    pub(crate) fn json(status: StatusCode, body: impl Into<JsonBody>) -> Reply {
         Reply {
             status,
             headers: Vec::new(),
-            body: ReplyBody::Json(body),
+            body: ReplyBody::Json(body.into()),
         }
     }
 
@@ -50,7 +53,7 @@ impl Reply {
             ReplyBody::Empty => (None, Body::empty()),
             ReplyBody::Json(v) => (
                 Some("application/json; charset=utf-8"),
-                Body::from(serde_json::to_vec(&v).unwrap_or_default()),
+                Body::from(v.text()),
             ),
             ReplyBody::Xml(s) => (Some("application/xml"), Body::from(s)),
             ReplyBody::Bytes(b) => (None, Body::from(b)),

@@ -2,12 +2,14 @@
 //! that moves long-running operations and jobs forward, either on the virtual clock
 //! (SimMode::Auto) or one explicit step at a time (SimMode::Explicit).
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::auth::Claims;
 use super::config::{EmulatorConfig, SimMode};
 use super::faults::FaultState;
 use super::model::{Kind, MetaRecord, OpKind, OpRecord, OpStatus, Record};
@@ -46,6 +48,11 @@ pub(crate) struct World {
     pub token_epoch: u64,
     /// Keys of operations and jobs that are not terminal yet.
     pub active: BTreeSet<String>,
+    /// The last token whose signature checked out, and its claims: a client sends the
+    /// same token with every request, and decoding and verifying it is most of the work
+    /// of checking it. Expiry, revocation, tenant and audience are still checked on
+    /// every request.
+    verified_token: RefCell<Option<(String, Claims)>>,
 }
 
 pub(crate) const JOB_TERMINAL: [&str; 3] = ["Completed", "Failed", "Canceled"];
@@ -94,7 +101,20 @@ impl World {
             signing_key,
             token_epoch: 0,
             active,
+            verified_token: RefCell::new(None),
         })
+    }
+
+    /// The claims of `token` if it is the token last verified.
+    pub(crate) fn verified_claims(&self, token: &str) -> Option<Claims> {
+        match &*self.verified_token.borrow() {
+            Some((verified, claims)) if verified == token => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remember_verified(&self, token: &str, claims: &Claims) {
+        *self.verified_token.borrow_mut() = Some((token.to_string(), claims.clone()));
     }
 
     /// The journal and the sequence number to wait for, to make this world's writes durable.
@@ -184,7 +204,7 @@ impl World {
                         return Ok(false);
                     }
                 };
-                set_job_status(&mut r.body, next, at);
+                set_job_status(r.body_mut(), next, at);
                 r.phase_started = at;
                 let terminal = JOB_TERMINAL.contains(&next);
                 self.store.put(key, Record::Arm(r))?;
@@ -225,9 +245,11 @@ impl World {
             (OpKind::Create, fail) => {
                 if let Some(Record::Arm(mut r)) = self.store.get(&op.target).cloned() {
                     let state = if fail { "Failed" } else { "Succeeded" };
-                    set_provisioning_state(&mut r.body, r.kind, state);
+                    let kind = r.kind;
+                    set_provisioning_state(r.body_mut(), kind, state);
                     if fail && r.kind == Kind::Compute {
-                        r.body["properties"]["provisioningErrors"] = json!([{ "error": op.error }]);
+                        r.body_mut()["properties"]["provisioningErrors"] =
+                            json!([{ "error": op.error }]);
                     }
                     self.store.put(&op.target, Record::Arm(r))?;
                 }
@@ -238,7 +260,8 @@ impl World {
             }
             (OpKind::Delete, true) => {
                 if let Some(Record::Arm(mut r)) = self.store.get(&op.target).cloned() {
-                    set_provisioning_state(&mut r.body, r.kind, "Failed");
+                    let kind = r.kind;
+                    set_provisioning_state(r.body_mut(), kind, "Failed");
                     self.store.put(&op.target, Record::Arm(r))?;
                 }
             }
@@ -246,7 +269,7 @@ impl World {
                 if let Some(Record::Arm(mut r)) = self.store.get(&op.target).cloned()
                     && !job_is_terminal(&r.body)
                 {
-                    set_job_status(&mut r.body, "Canceled", at);
+                    set_job_status(r.body_mut(), "Canceled", at);
                     r.phase_started = at;
                     self.store.put(&op.target, Record::Arm(r))?;
                     self.active.remove(&op.target);

@@ -68,7 +68,7 @@ pub(super) fn handle(
         ([], &Method::GET) => {
             let items = filter_view(req, children(world, &ws_key, asset.seg()))
                 .into_iter()
-                .map(|r| r.body)
+                .map(|r| r.body.into_value())
                 .collect();
             Ok(page(ctx, req, items))
         }
@@ -154,8 +154,8 @@ fn container(
                     for k in ["latestVersion", "nextVersion"] {
                         props[k] = r.body["properties"][k].clone();
                     }
-                    r.body["properties"] = props;
-                    ctx.touch(&mut r.body);
+                    r.body_mut()["properties"] = props;
+                    ctx.touch(r.body_mut());
                     (StatusCode::OK, r)
                 }
                 None => {
@@ -206,14 +206,14 @@ fn refresh_container(
         .map(|m| m + 1)
         .unwrap_or(1);
     match latest {
-        Some(l) => record.body["properties"]["latestVersion"] = json!(l),
+        Some(l) => record.body_mut()["properties"]["latestVersion"] = json!(l),
         None => {
-            if let Some(p) = record.body["properties"].as_object_mut() {
+            if let Some(p) = record.body_mut()["properties"].as_object_mut() {
                 p.remove("latestVersion");
             }
         }
     }
-    record.body["properties"]["nextVersion"] = json!(next.to_string());
+    record.body_mut()["properties"]["nextVersion"] = json!(next.to_string());
     put_arm(world, &key, record)
 }
 
@@ -285,7 +285,11 @@ fn list_versions(
     if let Some(top) = query_get(&req.query, "$top").and_then(|t| t.parse::<usize>().ok()) {
         items.truncate(top);
     }
-    Ok(page(ctx, req, items.into_iter().map(|r| r.body).collect()))
+    Ok(page(
+        ctx,
+        req,
+        items.into_iter().map(|r| r.body.into_value()).collect(),
+    ))
 }
 
 /// Fields of a version's properties that may change after creation.
@@ -406,8 +410,8 @@ fn version(
                             ),
                         ));
                     }
-                    r.body["properties"] = props;
-                    ctx.touch(&mut r.body);
+                    r.body_mut()["properties"] = props;
+                    ctx.touch(r.body_mut());
                     (StatusCode::OK, r)
                 }
                 None => {

@@ -35,7 +35,7 @@ pub(super) fn list(
     let view = query_get(&req.query, "listViewType").unwrap_or("ActiveOnly");
     let items = children(world, ws_key, "jobs")
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .filter(|b| job_type.is_none_or(|t| b["properties"]["jobType"] == t))
         .filter(|b| tag.is_none_or(|t| b["properties"]["tags"].get(t).is_some()))
         .filter(|b| {
@@ -172,10 +172,10 @@ pub(super) fn job(
                 }
                 for k in MUTABLE {
                     if let Some(v) = fresh.get(k) {
-                        r.body["properties"][k] = v.clone();
+                        r.body_mut()["properties"][k] = v.clone();
                     }
                 }
-                ctx.touch(&mut r.body);
+                ctx.touch(r.body_mut());
                 put_arm(world, &key, r.clone())?;
                 return Ok(Reply::json(StatusCode::OK, r.body));
             }
@@ -208,7 +208,7 @@ pub(super) fn cancel(
     if job_is_terminal(&r.body) {
         return Ok(Reply::empty(StatusCode::OK));
     }
-    r.body["properties"]["status"] = json!("CancelRequested");
+    r.body_mut()["properties"]["status"] = json!("CancelRequested");
     r.phase_started = ctx.now;
     put_arm(world, &key, r)?;
     let ws = get_arm(world, &key_of(ws_id));

@@ -61,7 +61,7 @@ pub(super) fn workspace_tree(
         (["connections", _], _) => connection(world, ctx, req, &ws_id, child(2)),
         (["connections", _, "listsecrets"], &Method::POST) => {
             let r = require_child(world, &ws_id, "connections", child(2))?;
-            let mut body = r.body.clone();
+            let mut body = Value::clone(&r.body);
             if let Some(secrets) = r.secrets {
                 body["properties"]["credentials"] = secrets;
             }
@@ -117,7 +117,7 @@ fn list(
 ) -> Result<Reply, ArmError> {
     let items = children(world, ws_key, type_seg)
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .collect();
     Ok(page(ctx, req, items))
 }
@@ -155,7 +155,7 @@ fn workspace(
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
             };
             let fail = ctx.lro_must_fail(req);
-            r.body["properties"]["provisioningState"] = json!("Deleting");
+            r.body_mut()["properties"]["provisioningState"] = json!("Deleting");
             let location = r.body["location"].as_str().unwrap_or("global").to_string();
             put_arm(world, &key, r.clone())?;
             let op = world.start_op(OpKind::Delete, &key, ws_id, ML, &location, fail)?;
@@ -169,15 +169,15 @@ fn workspace(
             validate_body("WorkspaceUpdateParameters", &body)?;
             for field in ["tags", "sku", "identity"] {
                 if let Some(v) = body.get(field) {
-                    r.body[field] = v.clone();
+                    r.body_mut()[field] = v.clone();
                 }
             }
             if let Some(Value::Object(props)) = body.get("properties") {
                 for (k, v) in props {
-                    r.body["properties"][k] = v.clone();
+                    r.body_mut()["properties"][k] = v.clone();
                 }
             }
-            ctx.touch(&mut r.body);
+            ctx.touch(r.body_mut());
             put_arm(world, &key, r.clone())?;
             Ok(Reply::json(StatusCode::OK, r.body))
         }
@@ -322,7 +322,7 @@ fn update_workspace(
     }
     for field in ["tags", "sku", "identity", "kind"] {
         if let Some(v) = body.get(field) {
-            r.body[field] = v.clone();
+            r.body_mut()[field] = v.clone();
         }
     }
     for field in [
@@ -338,10 +338,10 @@ fn update_workspace(
         "enableDataIsolation",
     ] {
         if let Some(v) = body["properties"].get(field) {
-            r.body["properties"][field] = v.clone();
+            r.body_mut()["properties"][field] = v.clone();
         }
     }
-    ctx.touch(&mut r.body);
+    ctx.touch(r.body_mut());
     put_arm(world, key, r.clone())?;
     Ok(Reply::json(StatusCode::OK, r.body.clone()))
 }
@@ -517,7 +517,7 @@ fn compute(
             let Some(mut r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
             };
-            r.body["properties"]["provisioningState"] = json!("Deleting");
+            r.body_mut()["properties"]["provisioningState"] = json!("Deleting");
             put_arm(world, &key, r)?;
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Delete, &key, &id, ML, &location, fail)?;
@@ -538,9 +538,9 @@ fn compute(
             busy_check(world, &key, &r)?;
             if let Some(scale) = body["properties"]["properties"].get("scaleSettings") {
                 check_idle_time(scale)?;
-                apply_scale(&mut r.body, scale);
+                apply_scale(r.body_mut(), scale);
             }
-            r.body["properties"]["modifiedOn"] = json!(rfc3339(ctx.now));
+            r.body_mut()["properties"]["modifiedOn"] = json!(rfc3339(ctx.now));
             put_arm(world, &key, r.clone())?;
             let fail = ctx.lro_must_fail(req);
             let op = world.start_op(OpKind::Update, &key, &id, ML, &location, fail)?;
@@ -614,16 +614,16 @@ fn compute(
                     .with_target(fields[0].clone()));
                 }
                 if let Some(scale) = given.get("scaleSettings") {
-                    apply_scale(&mut r.body, scale);
+                    apply_scale(r.body_mut(), scale);
                 }
                 if let Some(d) = body["properties"].get("description") {
-                    r.body["properties"]["description"] = d.clone();
+                    r.body_mut()["properties"]["description"] = d.clone();
                 }
                 if let Some(t) = body.get("tags") {
-                    r.body["tags"] = t.clone();
+                    r.body_mut()["tags"] = t.clone();
                 }
-                r.body["properties"]["modifiedOn"] = json!(rfc3339(ctx.now));
-                ctx.touch(&mut r.body);
+                r.body_mut()["properties"]["modifiedOn"] = json!(rfc3339(ctx.now));
+                ctx.touch(r.body_mut());
                 put_arm(world, &key, r.clone())?;
                 return Ok(Reply::json(StatusCode::OK, r.body));
             }
@@ -784,7 +784,7 @@ fn list_connections(
     let category = query_get(&req.query, "category");
     let items = children(world, ws_key, "connections")
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .filter(|b| target.is_none_or(|t| b["properties"]["target"] == t))
         .filter(|b| category.is_none_or(|c| b["properties"]["category"] == c))
         .collect();
@@ -853,8 +853,8 @@ fn connection(
             }
             let mut record = match existing {
                 Some(mut r) => {
-                    r.body["properties"] = props;
-                    ctx.touch(&mut r.body);
+                    r.body_mut()["properties"] = props;
+                    ctx.touch(r.body_mut());
                     r
                 }
                 None => {
@@ -894,7 +894,7 @@ fn list_datastores(
         .collect();
     let items = children(world, ws_key, "datastores")
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .filter(|b| {
             is_default.is_none_or(|d| b["properties"]["isDefault"].as_bool().unwrap_or(false) == d)
         })
@@ -960,8 +960,8 @@ fn datastore(
             let (status, mut record) = match existing {
                 Some(mut r) => {
                     props["isDefault"] = r.body["properties"]["isDefault"].clone();
-                    r.body["properties"] = props;
-                    ctx.touch(&mut r.body);
+                    r.body_mut()["properties"] = props;
+                    ctx.touch(r.body_mut());
                     (StatusCode::OK, r)
                 }
                 None => {

@@ -386,7 +386,7 @@ pub(crate) fn put_arm(world: &mut World, key: &str, record: ArmRecord) -> Result
 pub(crate) fn new_record(world: &mut World, ctx: &Ctx<'_>, kind: Kind, body: Value) -> ArmRecord {
     ArmRecord {
         kind,
-        body,
+        body: body.into(),
         secrets: None,
         created_seq: world.seq(),
         phase_started: ctx.now,

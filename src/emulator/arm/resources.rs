@@ -73,7 +73,7 @@ pub(super) fn list_groups(
     let key = format!("/subscriptions/{sub}").to_ascii_lowercase();
     let items = children(world, &key, "resourcegroups")
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .collect();
     Ok(page(ctx, req, items))
 }
@@ -131,7 +131,7 @@ pub(super) fn resource_group(
                     ));
                 }
                 if body.get("tags").is_some() {
-                    r.body["tags"] = tags;
+                    r.body_mut()["tags"] = tags;
                 }
                 put_arm(world, &key, r.clone())?;
                 return Ok(Reply::json(StatusCode::OK, r.body));
@@ -199,7 +199,7 @@ pub(super) fn list_by_subscription(
         .store
         .scan(&prefix)
         .filter_map(|(_, r)| match r {
-            Record::Arm(a) if a.kind == kind => Some((a.created_seq, a.body.clone())),
+            Record::Arm(a) if a.kind == kind => Some((a.created_seq, Value::clone(&a.body))),
             _ => None,
         })
         .collect();
@@ -222,7 +222,7 @@ pub(super) fn list_by_group(
     let parent = format!("{}/providers/{ns}", group_key(sub, rg));
     let items = children(world, &parent, ty)
         .into_iter()
-        .map(|r| r.body)
+        .map(|r| r.body.into_value())
         .collect();
     Ok(page(ctx, req, items))
 }
@@ -288,7 +288,7 @@ pub(super) fn storage(
             let body = json_body(req)?;
             if let Some(mut r) = existing {
                 if body.get("tags").is_some() {
-                    r.body["tags"] = tags_of(&body)?;
+                    r.body_mut()["tags"] = tags_of(&body)?;
                 }
                 put_arm(world, &key, r.clone())?;
                 return Ok(Reply::json(StatusCode::OK, r.body));
@@ -481,7 +481,7 @@ pub(super) fn vault(
                 Some(mut r) => {
                     out["systemData"] = r.body["systemData"].clone();
                     ctx.touch(&mut out);
-                    r.body = out.clone();
+                    r.body = out.clone().into();
                     (StatusCode::OK, r)
                 }
                 None => {
@@ -571,7 +571,7 @@ pub(super) fn component(
             });
             let record = match existing {
                 Some(mut r) => {
-                    r.body = out.clone();
+                    r.body = out.clone().into();
                     r
                 }
                 None => new_record(world, ctx, Kind::AppInsights, out.clone()),
