@@ -27,6 +27,11 @@ use amlspec::emulator::{
 };
 use amlspec::spec::{self, interpolate::EnvVars};
 
+/// The emulator here runs on the allocator `amlspec emulator` ships with.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
 
 struct Case {

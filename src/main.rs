@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// jemalloc rather than the system allocator: see the note in Cargo.toml.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     amlspec::cli::main()
 }
