@@ -8,7 +8,8 @@
 //! everything present (depth 2), and a generated manifest of 1,000 resources across 10
 //! workspaces, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
 //! latency (default 100), `AMLSPEC_BENCH_RUNS` the runs per case (default 5; the median
-//! is reported), `AMLSPEC_BENCH_ONLY` runs only the cases whose name contains it. Peak
+//! is reported), `AMLSPEC_BENCH_ONLY` runs only the cases whose name contains it, and
+//! `AMLSPEC_BENCH_SHOW_LOG` prints each run's `-v` log (stage timestamps). Peak
 //! RSS is the child's maximum resident set (getrusage); CPU is the child's, and "emu CPU"
 //! is what the emulator (this process) spent serving it on the same cores.
 
@@ -225,6 +226,9 @@ fn run_plan(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> (Duration, u64
         fields.next().unwrap_or(0),
     );
     assert!(status == 0, "plan failed: {stderr}");
+    if std::env::var_os("AMLSPEC_BENCH_SHOW_LOG").is_some() {
+        eprintln!("{stderr}");
+    }
     let requests = stderr
         .lines()
         .find(|l| l.contains("observed"))

@@ -130,7 +130,11 @@ pub fn make_plan(
             return Ok(Err(Failed));
         }
     };
-    Ok(Ok(plan::plan(&desired, &observed)))
+    // Nothing runs on the runtime any more: do not wait for its idle threads to wind down.
+    runtime.shutdown_background();
+    let plan = plan::plan(&desired, &observed);
+    tracing::info!(resources = plan.resources().count(), "planned");
+    Ok(Ok(plan))
 }
 
 /// Load and validate the specs and work out the desired state; `None` when there were
@@ -145,7 +149,10 @@ fn load_desired(
         return Ok(None);
     };
     match desired::desired(&specs) {
-        Ok(desired) => Ok(Some(desired)),
+        Ok(desired) => {
+            tracing::info!("worked out the desired state");
+            Ok(Some(desired))
+        }
         Err(errors) => {
             let mut stderr = anstream::stderr();
             for error in errors {
