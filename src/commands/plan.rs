@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
-use crate::commands::connect::{ConnectError, connect};
+use crate::commands::connect::{ConnectError, Connection, connect};
 use crate::desired;
 use crate::observe;
 use crate::plan::{self, Plan};
@@ -95,30 +95,15 @@ pub fn make_plan(
         .map(|w| w.spec.subscription_id.as_str().to_string())
         .collect();
     subscriptions.dedup();
-    let observed = runtime.block_on(async {
-        let connection = match early {
-            Some(task) => task
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
-            None => connect(azure, env, &subscriptions).await,
-        };
-        let connection = match connection {
-            Ok(connection) => connection,
-            Err(error) => return Err(vec![error.to_string()]),
-        };
-        let observed = observe::observe(&connection.client, &desired).await;
-        tracing::info!(
-            requests = connection
-                .client
-                .stats
-                .requests
-                .load(std::sync::atomic::Ordering::Relaxed),
-            "observed"
-        );
-        if let Some(emulator) = connection.emulator {
-            emulator.shutdown().await;
-        }
-        observed.map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    // The manifest digest depends only on the specs: work it out on another thread while
+    // the reads are in flight.
+    let (observed, manifest_digest) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| plan::manifest_digest(&desired));
+        let observed = observe_all(&runtime, azure, env, early, &subscriptions, &desired);
+        let digest = digest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (observed, digest)
     });
     let observed = match observed {
         Ok(observed) => observed,
@@ -132,9 +117,46 @@ pub fn make_plan(
     };
     // Nothing runs on the runtime any more: do not wait for its idle threads to wind down.
     runtime.shutdown_background();
-    let plan = plan::plan(&desired, &observed);
+    let plan = plan::plan_with_digest(&desired, &observed, manifest_digest);
     tracing::info!(resources = plan.resources().count(), "planned");
     Ok(Ok(plan))
+}
+
+/// Connect (or take the connection made while the specs loaded) and read everything
+/// `desired` names; the errors as text when that failed.
+fn observe_all(
+    runtime: &tokio::runtime::Runtime,
+    azure: &AzureArgs,
+    env: &EnvVars,
+    early: Option<tokio::task::JoinHandle<Result<Connection, ConnectError>>>,
+    subscriptions: &[String],
+    desired: &desired::Desired,
+) -> Result<observe::Observed, Vec<String>> {
+    runtime.block_on(async {
+        let connection = match early {
+            Some(task) => task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            None => connect(azure, env, subscriptions).await,
+        };
+        let connection = match connection {
+            Ok(connection) => connection,
+            Err(error) => return Err(vec![error.to_string()]),
+        };
+        let observed = observe::observe(&connection.client, desired).await;
+        tracing::info!(
+            requests = connection
+                .client
+                .stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "observed"
+        );
+        if let Some(emulator) = connection.emulator {
+            emulator.shutdown().await;
+        }
+        observed.map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    })
 }
 
 /// Load and validate the specs and work out the desired state; `None` when there were

@@ -188,6 +188,12 @@ impl Plan {
 
 /// Decide what to do about every resource.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
+    plan_with_digest(desired, observed, manifest_digest(desired))
+}
+
+/// [`plan`], given the [`manifest_digest`] of `desired` (which depends on nothing live,
+/// so it can be worked out while the reads are in flight).
+pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest: String) -> Plan {
     let workspaces: Vec<WorkspacePlan> = desired
         .workspaces
         .iter()
@@ -211,7 +217,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
     Plan {
         format_version: FORMAT_VERSION,
-        manifest_digest: manifest_digest(desired),
+        manifest_digest,
         workspaces,
         summary,
     }
@@ -317,7 +323,7 @@ pub fn stale(saved: &Plan, fresh: &Plan) -> Vec<String> {
 
 /// sha256 over what every declared resource should be (its address, id and desired
 /// attributes; secrets excluded): the same whatever Azure holds.
-fn manifest_digest(desired: &Desired) -> String {
+pub fn manifest_digest(desired: &Desired) -> String {
     let mut drafts = Vec::new();
     for ws in &desired.workspaces {
         let ws_draft = workspace_draft(ws);
