@@ -29,7 +29,7 @@ use amlspec::emulator::{
 use amlspec::spec::{self, interpolate::EnvVars};
 
 /// The emulator here runs on the allocator `amlspec emulator` ships with.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 /// jemalloc rather than the system allocator: see the note in Cargo.toml.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
