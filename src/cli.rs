@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::azure::auth::AuthMethod;
 use crate::azure::client::DEFAULT_MAX_PARALLEL;
@@ -114,12 +114,59 @@ pub enum PlanFormat {
     Github,
 }
 
+/// The connection options that `--emulator` replaces: (argument id, option).
+const EMULATOR_REPLACES: [(&str, &str); 5] = [
+    ("cloud", "--cloud"),
+    ("arm_endpoint", "--arm-endpoint"),
+    ("authority_host", "--authority-host"),
+    ("storage_suffix", "--storage-suffix"),
+    ("auth", "--auth"),
+];
+
+impl AzureArgs {
+    /// Under `--emulator`, a connection option given on the command line is a usage
+    /// error (exit 2), and one that came from an `AMLSPEC_*` variable (a shell or CI set
+    /// up for Azure) is ignored: the explicit `--emulator` wins over the environment.
+    fn settle_emulator(&mut self, matches: &clap::ArgMatches) {
+        if !self.emulator {
+            return;
+        }
+        for (id, option) in EMULATOR_REPLACES {
+            match matches.value_source(id) {
+                Some(clap::parser::ValueSource::CommandLine) => {
+                    let mut command = Cli::command();
+                    command.build();
+                    let plan = command
+                        .find_subcommand_mut("plan")
+                        .expect("plan is a subcommand");
+                    plan.error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!("the argument '--emulator' cannot be used with '{option}'"),
+                    )
+                    .exit()
+                }
+                Some(clap::parser::ValueSource::EnvVariable) => {
+                    tracing::info!("--emulator: ignoring {option} from the environment");
+                }
+                _ => {}
+            }
+        }
+        self.cloud = None;
+        self.arm_endpoint = None;
+        self.authority_host = None;
+        self.storage_suffix = None;
+        self.auth = None;
+    }
+}
+
 /// Where Azure is and how to sign in.
 #[derive(Debug, Clone, Args)]
 pub struct AzureArgs {
     /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and plan
     /// against it: no Azure account needed.
-    #[arg(long, conflicts_with_all = ["cloud", "arm_endpoint", "authority_host", "storage_suffix", "auth"])]
+    /// With it, the `AMLSPEC_*` connection variables of the environment do not apply,
+    /// and the matching options are refused (see `AzureArgs::settle_emulator`).
+    #[arg(long)]
     pub emulator: bool,
 
     /// The Azure cloud.
@@ -160,8 +207,12 @@ pub struct AzureArgs {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     init_tracing(cli.verbose, cli.color);
+    if let (Command::Plan(args), Some(("plan", plan))) = (&mut cli.command, matches.subcommand()) {
+        args.azure.settle_emulator(plan);
+    }
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),

@@ -678,6 +678,43 @@ fn the_embedded_emulator_needs_no_account() {
     assert_eq!(run().stdout, out.stdout);
 }
 
+/// `--emulator` wins over connection settings from the environment (a shell set up for
+/// Azure), but not over the same options given next to it.
+#[test]
+fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    let out = crate::common::Test::new()
+        .current_dir(specs.path())
+        .env("AMLSPEC_CLOUD", "china")
+        .env("AMLSPEC_ARM_ENDPOINT", "https://management.example.invalid")
+        .env("AMLSPEC_AUTH", "azure-cli")
+        .args(["-v", "plan", "--emulator", pets.to_str().unwrap()])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Plan: 9 to create"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("--emulator: ignoring --arm-endpoint from the environment"),
+        "{}",
+        out.stderr
+    );
+
+    let out = crate::common::Test::new()
+        .current_dir(specs.path())
+        .args(["plan", "--emulator", "--cloud", "public"])
+        .arg_path(&pets)
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the argument '--emulator' cannot be used with '--cloud'"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Usage: amlspec plan"), "{}", out.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_workspace_has_no_existing_environments() {
     let azure = Local::start().await;
