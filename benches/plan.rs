@@ -5,8 +5,9 @@
 //!
 //! Run: `cargo bench --bench plan`. Cases: specs/pets.yaml on an empty subscription
 //! (depth 1: the workspace is missing, its children are not read), specs/pets.yaml with
-//! everything present (depth 2), and a generated manifest of 1,000 resources across 10
-//! workspaces, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
+//! everything present (depth 2), a generated manifest of 1,000 resources across 10
+//! workspaces, everything present (depth 2), and specs/pets.yaml with a 40 MB source
+//! folder to hash, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
 //! latency (default 100), `AMLSPEC_BENCH_RUNS` the runs per case (default 5; the median
 //! is reported), `AMLSPEC_BENCH_ONLY` runs only the cases whose name contains it, and
 //! `AMLSPEC_BENCH_SHOW_LOG` prints each run's `-v` log (stage timestamps). Peak
@@ -70,6 +71,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let generated = tempfile::tempdir().expect("a temporary folder");
     generate_manifest(generated.path(), 10, 100);
+    let big_source = tempfile::tempdir().expect("a temporary folder");
+    generate_big_source(&root.join("specs/pets.yaml"), big_source.path());
     let cases = [
         Case {
             name: "pets.yaml, empty subscription",
@@ -86,6 +89,12 @@ fn main() {
         Case {
             name: "1,000 resources / 10 workspaces",
             paths: vec![generated.path().to_path_buf()],
+            seed: true,
+            depth: 2,
+        },
+        Case {
+            name: "pets.yaml, 40 MB source folder",
+            paths: vec![big_source.path().join("pets.yaml")],
             seed: true,
             depth: 2,
         },
@@ -275,6 +284,37 @@ fn load(paths: &[PathBuf]) -> Desired {
     let loaded = spec::load(paths, &env);
     assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
     desired::desired(&loaded.specs.unwrap()).unwrap()
+}
+
+/// specs/pets.yaml next to a source folder of 2,000 files, 40 MB in all (content that
+/// does not compress, from a fixed seed): hashing it for the job's code snapshot takes
+/// tens of milliseconds, which plan hides behind the workspace read.
+fn generate_big_source(pets: &Path, dir: &Path) {
+    let spec = std::fs::read_to_string(pets).expect("specs/pets.yaml");
+    let spec = spec
+        .lines()
+        .map(|line| match line.split_once("source_directory:") {
+            Some((indent, _)) => format!("{indent}source_directory: src"),
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("pets.yaml"), spec + "\n").unwrap();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..2000 {
+        let folder = dir.join(format!("src/pkg{}", i % 40));
+        std::fs::create_dir_all(&folder).unwrap();
+        let bytes: Vec<u8> = (0..20_000)
+            .map(|_| {
+                // xorshift64
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(folder.join(format!("f{i}.py")), bytes).unwrap();
+    }
 }
 
 /// `workspaces` spec files of `per_workspace` resources each: the workspace, one

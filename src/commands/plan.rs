@@ -1,12 +1,18 @@
 //! `amlspec plan`: load specs -> desired state -> observe Azure -> plan -> render.
+//! Signing in overlaps loading the specs, and reading the workspaces overlaps working
+//! out the desired state (content addressing hashes source folders).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use futures::FutureExt;
+
+use crate::azure::ids::ResourceId;
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
 use crate::commands::connect::{ConnectError, Connection, connect};
-use crate::desired;
+use crate::desired::{self, Desired};
 use crate::observe;
 use crate::plan::{self, Plan};
 use crate::render;
@@ -84,29 +90,71 @@ pub fn make_plan(
             Ok::<_, ConnectError>(connection)
         })
     });
-    let Some(desired) = load_desired(paths, env)? else {
+    let loaded = spec::load(paths, env);
+    super::print_problems(&loaded)?;
+    let Some(specs) = loaded.specs else {
         // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
         runtime.shutdown_background();
         return Ok(Err(Failed));
     };
-    let mut subscriptions: Vec<String> = desired
+    let mut subscriptions: Vec<String> = specs
         .workspaces
         .iter()
-        .map(|w| w.spec.subscription_id.as_str().to_string())
+        .map(|w| w.subscription_id.as_str().to_string())
         .collect();
     subscriptions.dedup();
-    // The manifest digest depends only on the specs: work it out on another thread while
-    // the reads are in flight.
-    let (observed, manifest_digest) = std::thread::scope(|scope| {
-        let digest = scope.spawn(|| plan::manifest_digest(&desired));
-        let observed = observe_all(&runtime, azure, env, early, &subscriptions, &desired);
-        let digest = digest
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (observed, digest)
+    let workspace_ids: Vec<ResourceId> =
+        specs.workspaces.iter().map(ResourceId::workspace).collect();
+
+    // Content addressing hashes every job's source folder, which takes a while for big
+    // folders; reading the workspaces needs nothing from it, so both go on at once. The
+    // manifest digest (which depends only on the specs) is worked out next, while the
+    // children are read.
+    let working_out = runtime.spawn_blocking(move || {
+        let desired = desired::desired(&specs);
+        tracing::info!(ok = desired.is_ok(), "worked out the desired state");
+        desired.map(Arc::new).map_err(Arc::new)
     });
+    let desired = async move {
+        working_out
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+    .boxed()
+    .shared();
+    let digest = runtime.spawn({
+        let desired = desired.clone();
+        async move {
+            let desired = desired.await.ok()?;
+            Some(tokio::task::spawn_blocking(move || plan::manifest_digest(&desired)).await)
+        }
+    });
+    let ready = desired.clone().map(Result::ok).boxed().shared();
+    let observed = observe_all(
+        &runtime,
+        azure,
+        env,
+        early,
+        &subscriptions,
+        &workspace_ids,
+        ready,
+    );
+
+    // Problems of the specs' own content (an unreadable source folder) come first.
+    let desired = match runtime.block_on(desired) {
+        Ok(desired) => desired,
+        Err(errors) => {
+            let mut stderr = anstream::stderr();
+            for error in errors.iter() {
+                writeln!(stderr, "error: {error}")?;
+            }
+            runtime.shutdown_background();
+            return Ok(Err(Failed));
+        }
+    };
     let observed = match observed {
-        Ok(observed) => observed,
+        Ok(Some(observed)) => observed,
+        Ok(None) => unreachable!("the desired state was worked out"),
         Err(errors) => {
             let mut stderr = anstream::stderr();
             for error in errors {
@@ -115,6 +163,11 @@ pub fn make_plan(
             return Ok(Err(Failed));
         }
     };
+    let manifest_digest = match runtime.block_on(digest) {
+        Ok(Some(Ok(digest))) => digest,
+        Ok(Some(Err(panicked))) | Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        Ok(None) => unreachable!("the desired state was worked out"),
+    };
     // Nothing runs on the runtime any more: do not wait for its idle threads to wind down.
     runtime.shutdown_background();
     let plan = plan::plan_with_digest(&desired, &observed, manifest_digest);
@@ -122,16 +175,18 @@ pub fn make_plan(
     Ok(Ok(plan))
 }
 
-/// Connect (or take the connection made while the specs loaded) and read everything
-/// `desired` names; the errors as text when that failed.
+/// Connect (or take the connection made while the specs loaded) and read the workspaces,
+/// then, once `desired` is ready, everything else it names; the errors as text when that
+/// failed, `Ok(None)` when the desired state could not be worked out.
 fn observe_all(
     runtime: &tokio::runtime::Runtime,
     azure: &AzureArgs,
     env: &EnvVars,
     early: Option<tokio::task::JoinHandle<Result<Connection, ConnectError>>>,
     subscriptions: &[String],
-    desired: &desired::Desired,
-) -> Result<observe::Observed, Vec<String>> {
+    workspace_ids: &[ResourceId],
+    desired: observe::Pending<'static, Arc<Desired>>,
+) -> Result<Option<observe::Observed>, Vec<String>> {
     runtime.block_on(async {
         let connection = match early {
             Some(task) => task
@@ -143,7 +198,7 @@ fn observe_all(
             Ok(connection) => connection,
             Err(error) => return Err(vec![error.to_string()]),
         };
-        let observed = observe::observe(&connection.client, desired).await;
+        let observed = observe::observe_while(&connection.client, workspace_ids, desired).await;
         tracing::info!(
             requests = connection
                 .client
@@ -157,32 +212,6 @@ fn observe_all(
         }
         observed.map_err(|errors| errors.iter().map(ToString::to_string).collect())
     })
-}
-
-/// Load and validate the specs and work out the desired state; `None` when there were
-/// errors (already printed).
-fn load_desired(
-    paths: &[std::path::PathBuf],
-    env: &EnvVars,
-) -> std::io::Result<Option<desired::Desired>> {
-    let loaded = spec::load(paths, env);
-    super::print_problems(&loaded)?;
-    let Some(specs) = loaded.specs else {
-        return Ok(None);
-    };
-    match desired::desired(&specs) {
-        Ok(desired) => {
-            tracing::info!("worked out the desired state");
-            Ok(Some(desired))
-        }
-        Err(errors) => {
-            let mut stderr = anstream::stderr();
-            for error in errors {
-                writeln!(stderr, "error: {error}")?;
-            }
-            Ok(None)
-        }
-    }
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader never

@@ -8,7 +8,10 @@
 
 pub mod live;
 
-use futures::future::join_all;
+use std::borrow::Borrow;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -73,42 +76,86 @@ pub struct ObservedDependencies {
 
 /// Read everything `desired` names.
 pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
+    let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
+    let ready = futures::future::ready(Some(desired)).boxed().shared();
+    let observed = observe_while(client, &ids, ready).await?;
+    Ok(observed.expect("the desired state is given"))
+}
+
+/// The desired state as [`observe_while`] waits for it: `None` if it could not be
+/// worked out (its errors are reported elsewhere).
+pub type Pending<'a, D> = Shared<BoxFuture<'a, Option<D>>>;
+
+/// [`observe`] while the desired state is still being worked out (content addressing
+/// hashes every job's source folder): each workspace of `workspaces` (the ids of the
+/// desired state's workspaces, in order) is read at once, and its children as soon as
+/// both it has answered and `desired` is ready. `Ok(None)` when `desired` could not be
+/// worked out.
+pub async fn observe_while<D: Borrow<Desired> + Clone>(
+    client: &ArmClient,
+    workspaces: &[ResourceId],
+    desired: Pending<'_, D>,
+) -> Result<Option<Observed>, Vec<ArmError>> {
     let results = join_all(
-        desired
-            .workspaces
+        workspaces
             .iter()
-            .map(|ws| observe_workspace(client, ws)),
+            .enumerate()
+            .map(|(index, id)| observe_workspace(client, id, index, desired.clone())),
     )
     .await;
-    let mut workspaces = Vec::new();
+    let mut observed = Vec::new();
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(observed) => workspaces.push(observed),
+            Ok(Some(workspace)) => observed.push(workspace),
+            Ok(None) => return Ok(None),
             Err(mut errs) => errors.append(&mut errs),
         }
     }
     if errors.is_empty() {
-        Ok(Observed { workspaces })
+        Ok(Some(Observed {
+            workspaces: observed,
+        }))
     } else {
         Err(errors)
     }
 }
 
-async fn observe_workspace(
+/// Read workspace `id`, then (once the desired state is ready) what it holds; `Ok(None)`
+/// when the desired state could not be worked out.
+async fn observe_workspace<D: Borrow<Desired> + Clone>(
     client: &ArmClient,
-    ws: &DesiredWorkspace,
-) -> Result<ObservedWorkspace, Vec<ArmError>> {
-    let name = ws.spec.name.as_str();
+    id: &ResourceId,
+    index: usize,
+    desired: Pending<'_, D>,
+) -> Result<Option<ObservedWorkspace>, Vec<ArmError>> {
+    let name = id.name();
     let read = Operation::new("read workspace", name);
     let workspace = client
-        .get(&read, client.url(&ws.id, ML_API_VERSION))
+        .get(&read, client.url(id, ML_API_VERSION))
         .await
         .map_err(|e| vec![e])?;
+    let Some(desired) = desired.await else {
+        return Ok(None);
+    };
+    let ws = &desired.borrow().workspaces[index];
+    observe_children(client, ws, workspace, &read)
+        .await
+        .map(Some)
+}
+
+/// What workspace `ws` holds, given what reading it found.
+async fn observe_children(
+    client: &ArmClient,
+    ws: &DesiredWorkspace,
+    workspace: Found,
+    read: &Operation,
+) -> Result<ObservedWorkspace, Vec<ArmError>> {
+    let name = ws.spec.name.as_str();
     let (live, missing_code) = match workspace {
         Found::Present(response) => (
             Live::Present(LiveWorkspace::from_arm(
-                response.decode(&read).map_err(|e| vec![e])?,
+                response.decode(read).map_err(|e| vec![e])?,
             )),
             None,
         ),

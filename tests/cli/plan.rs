@@ -648,6 +648,34 @@ fn invalid_specs_are_reported_before_any_sign_in_problem() {
     assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
 }
 
+/// A source folder that cannot be snapshotted is a problem of the specs' content: it is
+/// reported, and not a sign-in problem found while it was being hashed.
+#[test]
+fn snapshot_problems_are_reported_before_any_sign_in_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/train.py"), "print('train')\n").unwrap();
+    std::fs::write(dir.path().join("src/.amlignore"), "outputs/[z-a]\n").unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nclusters:\n  - name: cpu\n    vm_size: STANDARD_DS3_V2\n    max_nodes: 1\njobs:\n  - name: train\n    source_directory: src\n    command: python train.py\n    environment: AzureML-sklearn-1.5@latest\n    cluster: cpu\n",
+    )
+    .unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .args(["plan"])
+        .arg_path(&spec)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is not valid in an ignore file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
+}
+
 /// The README's main command: plan against the in-process emulator, state kept in
 /// .amlspec/emulator/ of the current folder.
 #[test]
