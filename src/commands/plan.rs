@@ -110,26 +110,20 @@ pub fn make_plan(
     // folders; reading the workspaces needs nothing from it, so both go on at once. The
     // manifest digest (which depends only on the specs) is worked out next, while the
     // children are read.
-    let working_out = runtime.spawn_blocking(move || {
-        let desired = desired::desired(&specs);
+    let (worked_out, desired) = tokio::sync::oneshot::channel();
+    let digest = runtime.spawn_blocking(move || {
+        let desired = desired::desired(&specs).map(Arc::new).map_err(Arc::new);
         tracing::info!(ok = desired.is_ok(), "worked out the desired state");
-        desired.map(Arc::new).map_err(Arc::new)
+        let _ = worked_out.send(desired.clone());
+        desired.ok().map(|desired| plan::manifest_digest(&desired))
     });
-    let desired = async move {
-        working_out
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-    }
-    .boxed()
-    .shared();
-    let digest = runtime.spawn({
-        let desired = desired.clone();
-        async move {
-            let desired = desired.await.ok()?;
-            Some(tokio::task::spawn_blocking(move || plan::manifest_digest(&desired)).await)
-        }
-    });
-    let ready = desired.clone().map(Result::ok).boxed().shared();
+    // Dropped unsent only if working it out panicked: `digest` then holds the panic.
+    let desired = async move { desired.await.ok() }.boxed().shared();
+    let ready = desired
+        .clone()
+        .map(|desired| desired.and_then(Result::ok))
+        .boxed()
+        .shared();
     let observed = observe_all(
         &runtime,
         azure,
@@ -142,8 +136,12 @@ pub fn make_plan(
 
     // Problems of the specs' own content (an unreadable source folder) come first.
     let desired = match runtime.block_on(desired) {
-        Ok(desired) => desired,
-        Err(errors) => {
+        Some(Ok(desired)) => desired,
+        None => match runtime.block_on(digest) {
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+            Ok(_) => unreachable!("the desired state is sent unless working it out panicked"),
+        },
+        Some(Err(errors)) => {
             let mut stderr = anstream::stderr();
             for error in errors.iter() {
                 writeln!(stderr, "error: {error}")?;
@@ -164,9 +162,9 @@ pub fn make_plan(
         }
     };
     let manifest_digest = match runtime.block_on(digest) {
-        Ok(Some(Ok(digest))) => digest,
-        Ok(Some(Err(panicked))) | Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        Ok(Some(digest)) => digest,
         Ok(None) => unreachable!("the desired state was worked out"),
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
     };
     // Nothing runs on the runtime any more: do not wait for its idle threads to wind down.
     runtime.shutdown_background();

@@ -4,7 +4,9 @@
 //! The read graph is two levels deep: every workspace at once, then, as soon as a
 //! workspace is known to exist, all of its children at once. Children of a missing
 //! workspace are not read: they are known to be missing. A failed read does not stop
-//! the others; every error is returned.
+//! the others; every error is returned. The workspace reads need only their ids, so
+//! [`observe_while`] sends them while the desired state (content hashes) is still being
+//! worked out.
 
 pub mod live;
 
