@@ -50,6 +50,12 @@ pub enum SnapshotError {
     Ignore { path: PathBuf, message: String },
 }
 
+/// The ignore crate's message without the file's path in front (the error names it).
+fn without_path(message: &str, path: &Path) -> String {
+    let prefix = format!("{}: ", path.display());
+    message.strip_prefix(&prefix).unwrap_or(message).to_string()
+}
+
 /// Collect and hash the files of `root`.
 pub fn snapshot(root: &Path) -> Result<Snapshot, SnapshotError> {
     let ignore_file = [".amlignore", ".gitignore"]
@@ -59,16 +65,14 @@ pub fn snapshot(root: &Path) -> Result<Snapshot, SnapshotError> {
     let matcher = match &ignore_file {
         Some(path) => {
             let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-            if let Some(error) = builder.add(path) {
-                return Err(SnapshotError::Ignore {
-                    path: path.clone(),
-                    message: error.to_string(),
-                });
-            }
-            Some(builder.build().map_err(|e| SnapshotError::Ignore {
+            let invalid = |error: ignore::Error| SnapshotError::Ignore {
                 path: path.clone(),
-                message: e.to_string(),
-            })?)
+                message: without_path(&error.to_string(), path),
+            };
+            if let Some(error) = builder.add(path) {
+                return Err(invalid(error));
+            }
+            Some(builder.build().map_err(invalid)?)
         }
         None => None,
     };

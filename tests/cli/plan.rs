@@ -669,7 +669,14 @@ fn snapshot_problems_are_reported_before_any_sign_in_problem() {
         .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("is not valid in an ignore file"),
+        out.stderr
+            .contains(".amlignore` is not valid in an ignore file: line 1: error parsing glob"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches(".amlignore").count(),
+        1,
         "{}",
         out.stderr
     );
