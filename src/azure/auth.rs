@@ -49,7 +49,7 @@ impl AuthMethod {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("no Azure credentials found; tried:\n{tried}")]
     NothingConfigured { tried: String },

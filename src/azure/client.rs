@@ -75,6 +75,9 @@ impl Default for ClientSettings {
     }
 }
 
+/// How long a failure to get a token stands for the requests that follow it.
+const KEEP_SIGN_IN_FAILURE: Duration = Duration::from_secs(10);
+
 /// Requests in flight by default. A plan reads every resource at once (the read graph
 /// is two levels deep); a 429 closes the shared gate, so a burst backs off together.
 pub const DEFAULT_MAX_PARALLEL: usize = 1024;
@@ -193,6 +196,12 @@ pub struct ArmClient {
     gate: Mutex<Option<Instant>>,
     /// The last `Authorization` header and when its token expires.
     bearer: Mutex<Option<(reqwest::header::HeaderValue, time::OffsetDateTime)>>,
+    /// Held while asking the credential for a token, so that requests that need one at
+    /// the same moment share one answer (one `az` run, not one per request).
+    signing_in: tokio::sync::Mutex<()>,
+    /// The last failure to get a token and when: requests within `KEEP_SIGN_IN_FAILURE`
+    /// of it fail with it rather than asking again.
+    sign_in_failure: Mutex<Option<(crate::azure::auth::AuthError, Instant)>>,
     settings: ClientSettings,
     pub stats: Stats,
 }
@@ -223,6 +232,8 @@ impl ArmClient {
             limiter: Semaphore::new(settings.max_parallel.max(1)),
             gate: Mutex::new(None),
             bearer: Mutex::new(None),
+            signing_in: tokio::sync::Mutex::new(()),
+            sign_in_failure: Mutex::new(None),
             settings,
             stats: Stats::default(),
         }
@@ -361,33 +372,66 @@ impl ArmClient {
     }
 
     /// The `Authorization` header, built once per token: azure_identity is asked again
-    /// only when the token is within five minutes of expiring (as it refreshes then).
+    /// only when the token is within five minutes of expiring (as it refreshes then),
+    /// by one request at a time; the others wait for its answer. A failure is kept for
+    /// `KEEP_SIGN_IN_FAILURE`, so a burst of requests fails with one sign-in attempt.
     async fn authorization(
         &self,
     ) -> Result<reqwest::header::HeaderValue, crate::azure::auth::AuthError> {
-        let fresh_until = |expires: time::OffsetDateTime| expires - time::Duration::minutes(5);
-        if let Some((header, expires)) = self
-            .bearer
-            .lock()
-            .expect("the token lock is never poisoned")
-            .clone()
-            && time::OffsetDateTime::now_utc() < fresh_until(expires)
-        {
+        if let Some(header) = self.fresh_bearer() {
             return Ok(header);
         }
-        let (token, expires) = self.credential.token(&self.scope).await?;
-        let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| crate::azure::auth::AuthError::Token {
-                method: self.credential.method.name(),
-                scope: self.scope.clone(),
-                message: "the token is not valid header text".into(),
-            })?;
-        header.set_sensitive(true);
-        *self
+        let _signing_in = self.signing_in.lock().await;
+        if let Some(header) = self.fresh_bearer() {
+            return Ok(header);
+        }
+        if let Some((error, at)) = &*self
+            .sign_in_failure
+            .lock()
+            .expect("the sign-in failure lock is never poisoned")
+            && at.elapsed() < KEEP_SIGN_IN_FAILURE
+        {
+            return Err(error.clone());
+        }
+        let header = match self.credential.token(&self.scope).await {
+            Ok((token, expires)) => {
+                let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| crate::azure::auth::AuthError::Token {
+                        method: self.credential.method.name(),
+                        scope: self.scope.clone(),
+                        message: "the token is not valid header text".into(),
+                    });
+                if let Ok(header) = &mut header {
+                    header.set_sensitive(true);
+                    *self
+                        .bearer
+                        .lock()
+                        .expect("the token lock is never poisoned") =
+                        Some((header.clone(), expires));
+                }
+                header
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &header {
+            *self
+                .sign_in_failure
+                .lock()
+                .expect("the sign-in failure lock is never poisoned") =
+                Some((error.clone(), Instant::now()));
+        }
+        header
+    }
+
+    /// The `Authorization` header if its token is not within five minutes of expiring.
+    fn fresh_bearer(&self) -> Option<reqwest::header::HeaderValue> {
+        let guard = self
             .bearer
             .lock()
-            .expect("the token lock is never poisoned") = Some((header.clone(), expires));
-        Ok(header)
+            .expect("the token lock is never poisoned");
+        let (header, expires) = guard.as_ref()?;
+        (time::OffsetDateTime::now_utc() < *expires - time::Duration::minutes(5))
+            .then(|| header.clone())
     }
 
     fn give_up(&self, operation: &Operation, reason: String, attempts: usize) -> ArmError {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
+use crate::azure::client::ArmError;
 use crate::azure::ids::ResourceId;
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
 use crate::commands::connect::{ConnectError, Connection, connect};
@@ -208,8 +209,24 @@ fn observe_all(
         if let Some(emulator) = connection.emulator {
             emulator.shutdown().await;
         }
-        observed.map_err(|errors| errors.iter().map(ToString::to_string).collect())
+        observed.map_err(|errors| error_lines(&errors))
     })
+}
+
+/// The errors of reading, one line each; a sign-in failure (the same for every read it
+/// stopped) is said once, without the reads.
+fn error_lines(errors: &[ArmError]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for error in errors {
+        let line = match error {
+            ArmError::Auth { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader never

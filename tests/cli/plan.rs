@@ -336,12 +336,13 @@ async fn wrong_credentials_are_a_clear_error() {
     .unwrap();
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(
-            "error: failed to read workspace pets-ws: service principal could not get a token"
-        ),
+        out.stderr
+            .starts_with("error: service principal could not get a token"),
         "{}",
         out.stderr
     );
+    assert!(out.stderr.contains("AADSTS7000215"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains("not-the-secret"));
 }
 
@@ -681,6 +682,46 @@ fn snapshot_problems_are_reported_before_any_sign_in_problem() {
         out.stderr
     );
     assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
+}
+
+/// A sign-in that fails fails every read at once: the credential is asked once (one
+/// `az` run, not one per read) and the error is said once.
+#[cfg(unix)]
+#[test]
+fn a_failed_sign_in_is_tried_once_and_said_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls.log");
+    let az = bin.path().join("az");
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", &format!("{}:/usr/bin:/bin", bin.path().display()))
+        .args(["plan", "specs/multi-workspace", "--auth", "azure-cli"])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: Azure CLI could not get a token for https://management.azure.com/.default: AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account."
+        ],
+        "{}",
+        out.stderr
+    );
+    let runs = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(runs.lines().count(), 1, "az runs: {runs}");
 }
 
 /// The README's main command: plan against the in-process emulator, state kept in
