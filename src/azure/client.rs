@@ -393,34 +393,40 @@ impl ArmClient {
         {
             return Err(error.clone());
         }
-        let header = match self.credential.token(&self.scope).await {
-            Ok((token, expires)) => {
-                let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| crate::azure::auth::AuthError::Token {
-                        method: self.credential.method.name(),
-                        scope: self.scope.clone(),
-                        message: "the token is not valid header text".into(),
-                    });
-                if let Ok(header) = &mut header {
-                    header.set_sensitive(true);
-                    *self
-                        .bearer
-                        .lock()
-                        .expect("the token lock is never poisoned") =
-                        Some((header.clone(), expires));
-                }
-                header
+        match self.new_bearer().await {
+            Ok((header, expires)) => {
+                *self
+                    .bearer
+                    .lock()
+                    .expect("the token lock is never poisoned") = Some((header.clone(), expires));
+                Ok(header)
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = &header {
-            *self
-                .sign_in_failure
-                .lock()
-                .expect("the sign-in failure lock is never poisoned") =
-                Some((error.clone(), Instant::now()));
+            Err(error) => {
+                *self
+                    .sign_in_failure
+                    .lock()
+                    .expect("the sign-in failure lock is never poisoned") =
+                    Some((error.clone(), Instant::now()));
+                Err(error)
+            }
         }
-        header
+    }
+
+    /// Ask the credential for a token: the `Authorization` header (sensitive, so never
+    /// HPACK-indexed nor shown by Debug) and when the token expires.
+    async fn new_bearer(
+        &self,
+    ) -> Result<(reqwest::header::HeaderValue, time::OffsetDateTime), crate::azure::auth::AuthError>
+    {
+        let (token, expires) = self.credential.token(&self.scope).await?;
+        let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| crate::azure::auth::AuthError::Token {
+                method: self.credential.method.name(),
+                scope: self.scope.clone(),
+                message: "the token is not valid header text".into(),
+            })?;
+        header.set_sensitive(true);
+        Ok((header, expires))
     }
 
     /// The `Authorization` header if its token is not within five minutes of expiring.

@@ -143,10 +143,7 @@ pub fn make_plan(
             Ok(_) => unreachable!("the desired state is sent unless working it out panicked"),
         },
         Some(Err(errors)) => {
-            let mut stderr = anstream::stderr();
-            for error in errors.iter() {
-                writeln!(stderr, "error: {error}")?;
-            }
+            print_errors(errors.iter())?;
             runtime.shutdown_background();
             return Ok(Err(Failed));
         }
@@ -155,10 +152,7 @@ pub fn make_plan(
         Ok(Some(observed)) => observed,
         Ok(None) => unreachable!("the desired state was worked out"),
         Err(errors) => {
-            let mut stderr = anstream::stderr();
-            for error in errors {
-                writeln!(stderr, "error: {error}")?;
-            }
+            print_errors(errors)?;
             return Ok(Err(Failed));
         }
     };
@@ -211,6 +205,15 @@ fn observe_all(
         }
         observed.map_err(|errors| error_lines(&errors))
     })
+}
+
+/// `error: ...` on stderr, one line per error.
+fn print_errors(errors: impl IntoIterator<Item = impl std::fmt::Display>) -> std::io::Result<()> {
+    let mut stderr = anstream::stderr();
+    for error in errors {
+        writeln!(stderr, "error: {error}")?;
+    }
+    Ok(())
 }
 
 /// The errors of reading, one line each; a sign-in failure (the same for every read it
