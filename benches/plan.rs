@@ -22,11 +22,11 @@ use amlspec::azure::client::ClientSettings;
 
 #[path = "../tests/support/seed.rs"]
 mod seed;
-use amlspec::commands::connect::client_for_emulator;
 use amlspec::desired::{self, Desired};
 use amlspec::emulator::{
     Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
 };
+use amlspec::ops::connect::client_for_emulator;
 use amlspec::spec::{self, interpolate::EnvVars};
 
 /// The emulator here runs on the allocator `amlspec emulator` ships with.

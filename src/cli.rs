@@ -41,7 +41,8 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check spec files without touching Azure. Exit 0 when valid, 1 when not.
+    /// Check spec files without touching Azure. Exit 0 when valid, 1 when not, 2 on a
+    /// usage error.
     ///
     /// Reports every problem in every file at once, each with file:line:column, the key
     /// path and, where it helps, a hint. `${NAME}` references are expanded from the
@@ -115,11 +116,12 @@ pub enum PlanFormat {
 }
 
 /// The connection options that `--emulator` replaces: (argument id, option).
-const EMULATOR_REPLACES: [(&str, &str); 5] = [
+const EMULATOR_REPLACES: [(&str, &str); 6] = [
     ("cloud", "--cloud"),
     ("arm_endpoint", "--arm-endpoint"),
     ("authority_host", "--authority-host"),
     ("storage_suffix", "--storage-suffix"),
+    ("ca_cert", "--ca-cert"),
     ("auth", "--auth"),
 ];
 
@@ -155,6 +157,7 @@ impl AzureArgs {
         self.arm_endpoint = None;
         self.authority_host = None;
         self.storage_suffix = None;
+        self.ca_cert = None;
         self.auth = None;
     }
 }
@@ -164,8 +167,8 @@ impl AzureArgs {
 pub struct AzureArgs {
     /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and plan
     /// against it: no Azure account needed.
-    /// With it, the `AMLSPEC_*` connection variables of the environment do not apply,
-    /// and the matching options are refused (see `AzureArgs::settle_emulator`).
+    /// With it, the `AMLSPEC_*` connection variables of the environment are ignored (-v
+    /// names them), and the connection options below are refused.
     #[arg(long)]
     pub emulator: bool,
 
@@ -220,7 +223,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
-        Command::Plan(args) => commands::plan::run(args),
+        Command::Plan(args) => run_async(commands::plan::run(args)),
         Command::Schema => commands::schema(),
         Command::Emulator(args) => return crate::emulator::cli::run(&args),
     };
@@ -232,6 +235,19 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Run a command on the one runtime of this process. What is left on it when the command
+/// is done (a sign-in no longer needed, idle worker threads) is not waited for.
+fn run_async<T>(
+    command: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(command);
+    runtime.shutdown_background();
+    result
 }
 
 fn init_tracing(verbose: u8, color: ColorWhen) {

@@ -5,6 +5,7 @@
 //! printing and `cli` wiring arguments to stages. `emulator` is the local Azure used by
 //! tests and by `--emulator`; it shares no code with the client side.
 
+pub mod apply;
 pub mod azure;
 pub mod bodies;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod desired;
 pub mod diagnostic;
 pub mod emulator;
 pub mod observe;
+pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod spec;

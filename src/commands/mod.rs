@@ -2,7 +2,6 @@
 //! stages together (spec -> desired -> observe -> plan -> render) and decides the exit
 //! code; the stages themselves know nothing about the command line.
 
-pub mod connect;
 pub mod plan;
 pub mod validate;
 

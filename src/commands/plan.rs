@@ -1,28 +1,21 @@
-//! `amlspec plan`: load specs -> desired state -> observe Azure -> plan -> render.
-//! Signing in overlaps loading the specs, and reading the workspaces overlaps working
-//! out the desired state (content addressing hashes source folders).
+//! `amlspec plan`: prepare (load the specs, work out the desired state, read Azure; see
+//! `ops::prepare`) -> plan -> render.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-
-use futures::FutureExt;
 
 use crate::azure::client::ArmError;
-use crate::azure::ids::ResourceId;
 use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
-use crate::commands::connect::{ConnectError, Connection, connect};
-use crate::desired::{self, Desired};
-use crate::observe;
+use crate::ops::prepare::{PrepareError, Prepared, prepare};
 use crate::plan::{self, Plan};
 use crate::render;
-use crate::spec::{self, interpolate::EnvVars};
+use crate::spec::interpolate::EnvVars;
 
 /// Why no plan could be made; each has already been explained on stderr.
 pub struct Failed;
 
-pub fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
+pub async fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
     let PlanArgs {
         paths,
         format,
@@ -31,7 +24,7 @@ pub fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
         azure,
     } = args;
     let env = EnvVars::from_process();
-    let Ok(plan) = make_plan(&paths, &azure, &env)? else {
+    let Ok(plan) = make_plan(&paths, &azure, &env).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut stdout = anstream::stdout();
@@ -71,140 +64,36 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
     }
 }
 
-/// Everything up to the plan; problems are printed on stderr as they are found.
-pub fn make_plan(
+/// Everything up to the plan, with every problem printed on stderr.
+pub async fn make_plan(
     paths: &[std::path::PathBuf],
     azure: &AzureArgs,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    // Against Azure, sign in while the specs load: the first token (and the connection
-    // it opens) needs nothing from the specs, and every read waits for it. The emulator
-    // is started once the specs name its subscriptions.
-    let early = (!azure.emulator).then(|| {
-        let (azure, env) = (azure.clone(), env.clone());
-        runtime.spawn(async move {
-            let connection = connect(&azure, &env, &[]).await?;
-            connection.client.sign_in().await;
-            Ok::<_, ConnectError>(connection)
-        })
-    });
-    let loaded = spec::load(paths, env);
+    let Prepared { loaded, ready } = prepare(paths.to_vec(), azure, env).await;
     super::print_problems(&loaded)?;
-    let Some(specs) = loaded.specs else {
-        // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
-        runtime.shutdown_background();
-        return Ok(Err(Failed));
-    };
-    let mut subscriptions: Vec<String> = specs
-        .workspaces
-        .iter()
-        .map(|w| w.subscription_id.as_str().to_string())
-        .collect();
-    subscriptions.dedup();
-    let workspace_ids: Vec<ResourceId> =
-        specs.workspaces.iter().map(ResourceId::workspace).collect();
-
-    // Content addressing hashes every job's source folder, which takes a while for big
-    // folders; reading the workspaces needs nothing from it, so both go on at once. The
-    // manifest digest (which depends only on the specs) is worked out next, while the
-    // children are read.
-    let (worked_out, desired) = tokio::sync::oneshot::channel();
-    let digest = runtime.spawn_blocking(move || {
-        let desired = desired::desired(&specs).map(Arc::new).map_err(Arc::new);
-        tracing::info!(ok = desired.is_ok(), "worked out the desired state");
-        let _ = worked_out.send(desired.clone());
-        desired.ok().map(|desired| plan::manifest_digest(&desired))
-    });
-    // Dropped unsent only if working it out panicked: `digest` then holds the panic.
-    let desired = async move { desired.await.ok() }.boxed().shared();
-    let ready = desired
-        .clone()
-        .map(|desired| desired.and_then(Result::ok))
-        .boxed()
-        .shared();
-    let observed = observe_all(
-        &runtime,
-        azure,
-        env,
-        early,
-        &subscriptions,
-        &workspace_ids,
-        ready,
-    );
-
-    // Problems of the specs' own content (an unreadable source folder) come first.
-    let desired = match runtime.block_on(desired) {
-        Some(Ok(desired)) => desired,
-        None => match runtime.block_on(digest) {
-            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
-            Ok(_) => unreachable!("the desired state is sent unless working it out panicked"),
-        },
-        Some(Err(errors)) => {
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(PrepareError::Specs) => return Ok(Err(Failed)),
+        Err(PrepareError::Desired(errors)) => {
             print_errors(errors.iter())?;
-            runtime.shutdown_background();
+            return Ok(Err(Failed));
+        }
+        Err(PrepareError::Connect(error)) => {
+            print_errors([error])?;
+            return Ok(Err(Failed));
+        }
+        Err(PrepareError::Observe(errors)) => {
+            print_errors(error_lines(&errors))?;
             return Ok(Err(Failed));
         }
     };
-    let observed = match observed {
-        Ok(Some(observed)) => observed,
-        Ok(None) => unreachable!("the desired state was worked out"),
-        Err(errors) => {
-            print_errors(errors)?;
-            return Ok(Err(Failed));
-        }
-    };
-    let manifest_digest = match runtime.block_on(digest) {
-        Ok(Some(digest)) => digest,
-        Ok(None) => unreachable!("the desired state was worked out"),
-        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
-    };
-    // Nothing runs on the runtime any more: do not wait for its idle threads to wind down.
-    runtime.shutdown_background();
-    let plan = plan::plan_with_digest(&desired, &observed, manifest_digest);
+    if let Some(emulator) = ready.connection.emulator {
+        emulator.shutdown().await;
+    }
+    let plan = plan::plan_with_digest(&ready.desired, &ready.observed, ready.manifest_digest);
     tracing::info!(resources = plan.resources().count(), "planned");
     Ok(Ok(plan))
-}
-
-/// Connect (or take the connection made while the specs loaded) and read the workspaces,
-/// then, once `desired` is ready, everything else it names; the errors as text when that
-/// failed, `Ok(None)` when the desired state could not be worked out.
-fn observe_all(
-    runtime: &tokio::runtime::Runtime,
-    azure: &AzureArgs,
-    env: &EnvVars,
-    early: Option<tokio::task::JoinHandle<Result<Connection, ConnectError>>>,
-    subscriptions: &[String],
-    workspace_ids: &[ResourceId],
-    desired: observe::Pending<'static, Arc<Desired>>,
-) -> Result<Option<observe::Observed>, Vec<String>> {
-    runtime.block_on(async {
-        let connection = match early {
-            Some(task) => task
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
-            None => connect(azure, env, subscriptions).await,
-        };
-        let connection = match connection {
-            Ok(connection) => connection,
-            Err(error) => return Err(vec![error.to_string()]),
-        };
-        let observed = observe::observe_while(&connection.client, workspace_ids, desired).await;
-        tracing::info!(
-            requests = connection
-                .client
-                .stats
-                .requests
-                .load(std::sync::atomic::Ordering::Relaxed),
-            "observed"
-        );
-        if let Some(emulator) = connection.emulator {
-            emulator.shutdown().await;
-        }
-        observed.map_err(|errors| error_lines(&errors))
-    })
 }
 
 /// `error: ...` on stderr, one line per error.

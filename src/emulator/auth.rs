@@ -234,6 +234,9 @@ pub(crate) fn in_scope(config: &EmulatorConfig, claims: &Claims, path: &str) -> 
         return false;
     };
     let path = path.to_ascii_lowercase();
+    if sp.scopes.is_empty() && config.any_subscription {
+        return path.starts_with("/subscriptions/");
+    }
     let scopes: Vec<String> = if sp.scopes.is_empty() {
         config
             .subscriptions

@@ -151,6 +151,7 @@ impl EmulatorArgs {
             tls,
             tenant_id: tenant,
             subscriptions,
+            any_subscription: false,
             principals: vec![ServicePrincipal {
                 client_id,
                 client_secret: Some(client_secret),

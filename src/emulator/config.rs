@@ -115,6 +115,9 @@ pub struct EmulatorConfig {
     pub tls: TlsConfig,
     pub tenant_id: String,
     pub subscriptions: Vec<String>,
+    /// Every subscription id exists, not only `subscriptions` (the in-process emulator
+    /// behind `--emulator`, started before the specs name theirs).
+    pub any_subscription: bool,
     pub principals: Vec<ServicePrincipal>,
     pub token_lifetime: Duration,
     pub sim_mode: SimMode,
@@ -136,6 +139,7 @@ impl Default for EmulatorConfig {
             tls: TlsConfig::None,
             tenant_id: DEFAULT_TENANT_ID.to_string(),
             subscriptions: vec![DEFAULT_SUBSCRIPTION_ID.to_string()],
+            any_subscription: false,
             principals: vec![ServicePrincipal {
                 client_id: DEFAULT_CLIENT_ID.to_string(),
                 client_secret: Some(DEFAULT_CLIENT_SECRET.to_string()),
@@ -151,5 +155,16 @@ impl Default for EmulatorConfig {
             page_size: 100,
             blob_backend: BlobBackend::Local,
         }
+    }
+}
+
+impl EmulatorConfig {
+    /// Whether subscription `id` exists here.
+    pub fn knows_subscription(&self, id: &str) -> bool {
+        self.any_subscription
+            || self
+                .subscriptions
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(id))
     }
 }

@@ -5,15 +5,12 @@
 //! workspace is known to exist, all of its children at once. Children of a missing
 //! workspace are not read: they are known to be missing. A failed read does not stop
 //! the others; every error is returned. The workspace reads need only their ids, so
-//! [`observe_while`] sends them while the desired state (content hashes) is still being
-//! worked out.
+//! [`read_workspaces`] can run while the desired state (content hashes) is still being
+//! worked out, and [`read_children`] follows.
 
 pub mod live;
 
-use std::borrow::Borrow;
-
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared, join_all};
+use futures::future::join_all;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -76,112 +73,127 @@ pub struct ObservedDependencies {
     pub application_insights: Live<()>,
 }
 
-/// Read everything `desired` names.
-pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
-    let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
-    let ready = futures::future::ready(Some(desired)).boxed().shared();
-    let observed = observe_while(client, &ids, ready).await?;
-    Ok(observed.expect("the desired state is given"))
+/// What reading a workspace found, before its children are read.
+#[derive(Debug, Clone)]
+pub enum WorkspaceRead {
+    Present(LiveWorkspace),
+    Missing {
+        /// ARM says whether the resource group is missing too.
+        resource_group_exists: bool,
+    },
 }
 
-/// The desired state as [`observe_while`] waits for it: `None` if it could not be
-/// worked out (its errors are reported elsewhere).
-pub type Pending<'a, D> = Shared<BoxFuture<'a, Option<D>>>;
+/// Read everything `desired` names: its workspaces, then their children.
+pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
+    let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
+    let workspaces = read_workspaces(client, &ids).await?;
+    read_children(client, desired, workspaces).await
+}
 
-/// [`observe`] while the desired state is still being worked out (content addressing
-/// hashes every job's source folder): each workspace of `workspaces` (the ids of the
-/// desired state's workspaces, in order) is read at once, and its children as soon as
-/// both it has answered and `desired` is ready. `Ok(None)` when `desired` could not be
-/// worked out.
-pub async fn observe_while<D: Borrow<Desired> + Clone>(
+/// Read the workspaces `ids`, all at once. They need only their ids, so this can run
+/// while the desired state (content hashes) is still being worked out.
+pub async fn read_workspaces(
     client: &ArmClient,
-    workspaces: &[ResourceId],
-    desired: Pending<'_, D>,
-) -> Result<Option<Observed>, Vec<ArmError>> {
+    ids: &[ResourceId],
+) -> Result<Vec<WorkspaceRead>, Vec<ArmError>> {
+    let results = join_all(ids.iter().map(|id| async move {
+        let read = Operation::new("read workspace", id.name());
+        match client.get(&read, client.url(id, ML_API_VERSION)).await? {
+            Found::Present(response) => Ok(WorkspaceRead::Present(LiveWorkspace::from_arm(
+                response.decode(&read)?,
+            ))),
+            Found::Missing { code } => Ok(WorkspaceRead::Missing {
+                resource_group_exists: code != "ResourceGroupNotFound",
+            }),
+        }
+    }))
+    .await;
+    let mut errors = Vec::new();
+    let workspaces = collect(results, &mut errors);
+    if errors.is_empty() {
+        Ok(workspaces)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Read what each workspace of `desired` holds, given what [`read_workspaces`] found
+/// (aligned with `desired.workspaces`): every child of every workspace at once; none of
+/// a missing workspace.
+pub async fn read_children(
+    client: &ArmClient,
+    desired: &Desired,
+    workspaces: Vec<WorkspaceRead>,
+) -> Result<Observed, Vec<ArmError>> {
+    assert_eq!(
+        desired.workspaces.len(),
+        workspaces.len(),
+        "one read per desired workspace"
+    );
     let results = join_all(
-        workspaces
+        desired
+            .workspaces
             .iter()
-            .enumerate()
-            .map(|(index, id)| observe_workspace(client, id, index, desired.clone())),
+            .zip(workspaces)
+            .map(|(ws, read)| observe_children(client, ws, read)),
     )
     .await;
     let mut observed = Vec::new();
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(Some(workspace)) => observed.push(workspace),
-            Ok(None) => return Ok(None),
+            Ok(workspace) => observed.push(workspace),
             Err(mut errs) => errors.append(&mut errs),
         }
     }
     if errors.is_empty() {
-        Ok(Some(Observed {
+        Ok(Observed {
             workspaces: observed,
-        }))
+        })
     } else {
         Err(errors)
     }
 }
 
-/// Read workspace `id`, then (once the desired state is ready) what it holds; `Ok(None)`
-/// when the desired state could not be worked out.
-async fn observe_workspace<D: Borrow<Desired> + Clone>(
+/// A missing workspace holds nothing, so its children are not read. When it may be
+/// created and its resource group exists, the resources it needs are read: an
+/// interrupted creation may have left some of them.
+async fn observe_missing(
     client: &ArmClient,
-    id: &ResourceId,
-    index: usize,
-    desired: Pending<'_, D>,
-) -> Result<Option<ObservedWorkspace>, Vec<ArmError>> {
-    let name = id.name();
-    let read = Operation::new("read workspace", name);
-    let workspace = client
-        .get(&read, client.url(id, ML_API_VERSION))
-        .await
-        .map_err(|e| vec![e])?;
-    let Some(desired) = desired.await else {
-        return Ok(None);
+    ws: &DesiredWorkspace,
+    group_exists: bool,
+) -> Result<ObservedWorkspace, Vec<ArmError>> {
+    let dependencies = if ws.spec.create_if_missing && group_exists {
+        Some(observe_dependencies(client, ws).await?)
+    } else {
+        None
     };
-    let ws = &desired.borrow().workspaces[index];
-    observe_children(client, ws, workspace, &read)
-        .await
-        .map(Some)
+    Ok(ObservedWorkspace {
+        workspace: Live::Missing,
+        resource_group_exists: Some(group_exists),
+        dependencies,
+        registries: vec![Live::NotRead; ws.registries.len()],
+        environments: vec![Live::NotRead; ws.environments.len()],
+        existing_environments: vec![Live::NotRead; ws.existing_environments.len()],
+        clusters: vec![Live::NotRead; ws.clusters.len()],
+        codes: vec![Live::NotRead; ws.codes.len()],
+        jobs: vec![Live::NotRead; ws.jobs.len()],
+    })
 }
 
 /// What workspace `ws` holds, given what reading it found.
 async fn observe_children(
     client: &ArmClient,
     ws: &DesiredWorkspace,
-    workspace: Found,
-    read: &Operation,
+    workspace: WorkspaceRead,
 ) -> Result<ObservedWorkspace, Vec<ArmError>> {
     let name = ws.spec.name.as_str();
-    let (live, missing_code) = match workspace {
-        Found::Present(response) => (
-            Live::Present(LiveWorkspace::from_arm(
-                response.decode(read).map_err(|e| vec![e])?,
-            )),
-            None,
-        ),
-        Found::Missing { code } => (Live::Missing, Some(code)),
+    let live = match workspace {
+        WorkspaceRead::Present(live) => Live::Present(live),
+        WorkspaceRead::Missing {
+            resource_group_exists,
+        } => return observe_missing(client, ws, resource_group_exists).await,
     };
-    if let Some(code) = missing_code {
-        let group_exists = code != "ResourceGroupNotFound";
-        let dependencies = if ws.spec.create_if_missing && group_exists {
-            Some(observe_dependencies(client, ws).await?)
-        } else {
-            None
-        };
-        return Ok(ObservedWorkspace {
-            workspace: live,
-            resource_group_exists: Some(group_exists),
-            dependencies,
-            registries: vec![Live::NotRead; ws.registries.len()],
-            environments: vec![Live::NotRead; ws.environments.len()],
-            existing_environments: vec![Live::NotRead; ws.existing_environments.len()],
-            clusters: vec![Live::NotRead; ws.clusters.len()],
-            codes: vec![Live::NotRead; ws.codes.len()],
-            jobs: vec![Live::NotRead; ws.jobs.len()],
-        });
-    }
 
     let registries = join_all(ws.registries.iter().map(|registry| async move {
         let operation = Operation::new(

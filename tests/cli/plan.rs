@@ -765,16 +765,20 @@ fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
         .env("AMLSPEC_CLOUD", "china")
         .env("AMLSPEC_ARM_ENDPOINT", "https://management.example.invalid")
         .env("AMLSPEC_AUTH", "azure-cli")
+        .env("AMLSPEC_CA_CERT", "/nonexistent/ca.pem")
         .args(["-v", "plan", "--emulator", pets.to_str().unwrap()])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Plan: 9 to create"), "{}", out.stdout);
-    assert!(
-        out.stderr
-            .contains("--emulator: ignoring --arm-endpoint from the environment"),
-        "{}",
-        out.stderr
-    );
+    for option in ["--cloud", "--arm-endpoint", "--auth", "--ca-cert"] {
+        assert!(
+            out.stderr.contains(&format!(
+                "--emulator: ignoring {option} from the environment"
+            )),
+            "{option}: {}",
+            out.stderr
+        );
+    }
 
     let out = crate::common::Test::new()
         .current_dir(specs.path())
@@ -789,6 +793,19 @@ fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
         out.stderr
     );
     assert!(out.stderr.contains("Usage: amlspec plan"), "{}", out.stderr);
+
+    let out = crate::common::Test::new()
+        .current_dir(specs.path())
+        .args(["plan", "--emulator", "--ca-cert", "ca.pem"])
+        .arg_path(&pets)
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the argument '--emulator' cannot be used with '--ca-cert'"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -847,4 +864,29 @@ async fn a_reader_without_secret_access_still_plans() {
         out.stdout,
         "note: registry myregistry: the password was not compared: listing the connection's secrets was refused (HTTP 403); grant `Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action` to compare it\nNo changes. 5 resources are up to date.\n"
     );
+}
+
+#[test]
+fn the_emulator_state_is_never_staged_by_git() {
+    let specs = specs_copy();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(specs.path())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    let out = crate::common::Test::new()
+        .current_dir(specs.path())
+        .args(["plan", "--emulator", "pets.yaml"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(specs.path().join(".amlspec/emulator").is_dir());
+    git(&["add", "-A"]);
+    let staged = git(&["diff", "--cached", "--name-only"]);
+    assert!(staged.contains("pets.yaml"), "{staged}");
+    assert!(!staged.contains(".amlspec"), "{staged}");
 }

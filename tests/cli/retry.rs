@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amlspec::azure::client::{ArmError, ClientSettings, Operation, RetryPolicy, Sleep};
-use amlspec::commands::connect::client_for_emulator;
 use amlspec::emulator::{Fault, FaultRule, FaultTarget};
 use amlspec::observe;
+use amlspec::ops::connect::client_for_emulator;
 
 use crate::azure::{Local, load};
 

@@ -210,10 +210,7 @@ pub(crate) fn handle(world: &mut World, ctx: &mut Ctx<'_>, req: &Req) -> Result<
         super::auth::check_bearer(world, config, &ctx.base, header, super::auth::Audience::Arm)?;
     ctx.caller = claims.oid.clone();
     if let Some(sub) = req.segs.get(1)
-        && !config
-            .subscriptions
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(sub))
+        && !config.knows_subscription(sub)
     {
         return Err(ArmError::new(
             StatusCode::NOT_FOUND,

@@ -1,5 +1,5 @@
 //! Connect to Azure, or to the local emulator started in-process: endpoints,
-//! credentials and the ARM client that plan (and apply) use.
+//! credentials and the ARM client that plan and apply use.
 
 use std::path::{Path, PathBuf};
 
@@ -42,13 +42,8 @@ pub enum ConnectError {
     },
 }
 
-/// Connect as the arguments say. `subscriptions`: the ones the specs name (the
-/// emulator is told to know them).
-pub async fn connect(
-    args: &AzureArgs,
-    env: &EnvVars,
-    subscriptions: &[String],
-) -> Result<Connection, ConnectError> {
+/// Connect as the arguments say.
+pub async fn connect(args: &AzureArgs, env: &EnvVars) -> Result<Connection, ConnectError> {
     let defaults = ClientSettings::default();
     let settings = ClientSettings {
         max_parallel: args.max_parallel as usize,
@@ -59,7 +54,7 @@ pub async fn connect(
         ..defaults
     };
     if args.emulator {
-        return connect_emulator(Path::new(EMULATOR_STATE_DIR), subscriptions, settings).await;
+        return connect_emulator(Path::new(EMULATOR_STATE_DIR), settings).await;
     }
     let endpoints = Endpoints::with_overrides(
         args.cloud.unwrap_or(Cloud::Public),
@@ -99,30 +94,25 @@ pub async fn connect(
 
 /// Start the emulator in-process over HTTPS (a fresh self-signed CA, trusted by this
 /// client only) and sign in as its service principal through azure_identity, exactly
-/// as against Azure.
+/// as against Azure. It knows every subscription: it starts before the specs name theirs.
 pub async fn connect_emulator(
     state_dir: &Path,
-    subscriptions: &[String],
     settings: ClientSettings,
 ) -> Result<Connection, ConnectError> {
     std::fs::create_dir_all(state_dir).map_err(|source| ConnectError::StateDir {
         path: state_dir.to_path_buf(),
         source,
     })?;
-    let mut config = EmulatorConfig {
+    ignore_in_git(state_dir).map_err(|source| ConnectError::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let config = EmulatorConfig {
         state_dir: Some(state_dir.to_path_buf()),
         tls: TlsConfig::SelfSigned { write_ca_to: None },
+        any_subscription: true,
         ..EmulatorConfig::default()
     };
-    for subscription in subscriptions {
-        if !config
-            .subscriptions
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(subscription))
-        {
-            config.subscriptions.push(subscription.clone());
-        }
-    }
     let emulator = Emulator::start(config).await?;
     let client = client_for_emulator(&emulator, settings)?;
     tracing::info!(arm = %client.endpoints().resource_manager, state = %state_dir.display(), "started the local emulator");
@@ -130,6 +120,28 @@ pub async fn connect_emulator(
         client,
         emulator: Some(emulator),
     })
+}
+
+/// `.amlspec/` holds what stands in for Azure (the emulator's signing key, stored
+/// registry passwords): a `.gitignore` of `*` in the folder that holds the state folder
+/// keeps `git add -A` from staging any of it. An existing `.gitignore` is left alone.
+fn ignore_in_git(state_dir: &Path) -> std::io::Result<()> {
+    let Some(parent) = state_dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let path = parent.join(".gitignore");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => std::io::Write::write_all(
+            &mut file,
+            b"# Written by amlspec: local emulator state, never to be committed.\n*\n",
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// An ARM client for a running emulator, signed in as its seeded service principal.

@@ -1,0 +1,4 @@
+//! Stage 5, apply: executes a plan's steps in dependency order, making no decisions of
+//! its own (every fact a step needs is resolved by `plan`).
+
+pub mod queue;

@@ -1,0 +1,117 @@
+//! Everything a plan needs, for `plan` and `apply` alike: load the specs, work out the
+//! desired state, read the live state. Two overlaps keep the wall time near the round
+//! trips Azure needs:
+//!
+//! 1. signing in goes on while the specs load (the first token needs nothing from them);
+//! 2. the workspaces are read while content addressing hashes the jobs' source folders
+//!    (a workspace read needs only its id); their children are read next, while the
+//!    manifest digest is worked out.
+//!
+//! Problems of the specs' own content come before any connection problem.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::azure::client::ArmError;
+use crate::azure::ids::ResourceId;
+use crate::cli::AzureArgs;
+use crate::desired::{self, Desired, DesiredError};
+use crate::observe::{self, Observed};
+use crate::ops::connect::{ConnectError, Connection, connect};
+use crate::plan;
+use crate::spec::{self, Loaded, interpolate::EnvVars};
+
+/// The inputs of a plan.
+pub struct Ready {
+    pub desired: Arc<Desired>,
+    pub observed: Observed,
+    /// [`plan::manifest_digest`] of `desired`.
+    pub manifest_digest: String,
+    /// Signed in; holds the in-process emulator under `--emulator` (shut it down when
+    /// done).
+    pub connection: Connection,
+}
+
+/// Why the inputs of a plan could not be had.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// The specs have errors: they are among the loaded problems.
+    Specs,
+    /// The specs' content could not be addressed (an unreadable source folder).
+    Desired(Vec<DesiredError>),
+    Connect(ConnectError),
+    Observe(Vec<ArmError>),
+}
+
+/// What preparing found: the loaded specs' problems (warnings too, to be shown whatever
+/// happened next) and the plan's inputs, or why there are none.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub ready: Result<Ready, PrepareError>,
+}
+
+pub async fn prepare(paths: Vec<PathBuf>, azure: &AzureArgs, env: &EnvVars) -> Prepared {
+    let sign_in = {
+        let (azure, env) = (azure.clone(), env.clone());
+        tokio::spawn(async move {
+            let connection = connect(&azure, &env).await?;
+            connection.client.sign_in().await;
+            Ok::<_, ConnectError>(connection)
+        })
+    };
+    let mut loaded = {
+        let env = env.clone();
+        blocking(move || spec::load(&paths, &env)).await
+    };
+    let Some(specs) = loaded.specs.take() else {
+        // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
+        sign_in.abort();
+        return Prepared {
+            loaded,
+            ready: Err(PrepareError::Specs),
+        };
+    };
+    let ids: Vec<ResourceId> = specs.workspaces.iter().map(ResourceId::workspace).collect();
+
+    let (desired, reads) = tokio::join!(blocking(move || desired::desired(&specs)), async {
+        let connection = sign_in.await.unwrap_or_else(resume_panic)?;
+        let workspaces = observe::read_workspaces(&connection.client, &ids).await;
+        Ok::<_, ConnectError>((connection, workspaces))
+    });
+    tracing::info!(ok = desired.is_ok(), "worked out the desired state");
+    let ready = async {
+        let desired = Arc::new(desired.map_err(PrepareError::Desired)?);
+        let (connection, workspaces) = reads.map_err(PrepareError::Connect)?;
+        let workspaces = workspaces.map_err(PrepareError::Observe)?;
+        let for_digest = desired.clone();
+        let (manifest_digest, observed) = tokio::join!(
+            blocking(move || plan::manifest_digest(&for_digest)),
+            observe::read_children(&connection.client, &desired, workspaces),
+        );
+        tracing::info!(
+            requests = connection.client.stats.requests.load(Ordering::Relaxed),
+            "observed"
+        );
+        Ok(Ready {
+            observed: observed.map_err(PrepareError::Observe)?,
+            desired,
+            manifest_digest,
+            connection,
+        })
+    }
+    .await;
+    Prepared { loaded, ready }
+}
+
+/// Run `work` on a thread where blocking (file reads, hashing) is fine.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(resume_panic)
+}
+
+/// A task that panicked panics its waiter too, with the same payload.
+fn resume_panic<T>(error: tokio::task::JoinError) -> T {
+    std::panic::resume_unwind(error.into_panic())
+}

@@ -1,0 +1,742 @@
+//! One decide function per kind of resource: its desired attributes (a `Draft`), then,
+//! against what was read, the action (create, update, replace, no-op, blocked) and why.
+
+use serde_json::{Value, json};
+
+use super::{Action, Attributes, Kind, ResourceChange, SENSITIVE, SpecLocation, size_summary};
+use crate::desired::{
+    BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
+    DesiredWorkspace, JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
+};
+use crate::observe::live::{
+    LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace,
+};
+use crate::observe::{Live, ObservedWorkspace};
+
+/// sha256 over what every declared resource should be (its address, id and desired
+/// attributes; secrets excluded): the same whatever Azure holds.
+pub fn manifest_digest(desired: &Desired) -> String {
+    let mut drafts = Vec::new();
+    for ws in &desired.workspaces {
+        let ws_draft = workspace_draft(ws);
+        let ws_address = ws_draft.address.clone();
+        drafts.push(ws_draft);
+        drafts.extend(ws.registries.iter().map(|r| registry_draft(r, &ws_address)));
+        drafts.extend(
+            ws.environments
+                .iter()
+                .map(|e| environment_draft(e, &ws_address)),
+        );
+        drafts.extend(ws.clusters.iter().map(|c| cluster_draft(c, &ws_address)));
+        drafts.extend(ws.jobs.iter().map(|j| job_draft(j, &ws_address)));
+    }
+    let entries: Vec<Value> = drafts
+        .iter()
+        .map(|d| json!({"address": d.address, "id": d.id, "after": d.after}))
+        .collect();
+    sha256_hex(&canonical(&Value::Array(entries)))
+}
+
+/// A change before its action-dependent fields are filled in.
+struct Draft {
+    kind: Kind,
+    address: String,
+    name: String,
+    id: String,
+    origin: Option<SpecLocation>,
+    depends_on: Vec<String>,
+    after: Attributes,
+}
+
+impl Draft {
+    fn finish(
+        self,
+        action: Action,
+        before: Option<Attributes>,
+        changed: Vec<String>,
+        forces_replacement: Vec<String>,
+        reason: Option<String>,
+        fingerprint: Option<String>,
+    ) -> ResourceChange {
+        let actions = action.terraform_actions();
+        ResourceChange {
+            address: self.address,
+            kind: self.kind,
+            name: self.name,
+            id: self.id,
+            action,
+            actions,
+            before,
+            after: Some(self.after),
+            changed,
+            forces_replacement,
+            reason,
+            detail: None,
+            origin: self.origin,
+            fingerprint,
+            depends_on: self.depends_on,
+        }
+    }
+
+    fn create(self) -> ResourceChange {
+        let changed = self.after.keys().cloned().collect();
+        self.finish(Action::Create, None, changed, Vec::new(), None, None)
+    }
+
+    fn blocked(
+        self,
+        reason: String,
+        before: Option<Attributes>,
+        fingerprint: Option<String>,
+    ) -> ResourceChange {
+        self.finish(
+            Action::Blocked,
+            before,
+            Vec::new(),
+            Vec::new(),
+            Some(reason),
+            fingerprint,
+        )
+    }
+
+    /// Compare with what exists: update, replace or no-op.
+    fn compare(
+        self,
+        before: Attributes,
+        immutable: &[&str],
+        fingerprint: String,
+    ) -> ResourceChange {
+        let changed: Vec<String> = self
+            .after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let forces: Vec<String> = changed
+            .iter()
+            .filter(|k| immutable.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let (action, reason) = if !forces.is_empty() {
+            (
+                Action::Replace,
+                Some(format!("{} cannot change in place", forces.join(", "))),
+            )
+        } else if !changed.is_empty() {
+            (Action::Update, None)
+        } else {
+            (Action::NoOp, None)
+        };
+        self.finish(
+            action,
+            Some(before),
+            changed,
+            forces,
+            reason,
+            Some(fingerprint),
+        )
+    }
+}
+
+fn attributes(pairs: &[(&str, Value)]) -> Attributes {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn workspace_draft(d: &DesiredWorkspace) -> Draft {
+    let spec = &d.spec;
+    let ws_address = format!("{}/{}", spec.resource_group, spec.name);
+    let mut after = attributes(&[
+        (
+            "location",
+            json!(spec.location.as_ref().map(|l| l.as_str())),
+        ),
+        ("description", json!(spec.description)),
+    ]);
+    if !spec.tags.is_empty() {
+        after.insert("tags".into(), json!(spec.tags));
+    }
+    Draft {
+        kind: Kind::Workspace,
+        address: ws_address.clone(),
+        name: spec.name.to_string(),
+        id: d.id.to_string(),
+        origin: Some((&spec.origin).into()),
+        depends_on: Vec::new(),
+        after,
+    }
+}
+
+pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
+    let spec = &d.spec;
+    let rg = spec.resource_group.as_str();
+    let ws_address = format!("{rg}/{}", spec.name);
+    let mut changes = Vec::new();
+
+    let draft = workspace_draft(d);
+    let ws_change = match &o.workspace {
+        Live::Present(live) => workspace_change(draft, d, live),
+        _ if !spec.create_if_missing => {
+            let children =
+                d.registries.len() + d.environments.len() + d.clusters.len() + d.jobs.len();
+            let reason = format!(
+                "workspace `{}` does not exist in resource group `{rg}`{} and create_if_missing is false; {} declared in it cannot be planned",
+                spec.name,
+                if o.resource_group_exists == Some(false) {
+                    " (the resource group does not exist either)"
+                } else {
+                    ""
+                },
+                crate::render::count(children, "resource", "resources"),
+            );
+            changes.push(draft.blocked(reason, None, None));
+            return changes;
+        }
+        _ => {
+            let mut depends = Vec::new();
+            if o.resource_group_exists == Some(false) {
+                let location = spec.location.as_ref().map(|l| l.as_str());
+                changes.push(
+                    Draft {
+                        kind: Kind::ResourceGroup,
+                        address: rg.to_string(),
+                        name: rg.to_string(),
+                        id: d.resource_group.to_string(),
+                        origin: Some((&spec.origin).into()),
+                        depends_on: Vec::new(),
+                        after: attributes(&[("location", json!(location))]),
+                    }
+                    .create(),
+                );
+                depends.push(rg.to_string());
+            }
+            let deps = &d.dependencies;
+            let observed_deps = o.dependencies.as_ref();
+            for (kind, id, live) in [
+                (
+                    Kind::StorageAccount,
+                    &deps.storage_account,
+                    observed_deps.map(|x| &x.storage_account),
+                ),
+                (
+                    Kind::KeyVault,
+                    &deps.key_vault,
+                    observed_deps.map(|x| &x.key_vault),
+                ),
+                (
+                    Kind::ApplicationInsights,
+                    &deps.application_insights,
+                    observed_deps.map(|x| &x.application_insights),
+                ),
+            ] {
+                let address = format!("{rg}/{}/{}", kind_path(&kind), id.name());
+                if matches!(live, Some(Live::Present(()))) {
+                    // Left from an earlier, interrupted creation: reused.
+                    depends.push(address);
+                    continue;
+                }
+                changes.push(
+                    Draft {
+                        kind,
+                        address: address.clone(),
+                        name: id.name().to_string(),
+                        id: id.to_string(),
+                        origin: Some((&spec.origin).into()),
+                        depends_on: depends.iter().filter(|a| *a == rg).cloned().collect(),
+                        after: attributes(&[(
+                            "location",
+                            json!(spec.location.as_ref().map(|l| l.as_str())),
+                        )]),
+                    }
+                    .create(),
+                );
+                depends.push(address);
+            }
+            Draft {
+                depends_on: depends,
+                ..draft
+            }
+            .create()
+        }
+    };
+    changes.push(ws_change);
+
+    for (registry, live) in d.registries.iter().zip(&o.registries) {
+        changes.push(registry_change(registry, live, &ws_address));
+    }
+    for (env, live) in d.environments.iter().zip(&o.environments) {
+        changes.push(environment_change(env, live, &ws_address));
+    }
+    for (cluster, live) in d.clusters.iter().zip(&o.clusters) {
+        changes.push(cluster_change(cluster, live, &ws_address));
+    }
+    for (job, live) in d.jobs.iter().zip(&o.jobs) {
+        changes.push(job_change(job, live, d, o, &ws_address));
+    }
+    changes
+}
+
+/// The kind's segment in addresses: the same name as its `type` in plan JSON.
+fn kind_path(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::ResourceGroup => "resource_group",
+        Kind::StorageAccount => "storage_account",
+        Kind::KeyVault => "key_vault",
+        Kind::ApplicationInsights => "application_insights",
+        Kind::Workspace => "workspace",
+        Kind::Registry => "registry",
+        Kind::Environment => "environment",
+        Kind::Cluster => "cluster",
+        Kind::Job => "job",
+    }
+}
+
+fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) -> ResourceChange {
+    let spec = &d.spec;
+    let mut before = Attributes::new();
+    before.insert(
+        "location".to_string(),
+        json!(live.location.to_ascii_lowercase().replace(' ', "")),
+    );
+    if let Some(description) = &live.description {
+        before.insert("description".into(), json!(description));
+    }
+    if !live.tags.is_empty() || !spec.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    // Keys the spec leaves out are not managed: they are left out of the comparison.
+    let live_location = before["location"].clone();
+    if spec.location.is_none() {
+        before.shift_remove("location");
+    }
+    if spec.description.is_none() {
+        before.shift_remove("description");
+    }
+    if spec.tags.is_empty() {
+        before.shift_remove("tags");
+    }
+    if let Some(location) = &spec.location
+        && location.as_str() != live_location
+    {
+        let reason = format!(
+            "the workspace is in `{}`, the spec says `{}`; a workspace cannot move: change `location` back, or create a new workspace under another name",
+            live.location,
+            location.as_str()
+        );
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    draft.compare(before, &[], live.fingerprint.clone())
+}
+
+fn registry_draft(registry: &DesiredRegistry, ws_address: &str) -> Draft {
+    Draft {
+        kind: Kind::Registry,
+        address: format!("{ws_address}/registry/{}", registry.name),
+        name: registry.name.clone(),
+        id: registry.id.to_string(),
+        origin: Some((&registry.origin).into()),
+        depends_on: vec![ws_address.to_string()],
+        after: attributes(&[
+            ("address", json!(registry.target)),
+            ("username", json!(registry.username)),
+            ("password", json!(SENSITIVE)),
+            ("category", json!("ContainerRegistry")),
+            ("auth_type", json!("UsernamePassword")),
+        ]),
+    }
+}
+
+fn registry_change(
+    registry: &DesiredRegistry,
+    live: &Live<LiveConnection>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = registry_draft(registry, ws_address);
+    let Live::Present(live) = live else {
+        return draft.create();
+    };
+    // The password is compared by value and shown only as a marker of change. Without
+    // the right to list secrets it cannot be compared: it is taken as unchanged.
+    let password_marker =
+        if !live.secrets_read || live.password.as_ref() == Some(&registry.password) {
+            SENSITIVE
+        } else {
+            "(sensitive, differs)"
+        };
+    let before = attributes(&[
+        (
+            "address",
+            json!(live.target.as_ref().map(|t| t.to_ascii_lowercase())),
+        ),
+        ("username", json!(live.username)),
+        ("password", json!(password_marker)),
+        ("category", json!(live.category)),
+        ("auth_type", json!(live.auth_type)),
+    ]);
+    let mut change = draft.compare(before, &[], live.fingerprint.clone());
+    if !live.secrets_read {
+        change.reason = Some(
+            "the password was not compared: listing the connection's secrets was refused (HTTP 403); grant `Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action` to compare it".into(),
+        );
+    }
+    change
+}
+
+fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {
+    let definition = &env.definition;
+    let mut depends_on = vec![ws_address.to_string()];
+    if let Some(registry) = &env.registry {
+        depends_on.push(format!("{ws_address}/registry/{registry}"));
+    }
+    let build = definition.build.as_ref();
+    let mut after = attributes(&[
+        ("version", json!(env.version)),
+        ("image", json!(definition.image)),
+        (
+            "conda_file_sha256",
+            json!(
+                definition
+                    .conda_file
+                    .as_deref()
+                    .map(|c| sha256_hex(c)[..12].to_string())
+            ),
+        ),
+        (
+            "build_context_sha256",
+            json!(build.map(|b| b.hash[..12].to_string())),
+        ),
+        (
+            "dockerfile_path",
+            json!(build.map(|b| b.dockerfile_path.clone())),
+        ),
+        ("description", json!(env.description)),
+    ]);
+    if !env.tags.is_empty() {
+        after.insert("tags".into(), json!(env.tags));
+    }
+    Draft {
+        kind: Kind::Environment,
+        address: format!("{ws_address}/environment/{}:{}", env.name, env.version),
+        name: env.name.clone(),
+        id: env.id.to_string(),
+        origin: Some((&env.origin).into()),
+        depends_on,
+        after,
+    }
+}
+
+fn environment_change(
+    env: &DesiredEnvironment,
+    live: &Live<LiveEnvironmentVersion>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = environment_draft(env, ws_address);
+    let definition = &env.definition;
+    let build = definition.build.as_ref();
+    let Live::Present(live) = live else {
+        let mut change = draft.create();
+        change.detail = Some(match build.map(|b| &b.source) {
+            Some(BuildSource::Folder(snapshot)) => format!(
+                "version {}, build context {} to upload",
+                env.version,
+                size_summary(snapshot.files.len(), snapshot.total_bytes)
+            ),
+            Some(BuildSource::Inline { .. }) => {
+                format!("version {}, inline Dockerfile to upload", env.version)
+            }
+            None => format!("version {}", env.version),
+        });
+        return change;
+    };
+    let context_matches = match (build, &live.build_context_uri) {
+        (None, None) => true,
+        (Some(b), Some(uri)) => {
+            uri.contains(&b.hash)
+                && live.dockerfile_path.as_deref().unwrap_or("Dockerfile") == b.dockerfile_path
+        }
+        _ => false,
+    };
+    let mut before = attributes(&[
+        ("version", json!(env.version)),
+        ("image", json!(live.image)),
+        (
+            "conda_file_sha256",
+            json!(
+                live.conda_file
+                    .as_deref()
+                    .map(|c| sha256_hex(c)[..12].to_string())
+            ),
+        ),
+        ("description", json!(live.description)),
+    ]);
+    if let Some(b) = build {
+        if context_matches {
+            before.insert("build_context_sha256".into(), json!(b.hash[..12]));
+            before.insert("dockerfile_path".into(), json!(b.dockerfile_path));
+        } else if let Some(uri) = &live.build_context_uri {
+            before.insert("build_context".into(), json!(uri));
+        }
+    }
+    if !env.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    if env.description.is_none() {
+        before.shift_remove("description");
+    }
+    let same_definition = live.image == definition.image
+        && normalize_text(live.conda_file.as_deref())
+            == normalize_text(definition.conda_file.as_deref())
+        && context_matches;
+    if !same_definition {
+        let reason = if env.pinned {
+            format!(
+                "version {} of environment `{}` exists with a different definition, and versions cannot change: bump `version`, or remove it to let amlspec version the environment by its content",
+                env.version, env.name
+            )
+        } else {
+            format!(
+                "version {} of environment `{}` exists with a definition that does not match its content-derived version; delete that version or pin another",
+                env.version, env.name
+            )
+        };
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    let mut change = draft.compare(before, &[], live.fingerprint.clone());
+    change.detail = Some(format!("version {}", env.version));
+    change
+}
+
+fn normalize_text(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.replace("\r\n", "\n").trim_end().to_string())
+}
+
+fn cluster_draft(cluster: &DesiredCluster, ws_address: &str) -> Draft {
+    let spec = &cluster.spec;
+    let mut after = attributes(&[
+        ("vm_size", json!(spec.vm_size.to_ascii_uppercase())),
+        ("vm_priority", json!(vm_priority_name(spec.vm_priority))),
+        ("min_nodes", json!(spec.min_nodes)),
+        ("max_nodes", json!(spec.max_nodes)),
+        (
+            "idle_seconds_before_scale_down",
+            json!(spec.idle_seconds_before_scale_down),
+        ),
+        ("description", json!(spec.description)),
+    ]);
+    if !spec.tags.is_empty() {
+        after.insert("tags".into(), json!(spec.tags));
+    }
+    Draft {
+        kind: Kind::Cluster,
+        address: format!("{ws_address}/cluster/{}", cluster.name),
+        name: cluster.name.clone(),
+        id: cluster.id.to_string(),
+        origin: Some((&spec.origin).into()),
+        depends_on: vec![ws_address.to_string()],
+        after,
+    }
+}
+
+fn cluster_change(
+    cluster: &DesiredCluster,
+    live: &Live<LiveCompute>,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = cluster_draft(cluster, ws_address);
+    let spec = &cluster.spec;
+    let Live::Present(live) = live else {
+        return draft.create();
+    };
+    let mut before = attributes(&[
+        (
+            "vm_size",
+            json!(live.vm_size.as_ref().map(|s| s.to_ascii_uppercase())),
+        ),
+        (
+            "vm_priority",
+            json!(live.vm_priority.as_deref().unwrap_or("Dedicated")),
+        ),
+        ("min_nodes", json!(live.min_nodes.unwrap_or(0))),
+        ("max_nodes", json!(live.max_nodes)),
+        ("description", json!(live.description)),
+    ]);
+    if spec.idle_seconds_before_scale_down.is_some() {
+        before.insert(
+            "idle_seconds_before_scale_down".into(),
+            json!(live.idle_seconds),
+        );
+    }
+    if spec.description.is_none() {
+        before.shift_remove("description");
+    }
+    if !spec.tags.is_empty() {
+        before.insert("tags".into(), json!(live.tags));
+    }
+    if live
+        .compute_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("AmlCompute"))
+    {
+        let reason = format!(
+            "a compute named `{}` exists but is a {}, not an AmlCompute cluster; rename the cluster in the spec",
+            cluster.name,
+            live.compute_type.as_deref().unwrap_or("different kind")
+        );
+        return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
+    }
+    // Only scale settings change in place (Compute_Update); the rest needs a new compute.
+    let immutable = ["vm_size", "vm_priority", "description", "tags"];
+    let mut change = draft.compare(before, &immutable, live.fingerprint.clone());
+    if live.provisioning_state.as_deref() == Some("Failed") && change.action != Action::Replace {
+        change.action = Action::Replace;
+        change.actions = Action::Replace.terraform_actions();
+        change.reason = Some("its provisioning failed in Azure; it must be created again".into());
+    }
+    change
+}
+
+fn job_draft(job: &DesiredJob, ws_address: &str) -> Draft {
+    let mut depends_on = vec![
+        ws_address.to_string(),
+        format!("{ws_address}/cluster/{}", job.cluster),
+    ];
+    let environment = match &job.environment {
+        JobEnvironment::Declared { name, version, .. } => {
+            depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
+            format!("{name}:{version}")
+        }
+        JobEnvironment::Existing(e) => {
+            format!(
+                "{}{}",
+                e.name,
+                e.version
+                    .as_ref()
+                    .map_or("@latest".to_string(), |v| format!(":{v}"))
+            )
+        }
+    };
+    let mut after = attributes(&[
+        ("name", json!(job.name)),
+        ("experiment", json!(job.experiment)),
+        ("command", json!(job.command)),
+        ("environment", json!(environment)),
+        ("cluster", json!(job.cluster)),
+        ("node_count", json!(job.node_count)),
+        (
+            "distribution",
+            json!(job.distribution.map(distribution_json)),
+        ),
+        (
+            "code_sha256",
+            json!(job.code_hash.as_deref().map(|h| h[..12].to_string())),
+        ),
+        ("display_name", json!(job.display_name)),
+        ("description", json!(job.description)),
+    ]);
+    if !job.environment_variables.is_empty() {
+        after.insert(
+            "environment_variables".into(),
+            json!(job.environment_variables),
+        );
+    }
+    if !job.tags.is_empty() {
+        after.insert("tags".into(), json!(job.tags));
+    }
+    Draft {
+        kind: Kind::Job,
+        address: format!("{ws_address}/job/{}", job.name),
+        name: job.name.clone(),
+        id: job.id.to_string(),
+        origin: Some((&job.origin).into()),
+        depends_on,
+        after,
+    }
+}
+
+fn job_change(
+    job: &DesiredJob,
+    live: &Live<LiveJob>,
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    ws_address: &str,
+) -> ResourceChange {
+    let draft = job_draft(job, ws_address);
+    match live {
+        Live::Present(live) => {
+            let mut before = draft.after.clone();
+            before.shift_remove("description");
+            before.shift_remove("tags");
+            before.shift_remove("display_name");
+            if job.description.is_some() {
+                before.insert("description".into(), json!(live.description));
+            }
+            if !job.tags.is_empty() {
+                before.insert("tags".into(), json!(live.tags));
+            }
+            // The display name is fixed at submission: compared without it, a change
+            // is noted, not applied. `after` stays the desired state.
+            let desired_after = draft.after.clone();
+            let mut comparable = draft.after.clone();
+            comparable.shift_remove("display_name");
+            let mut change = Draft {
+                after: comparable,
+                ..draft
+            }
+            .compare(before, &[], live.fingerprint.clone());
+            change.after = Some(desired_after);
+            if let (Some(before), Some(shown)) = (change.before.as_mut(), &live.display_name) {
+                before.insert("display_name".into(), json!(shown));
+            }
+            if let Some(wanted) = &job.display_name
+                && live.display_name.as_ref() != Some(wanted)
+            {
+                change.reason = Some(format!(
+                    "display_name is fixed when a job is submitted; `{wanted}` applies to the next run (change something that defines the run)"
+                ));
+            }
+            change.detail = Some(format!(
+                "submitted, {}",
+                live.status.as_deref().unwrap_or("status unknown")
+            ));
+            change
+        }
+        _ => {
+            if let JobEnvironment::Existing(existing) = &job.environment {
+                let index = d.existing_environments.iter().position(|e| e == existing);
+                let found = index.and_then(|i| o.existing_environments.get(i));
+                // In a workspace that does not exist yet, no environment exists either.
+                if matches!(found, Some(Live::Missing | Live::NotRead)) {
+                    let reason = match &existing.version {
+                        Some(version) => format!(
+                            "environment `{}` has no version `{version}` in this workspace",
+                            existing.name
+                        ),
+                        None => format!(
+                            "environment `{}` does not exist in this workspace",
+                            existing.name
+                        ),
+                    };
+                    return draft.blocked(reason, None, None);
+                }
+            }
+            let code = job.code_hash.as_ref().and_then(|hash| {
+                let index = d.codes.iter().position(|c| &c.hash == hash)?;
+                Some((&d.codes[index], o.codes.get(index)))
+            });
+            let upload = match code {
+                Some((_, Some(Live::Present(_)))) => ", code already uploaded".to_string(),
+                Some((code, _)) => format!(
+                    ", {} to upload",
+                    size_summary(code.snapshot.files.len(), code.snapshot.total_bytes)
+                ),
+                None => String::new(),
+            };
+            let mut change = draft.create();
+            change.detail = Some(format!("submit to {}{upload}", job.cluster));
+            change
+        }
+    }
+}
