@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::desired::{
     DesiredCluster, DesiredCode, DesiredEnvironment, DesiredJob, DesiredRegistry, DesiredWorkspace,
 };
-use crate::observe::live::seconds_to_iso8601;
+use crate::duration::seconds_to_iso8601;
 use crate::spec::model::Distribution;
 
 pub fn resource_group(location: &str) -> Value {

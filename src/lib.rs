@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diagnostic;
+pub mod duration;
 pub mod emulator;
 pub mod observe;
 pub mod ops;

@@ -120,6 +120,16 @@ pub struct ExistingEnvironment {
     pub version: Option<String>,
 }
 
+impl ExistingEnvironment {
+    /// `name:version`, or `name@latest`.
+    pub fn reference(&self) -> String {
+        match &self.version {
+            Some(version) => format!("{}:{version}", self.name),
+            None => format!("{}@latest", self.name),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DesiredCluster {
     pub name: String,
@@ -168,6 +178,17 @@ pub enum JobEnvironment {
     },
     /// An existing environment; `version` `None` means the latest.
     Existing(ExistingEnvironment),
+}
+
+impl JobEnvironment {
+    /// How the job names its environment, in its submitted name's hash and in plans:
+    /// `name:version`, or `name@latest` for the latest version of an existing one.
+    pub fn reference(&self) -> String {
+        match self {
+            JobEnvironment::Declared { name, version, .. } => format!("{name}:{version}"),
+            JobEnvironment::Existing(existing) => existing.reference(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -354,10 +375,7 @@ fn workspace(
         let definition = json!({
             "command": job.command,
             "code": code_hash,
-            "environment": match &environment {
-                JobEnvironment::Declared { name, version, .. } => format!("{name}:{version}"),
-                JobEnvironment::Existing(e) => format!("{}{}", e.name, e.version.as_ref().map_or("@latest".to_string(), |v| format!(":{v}"))),
-            },
+            "environment": environment.reference(),
             "cluster": cluster.to_ascii_lowercase(),
             "node_count": job.node_count,
             "distribution": job.distribution.map(distribution_json),

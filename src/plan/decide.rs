@@ -603,21 +603,10 @@ fn job_draft(job: &DesiredJob, ws_address: &str) -> Draft {
         ws_address.to_string(),
         format!("{ws_address}/cluster/{}", job.cluster),
     ];
-    let environment = match &job.environment {
-        JobEnvironment::Declared { name, version, .. } => {
-            depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
-            format!("{name}:{version}")
-        }
-        JobEnvironment::Existing(e) => {
-            format!(
-                "{}{}",
-                e.name,
-                e.version
-                    .as_ref()
-                    .map_or("@latest".to_string(), |v| format!(":{v}"))
-            )
-        }
-    };
+    if let JobEnvironment::Declared { name, version, .. } = &job.environment {
+        depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
+    }
+    let environment = job.environment.reference();
     let mut after = attributes(&[
         ("name", json!(job.name)),
         ("experiment", json!(job.experiment)),

@@ -561,14 +561,14 @@ impl<'a> Reader<'a> {
             ),
             ScalarKind::Str
                 if key.ends_with("seconds_before_scale_down")
-                    && iso_seconds(&scalar.text).is_some() =>
+                    && crate::duration::iso8601_seconds(&scalar.text).is_some() =>
             {
                 (
                     format!(
                         "expected a number of seconds, found the duration {}",
                         quoted(&scalar.text)
                     ),
-                    iso_seconds(&scalar.text).map(|s| format!("write {s} for {}", scalar.text)),
+                    crate::duration::iso8601_seconds(&scalar.text).map(|s| format!("write {s} for {}", scalar.text)),
                 )
             }
             _ => (
@@ -734,25 +734,6 @@ impl<'a> Reader<'a> {
         }
         Some(Spanned::new(Arguments(arguments), node.span, path))
     }
-}
-
-/// Seconds in an ISO-8601 time duration such as `PT30M` or `PT1H30M15S`, for hints.
-fn iso_seconds(text: &str) -> Option<u64> {
-    let mut rest = text.strip_prefix("PT")?;
-    let mut total = 0u64;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let value: u64 = rest[..digits].parse().ok()?;
-        let unit = match rest[digits..].chars().next()? {
-            'H' => 3600,
-            'M' => 60,
-            'S' => 1,
-            _ => return None,
-        };
-        total += value * unit;
-        rest = &rest[digits + 1..];
-    }
-    Some(total)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
