@@ -164,12 +164,19 @@ fn normalized(resource: &str) -> String {
 pub(crate) enum Audience<'a> {
     Arm,
     /// The blob service of one storage account.
-    Storage { account: &'a str },
+    Storage {
+        account: &'a str,
+    },
 }
 
 /// Exact matches only: a prefix such as `https://127.0.0.1` would also admit other
 /// ports and names like `https://localhost.evil.example`.
-fn audience_ok(aud: &str, which: Audience<'_>, served: Served<'_>, config: &EmulatorConfig) -> bool {
+fn audience_ok(
+    aud: &str,
+    which: Audience<'_>,
+    served: Served<'_>,
+    config: &EmulatorConfig,
+) -> bool {
     let aud = normalized(aud);
     match which {
         Audience::Arm => served.arm_resources().contains(&aud),

@@ -204,8 +204,10 @@ struct TempFolder(PathBuf);
 
 impl TempFolder {
     fn create() -> std::io::Result<TempFolder> {
-        let path =
-            std::env::temp_dir().join(format!("amlspec-emulator-{}", uuid::Uuid::new_v4().simple()));
+        let path = std::env::temp_dir().join(format!(
+            "amlspec-emulator-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
@@ -246,10 +248,7 @@ pub fn run(args: &EmulatorArgs) -> ExitCode {
     } else {
         None
     };
-    let files = temporary
-        .as_ref()
-        .map(|t| t.0.clone())
-        .unwrap_or_default();
+    let files = temporary.as_ref().map(|t| t.0.clone()).unwrap_or_default();
     let config = args.config(&files);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

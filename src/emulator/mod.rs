@@ -153,9 +153,11 @@ impl Emulator {
             TlsConfig::SelfSigned { write_ca_to } => {
                 let m = tls::self_signed(&config.storage_suffix)?;
                 if let (Some(path), Some(pem)) = (write_ca_to, &m.ca_pem) {
-                    store::write_private(path, pem.as_bytes()).map_err(|source| EmulatorError::WriteCa {
-                        path: path.clone(),
-                        source,
+                    store::write_private(path, pem.as_bytes()).map_err(|source| {
+                        EmulatorError::WriteCa {
+                            path: path.clone(),
+                            source,
+                        }
                     })?;
                 }
                 Some(m)
@@ -169,12 +171,12 @@ impl Emulator {
             uuid::Uuid::new_v4().simple()
         );
         if let Some(path) = &config.admin_key_file {
-            store::write_private(path, format!("{admin_key}\n").as_bytes()).map_err(
-                |source| EmulatorError::WriteAdminKey {
+            store::write_private(path, format!("{admin_key}\n").as_bytes()).map_err(|source| {
+                EmulatorError::WriteAdminKey {
                     path: path.clone(),
                     source,
-                },
-            )?;
+                }
+            })?;
         }
         let faults = FaultState::new(config.faults.clone(), config.seed);
         let shared = Arc::new(Shared {

@@ -466,10 +466,12 @@ fn operations() -> &'static [Operation] {
             let segments: Vec<Result<String, String>> = template
                 .split('/')
                 .filter(|s| !s.is_empty())
-                .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Err(name.to_string()),
-                    None => Ok(s.to_ascii_lowercase()),
-                })
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Err(name.to_string()),
+                        None => Ok(s.to_ascii_lowercase()),
+                    },
+                )
                 .collect();
             let literals = segments.iter().filter(|s| s.is_ok()).count();
             let shared: Vec<&'static Value> = item["parameters"]
@@ -592,7 +594,9 @@ fn check_path_value(p: &Value, name: &str, value: &str) -> Result<(), ArmError> 
             format!(
                 "The {name} '{value}' is invalid: its length must be between {} and {} characters.",
                 p["minLength"].as_u64().unwrap_or(0),
-                p["maxLength"].as_u64().map_or("any".to_string(), |m| m.to_string())
+                p["maxLength"]
+                    .as_u64()
+                    .map_or("any".to_string(), |m| m.to_string())
             ),
         ));
     }
@@ -678,23 +682,63 @@ mod tests {
     fn path_and_query_parameters_come_from_the_spec() {
         let ws = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws1";
         let segs = |path: String| -> Vec<String> {
-            path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+            path.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
         };
         let cases = [
             ("GET", format!("{ws}/computes/gpu-cluster"), vec![], true),
-            ("DELETE", format!("{ws}/computes/gpu-cluster-1"), vec![], false),
+            (
+                "DELETE",
+                format!("{ws}/computes/gpu-cluster-1"),
+                vec![],
+                false,
+            ),
             ("PUT", format!("{ws}/computes/1gpu"), vec![], false),
-            ("GET", format!("{ws}/jobs"), vec![("listViewType", "All")], true),
-            ("GET", format!("{ws}/jobs"), vec![("listviewtype", "sometimes")], false),
-            ("GET", format!("{ws}/codes/c/versions"), vec![("$top", "2")], true),
-            ("GET", format!("{ws}/codes/c/versions"), vec![("$top", "2.5")], false),
-            ("GET", format!("{ws}/datastores"), vec![("isDefault", "TRUE")], true),
-            ("GET", format!("{ws}/datastores"), vec![("isDefault", "1")], false),
+            (
+                "GET",
+                format!("{ws}/jobs"),
+                vec![("listViewType", "All")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/jobs"),
+                vec![("listviewtype", "sometimes")],
+                false,
+            ),
+            (
+                "GET",
+                format!("{ws}/codes/c/versions"),
+                vec![("$top", "2")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/codes/c/versions"),
+                vec![("$top", "2.5")],
+                false,
+            ),
+            (
+                "GET",
+                format!("{ws}/datastores"),
+                vec![("isDefault", "TRUE")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/datastores"),
+                vec![("isDefault", "1")],
+                false,
+            ),
             ("GET", format!("{ws}/unknown/thing"), vec![("x", "y")], true),
         ];
         for (method, path, query, ok) in cases {
-            let query: Vec<(String, String)> =
-                query.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+            let query: Vec<(String, String)> = query
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
             assert_eq!(
                 check_parameters(method, &segs(path.clone()), &query).is_ok(),
                 ok,

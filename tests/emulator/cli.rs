@@ -57,7 +57,9 @@ fn trusting(ca: &str) -> reqwest::Client {
 async fn serves_https_by_default_with_the_ca_where_the_ready_line_says() {
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(&["--state", dir.path().to_str().unwrap()]);
-    let arm = running.field("arm").unwrap_or_else(|| panic!("{}", running.line));
+    let arm = running
+        .field("arm")
+        .unwrap_or_else(|| panic!("{}", running.line));
     assert!(arm.starts_with("https://127.0.0.1:"), "{}", running.line);
     let ca = running
         .field("ca")
@@ -74,14 +76,26 @@ async fn serves_https_by_default_with_the_ca_where_the_ready_line_says() {
     assert_eq!(cloud["resourceManager"], format!("{arm}/"));
     // Without the CA, the certificate is not trusted.
     let plain = reqwest::Client::builder().no_proxy().build().unwrap();
-    assert!(plain.get(format!("{arm}/admin/health")).send().await.is_err());
+    assert!(
+        plain
+            .get(format!("{arm}/admin/health"))
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn in_memory_the_ca_and_admin_key_go_to_a_private_folder() {
     let running = Running::start(&[]);
-    let arm = running.field("arm").unwrap_or_else(|| panic!("{}", running.line));
-    assert!(running.field("state") == Some("memory".into()), "{}", running.line);
+    let arm = running
+        .field("arm")
+        .unwrap_or_else(|| panic!("{}", running.line));
+    assert!(
+        running.field("state") == Some("memory".into()),
+        "{}",
+        running.line
+    );
     let ca = running.field("ca").expect("a CA file");
     let key_file = running
         .field("admin_key_file")
@@ -93,7 +107,10 @@ async fn in_memory_the_ca_and_admin_key_go_to_a_private_folder() {
         assert_eq!(mode, 0o600);
     }
     let key = std::fs::read_to_string(&key_file).unwrap();
-    assert!(!running.line.contains(key.trim()), "the key itself is not printed");
+    assert!(
+        !running.line.contains(key.trim()),
+        "the key itself is not printed"
+    );
     let http = trusting(&ca);
     let url = format!("{arm}/admin/step");
     let r = http.post(&url).send().await.unwrap();
@@ -110,14 +127,18 @@ async fn in_memory_the_ca_and_admin_key_go_to_a_private_folder() {
 #[tokio::test]
 async fn plain_http_on_request_and_the_old_tls_flag_still_works() {
     let running = Running::start(&["--plain-http"]);
-    let arm = running.field("arm").unwrap_or_else(|| panic!("{}", running.line));
+    let arm = running
+        .field("arm")
+        .unwrap_or_else(|| panic!("{}", running.line));
     assert!(arm.starts_with("http://"), "{}", running.line);
     assert_eq!(running.field("ca"), None, "{}", running.line);
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("my-ca.pem");
     let running = Running::start(&["--tls-self-signed", ca.to_str().unwrap()]);
-    let arm = running.field("arm").unwrap_or_else(|| panic!("{}", running.line));
+    let arm = running
+        .field("arm")
+        .unwrap_or_else(|| panic!("{}", running.line));
     assert_eq!(running.field("ca"), Some(ca.display().to_string()));
     let r = trusting(ca.to_str().unwrap())
         .get(format!("{arm}/admin/health"))

@@ -30,7 +30,10 @@ fn forge(key: &str, claims: &Value, aud: &str) -> String {
     let input = format!("{header}.{payload}");
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 #[tokio::test]
@@ -142,7 +145,10 @@ async fn tokens_are_issued_only_for_resources_the_emulator_serves() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_resource");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_resource"
+    );
 }
 
 #[tokio::test]

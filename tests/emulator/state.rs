@@ -23,7 +23,10 @@ async fn a_second_emulator_on_the_same_state_folder_is_refused_until_the_first_s
     let state = dir.path().join("emulator");
     let first = start(on_disk(&state)).await;
     let rg = format!("{}?api-version=2021-04-01", first.rg("kept"));
-    first.put(&rg, json!({ "location": "westeurope" })).await.expect(201);
+    first
+        .put(&rg, json!({ "location": "westeurope" }))
+        .await
+        .expect(201);
 
     let second = Emulator::start(on_disk(&state)).await;
     let message = match second {
@@ -72,7 +75,10 @@ fn the_binary_refuses_a_state_folder_in_use_and_says_what_to_do() {
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&dir.path().display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("stop the other emulator") && stderr.contains("--state"),
         "{stderr}"
@@ -132,12 +138,18 @@ async fn secret_files_are_private_even_when_they_were_not() {
         assert_eq!(mode(name), 0o600, "{name}");
     }
     let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
-    assert!(text.contains("hunter2"), "the journal is where the secret is");
+    assert!(
+        text.contains("hunter2"),
+        "the journal is where the secret is"
+    );
 
     // Files left readable by an older version are made private on the next start.
     for name in ["snapshot.jsonl", "journal.jsonl"] {
-        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path().join(name),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
     }
     let env = start(on_disk(dir.path())).await;
     for name in ["snapshot.jsonl", "journal.jsonl"] {

@@ -90,7 +90,11 @@ async fn tags_hold_strings_only_for_every_resource() {
     let env = start(explicit()).await;
     let ws = env.workspace("rg", "ws1").await;
     for (method, path, body) in tagged_resources(&env, &ws).await {
-        for bad in [json!({ "n": 1 }), json!({ "b": true }), json!({ "o": { "x": "y" } })] {
+        for bad in [
+            json!({ "n": 1 }),
+            json!({ "b": true }),
+            json!({ "o": { "x": "y" } }),
+        ] {
             let r = env
                 .call(method.clone(), &path, Some(with_tags(&path, &body, &bad)))
                 .await;
@@ -136,19 +140,32 @@ async fn connection_metadata_holds_strings_only() {
             "metadata": metadata } })
     };
     env.put(&conn, body(json!({ "k": "v" }))).await.expect(200);
-    for bad in [json!({ "n": 1 }), json!({ "b": false }), json!({ "z": null })] {
+    for bad in [
+        json!({ "n": 1 }),
+        json!({ "b": false }),
+        json!({ "z": null }),
+    ] {
         let r = env.put(&conn, body(bad.clone())).await;
         assert_eq!(r.status, 400, "PUT metadata {bad}: {}", r.text);
         let r = env
-            .patch(&conn, json!({ "properties": { "authType": "UsernamePassword", "metadata": bad } }))
+            .patch(
+                &conn,
+                json!({ "properties": { "authType": "UsernamePassword", "metadata": bad } }),
+            )
             .await;
         assert_eq!(r.status, 400, "PATCH metadata {bad}: {}", r.text);
     }
     // Nothing bad was stored: every read still answers with strings only.
     let got = env.get(&conn).await;
-    assert_eq!(got.expect(200).body["properties"]["metadata"], json!({ "k": "v" }));
+    assert_eq!(
+        got.expect(200).body["properties"]["metadata"],
+        json!({ "k": "v" })
+    );
     let secrets = env.post(&format!("{conn}/listsecrets"), None).await;
-    assert_eq!(secrets.expect(200).body["properties"]["metadata"], json!({ "k": "v" }));
+    assert_eq!(
+        secrets.expect(200).body["properties"]["metadata"],
+        json!({ "k": "v" })
+    );
 }
 
 #[tokio::test]
@@ -164,7 +181,8 @@ async fn compute_patch_is_checked_like_put() {
     .await
     .expect(201);
     env.emu.admin().complete(&compute).unwrap();
-    let patch = |scale: Value| json!({ "properties": { "properties": { "scaleSettings": scale } } });
+    let patch =
+        |scale: Value| json!({ "properties": { "properties": { "scaleSettings": scale } } });
     for scale in [
         json!({ "minNodeCount": 5, "maxNodeCount": 1 }),
         json!({ "minNodeCount": 2147483648u64, "maxNodeCount": 1 }),
@@ -184,15 +202,23 @@ async fn compute_patch_is_checked_like_put() {
         assert_eq!(r.status, 400, "PUT {scale}: {}", r.text);
     }
     // A PATCH of the maximum alone is checked against the stored minimum.
-    env.patch(&compute, patch(json!({ "minNodeCount": 2, "maxNodeCount": 3 })))
-        .await
-        .expect(200);
+    env.patch(
+        &compute,
+        patch(json!({ "minNodeCount": 2, "maxNodeCount": 3 })),
+    )
+    .await
+    .expect(200);
     env.emu.admin().step_all().unwrap();
-    let r = env.patch(&compute, patch(json!({ "maxNodeCount": 1 }))).await;
+    let r = env
+        .patch(&compute, patch(json!({ "maxNodeCount": 1 })))
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
     let got = env.get(&compute).await;
     let scale = &got.expect(200).body["properties"]["properties"]["scaleSettings"];
-    assert_eq!((scale["minNodeCount"].clone(), scale["maxNodeCount"].clone()), (json!(2), json!(3)));
+    assert_eq!(
+        (scale["minNodeCount"].clone(), scale["maxNodeCount"].clone()),
+        (json!(2), json!(3))
+    );
 }
 
 #[tokio::test]
@@ -225,7 +251,9 @@ async fn query_parameters_are_checked_against_the_openapi() {
         env.get(path).await.expect(200);
     }
     let r = env
-        .delete(&format!("{ws}/computes/gpu-cluster?underlyingResourceAction=Explode"))
+        .delete(&format!(
+            "{ws}/computes/gpu-cluster?underlyingResourceAction=Explode"
+        ))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
 }
@@ -316,7 +344,12 @@ async fn unimplemented_resource_types_are_answered_as_arm_answers_unknown_types(
     ];
     for (path, code) in &cases {
         let r = env.call(Method::GET, path, None).await;
-        assert_eq!((r.status, r.error_code()), (404, *code), "{path}: {}", r.text);
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, *code),
+            "{path}: {}",
+            r.text
+        );
     }
     // A served type with an api-version ARM does not know keeps its own answer.
     let r = env

@@ -227,7 +227,12 @@ const IMPLEMENTED: [(&str, &[&str]); 5] = [
 /// it does not know; `None` when the type is implemented. A trailing type segment (one
 /// without a name after it) may be an action on an implemented type (`.../listKeys`),
 /// left to the route to answer.
-fn unimplemented_type(segs: &[String], namespace: &str, type_name: &str, api_version: &str) -> Option<ArmError> {
+fn unimplemented_type(
+    segs: &[String],
+    namespace: &str,
+    type_name: &str,
+    api_version: &str,
+) -> Option<ArmError> {
     let ns = namespace.to_ascii_lowercase();
     let ty = type_name.to_ascii_lowercase();
     let Some((_, types)) = IMPLEMENTED.iter().find(|(n, _)| *n == ns) else {
