@@ -44,7 +44,7 @@ const COMPACT_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "the state folder `{path}` is in use by another amlspec emulator (`amlspec emulator --state` or `plan`/`apply --emulator`); stop the other emulator, or give this one another folder with --state"
+        "the state folder `{path}` is in use by another amlspec emulator (`amlspec emulator --state` or `plan`/`apply --emulator`); stop the other emulator first, or give `amlspec emulator` another folder with --state"
     )]
     Locked { path: PathBuf },
     #[error("the emulator's state folder `{path}` is closed (the emulator was stopped)")]
