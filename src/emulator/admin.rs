@@ -1,6 +1,11 @@
 //! Test and operator controls: faults, explicit stepping of operations and jobs, the
 //! virtual clock, failing jobs, expiring tokens. Served as `/admin/...` (JSON) on the
 //! emulator's port and as the [`Admin`] handle in Rust.
+//!
+//! Over HTTP every endpoint but `GET /admin/health` needs the emulator's admin key in the
+//! `x-amlspec-admin-key` header: anything that can reach the port could otherwise revoke
+//! every token or inject faults. The key is fresh at each start and written to a file
+//! only its owner can read (`admin_key_file=` on the ready line).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +112,7 @@ impl Admin {
     /// Every token issued so far is treated as expired.
     pub fn expire_tokens(&self) {
         let mut w = self.shared.world.lock().unwrap_or_else(|p| p.into_inner());
-        w.token_epoch += 1;
+        w.revoke_tokens();
     }
 
     /// Runs `f` on the locked state, then waits (lock released) for its writes to be durable.
@@ -189,6 +194,43 @@ fn bad(message: impl Into<String>) -> Reply {
     ArmError::bad_request("BadRequest", message).into_reply()
 }
 
+/// The header `/admin/...` HTTP requests carry the admin key in.
+pub const ADMIN_KEY_HEADER: &str = "x-amlspec-admin-key";
+
+/// Checks the admin key of an `/admin/...` request (`GET /admin/health` needs none).
+pub(crate) fn authorize(
+    shared: &Shared,
+    segs: &[String],
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ArmError> {
+    if segs.len() == 2 && segs[1].eq_ignore_ascii_case("health") {
+        return Ok(());
+    }
+    let given = headers
+        .get(ADMIN_KEY_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let expected = shared.admin_key.as_bytes();
+    // Constant time: the answer must not tell how much of a guessed key was right.
+    let same = given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "AdminKeyRequired",
+            format!(
+                "The emulator's admin endpoints need the admin key in the '{ADMIN_KEY_HEADER}' header: it is in the file named by admin_key_file= on the emulator's ready line (in Rust, Emulator::admin_key)."
+            ),
+        ))
+    }
+}
+
 /// `/admin/...` endpoints. The world is locked by the caller.
 pub(crate) fn http(
     shared: &Shared,
@@ -251,7 +293,7 @@ pub(crate) fn http(
                 .map_err(|e| bad(e.to_string()))
         }),
         (&Method::POST, ["expire-tokens"]) => {
-            w.token_epoch += 1;
+            w.revoke_tokens();
             Ok(json!({ "status": "ok" }))
         }
         (&Method::GET, ["operations"]) => {

@@ -105,26 +105,87 @@ fn decode_claims<T: for<'de> Deserialize<'de>>(token: &str) -> Option<(String, T
     Some((format!("{header}.{payload}"), claims, sig.to_string()))
 }
 
-/// Which audiences a resource accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Audience {
-    Arm,
-    Storage,
+/// How clients reach this emulator: its own ARM audiences are its loopback URLs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Served<'a> {
+    pub scheme: &'a str,
+    pub port: u16,
 }
 
-fn audience_ok(aud: &str, which: Audience) -> bool {
-    let aud = aud.trim_end_matches('/').to_ascii_lowercase();
-    let local = aud.starts_with("https://127.0.0.1")
-        || aud.starts_with("http://127.0.0.1")
-        || aud.starts_with("https://localhost")
-        || aud.starts_with("http://localhost");
+impl Served<'_> {
+    /// ARM resource URIs, without a trailing slash: Azure's, and the emulator's own
+    /// (custom clouds ask for `{resource manager URL}/.default`).
+    fn arm_resources(&self) -> [String; 5] {
+        let (scheme, port) = (self.scheme, self.port);
+        [
+            "https://management.azure.com".to_string(),
+            "https://management.core.windows.net".to_string(),
+            format!("{scheme}://127.0.0.1:{port}"),
+            format!("{scheme}://localhost:{port}"),
+            format!("{scheme}://[::1]:{port}"),
+        ]
+    }
+
+    /// The storage account whose blob endpoint `resource` is (`{scheme}://{account}.blob.
+    /// {suffix}` with or without the port), if it is one of this emulator's.
+    fn blob_account<'r>(&self, resource: &'r str, config: &EmulatorConfig) -> Option<&'r str> {
+        let rest = resource.strip_prefix(self.scheme)?.strip_prefix("://")?;
+        let (account, host) = rest.split_once(".blob.")?;
+        let suffix = config.storage_suffix.to_ascii_lowercase();
+        let with_port = format!("{suffix}:{}", self.port);
+        let valid = (3..=24).contains(&account.len())
+            && account
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        (valid && (host == suffix || host == with_port)).then_some(account)
+    }
+
+    /// Whether the token endpoint may issue a token for `resource` (the emulator serves it).
+    fn serves(&self, resource: &str, config: &EmulatorConfig) -> bool {
+        let r = normalized(resource);
+        self.arm_resources().contains(&r)
+            || r == STORAGE_RESOURCE
+            || self.blob_account(&r, config).is_some()
+    }
+}
+
+/// Azure Storage's resource URI (any account).
+const STORAGE_RESOURCE: &str = "https://storage.azure.com";
+
+/// A resource or audience as compared: lower case, without one trailing slash (Azure
+/// accepts ARM's audience with or without it).
+fn normalized(resource: &str) -> String {
+    let r = resource.to_ascii_lowercase();
+    r.strip_suffix('/').map(str::to_string).unwrap_or(r)
+}
+
+/// The service a bearer token is presented to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience<'a> {
+    Arm,
+    /// The blob service of one storage account.
+    Storage {
+        account: &'a str,
+    },
+}
+
+/// Exact matches only: a prefix such as `https://127.0.0.1` would also admit other
+/// ports and names like `https://localhost.evil.example`.
+fn audience_ok(
+    aud: &str,
+    which: Audience<'_>,
+    served: Served<'_>,
+    config: &EmulatorConfig,
+) -> bool {
+    let aud = normalized(aud);
     match which {
-        Audience::Arm => {
-            local
-                || aud == "https://management.azure.com"
-                || aud == "https://management.core.windows.net"
+        Audience::Arm => served.arm_resources().contains(&aud),
+        Audience::Storage { account } => {
+            aud == STORAGE_RESOURCE
+                || served
+                    .blob_account(&aud, config)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(account))
         }
-        Audience::Storage => aud == "https://storage.azure.com" || aud.contains(".blob."),
     }
 }
 
@@ -139,9 +200,10 @@ fn www_authenticate(config: &EmulatorConfig, base: &str, description: &str) -> S
 pub(crate) fn check_bearer(
     world: &World,
     config: &EmulatorConfig,
+    served: Served<'_>,
     base: &str,
     header: Option<&str>,
-    which: Audience,
+    which: Audience<'_>,
 ) -> Result<Claims, ArmError> {
     let unauthorized = |code: &str, message: String, description: &str| {
         ArmError::new(StatusCode::UNAUTHORIZED, code, message).with_header(
@@ -188,9 +250,18 @@ pub(crate) fn check_bearer(
         }
     };
     let now = world.now();
-    let exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
-    let revoked = claims.epoch < world.token_epoch;
-    if exp <= now || revoked {
+    let mut exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+    if claims.epoch < world.token_epoch {
+        // Revoked (`expire-tokens`): it expired when the first revocation after its issue
+        // happened, and that is the expiry the answer states.
+        let revoked_at = world
+            .revocations
+            .get(claims.epoch as usize)
+            .copied()
+            .unwrap_or(now);
+        exp = exp.min(revoked_at).min(now);
+    }
+    if exp <= now {
         return Err(unauthorized(
             "ExpiredAuthenticationToken",
             format!(
@@ -211,7 +282,7 @@ pub(crate) fn check_bearer(
             "The access token is from the wrong issuer.",
         ));
     }
-    if !audience_ok(&claims.aud, which) {
+    if !audience_ok(&claims.aud, which, served, config) {
         return Err(unauthorized(
             "InvalidAuthenticationTokenAudience",
             format!(
@@ -276,9 +347,11 @@ fn aad_error(
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token` (v2 = true) or `/{tenant}/oauth2/token`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn token_endpoint(
     world: &World,
     config: &EmulatorConfig,
+    served: Served<'_>,
     base: &str,
     tenant: &str,
     body: &[u8],
@@ -391,6 +464,16 @@ pub(crate) fn token_endpoint(
             }
         }
     };
+    if !served.serves(&audience, config) {
+        return bad(
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {audience} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                config.tenant_id
+            ),
+        );
+    }
     // A scope of "https://management.azure.com/.default" yields audience
     // "https://management.azure.com"; Entra adds the trailing slash for ARM.
     let aud = if audience.starts_with("https://management.") && !audience.ends_with('/') {
@@ -578,6 +661,11 @@ mod tests {
     use super::*;
     use crate::emulator::store::Store;
 
+    const SERVED: Served<'static> = Served {
+        scheme: "http",
+        port: 1,
+    };
+
     #[test]
     fn issued_tokens_verify_and_tampering_fails() {
         let world = World::new(Store::in_memory()).unwrap();
@@ -585,21 +673,23 @@ mod tests {
         let base = "http://127.0.0.1:1";
         let (token, _) = issue_token(&world, &config, base, "c", "https://management.azure.com/");
         let header = format!("Bearer {token}");
-        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Arm).is_ok());
-        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Storage).is_err());
+        assert!(check_bearer(&world, &config, SERVED, base, Some(&header), Audience::Arm).is_ok());
+        let storage = Audience::Storage { account: "acct" };
+        assert!(check_bearer(&world, &config, SERVED, base, Some(&header), storage).is_err());
         let mut bad = token.clone();
         bad.pop();
         bad.push('x');
         let e = check_bearer(
             &world,
             &config,
+            SERVED,
             base,
             Some(&format!("Bearer {bad}")),
             Audience::Arm,
         )
         .unwrap_err();
         assert_eq!(e.code, "InvalidAuthenticationToken");
-        let e = check_bearer(&world, &config, base, None, Audience::Arm).unwrap_err();
+        let e = check_bearer(&world, &config, SERVED, base, None, Audience::Arm).unwrap_err();
         assert_eq!(e.code, "AuthenticationFailed");
     }
 
@@ -610,17 +700,19 @@ mod tests {
         let base = "http://127.0.0.1:1";
         let (token, _) = issue_token(&world, &config, base, "c", "https://management.azure.com/");
         let header = format!("Bearer {token}");
-        assert!(check_bearer(&world, &config, base, Some(&header), Audience::Arm).is_ok());
+        assert!(check_bearer(&world, &config, SERVED, base, Some(&header), Audience::Arm).is_ok());
         assert!(
             world.verified_claims(&token).is_some(),
             "the token is remembered"
         );
         world.token_epoch += 1;
-        let e = check_bearer(&world, &config, base, Some(&header), Audience::Arm).unwrap_err();
+        let e =
+            check_bearer(&world, &config, SERVED, base, Some(&header), Audience::Arm).unwrap_err();
         assert_eq!(e.code, "ExpiredAuthenticationToken");
         world.token_epoch -= 1;
         world.clock_offset = time::Duration::days(2);
-        let e = check_bearer(&world, &config, base, Some(&header), Audience::Arm).unwrap_err();
+        let e =
+            check_bearer(&world, &config, SERVED, base, Some(&header), Audience::Arm).unwrap_err();
         assert_eq!(e.code, "ExpiredAuthenticationToken");
     }
 }

@@ -1,7 +1,12 @@
 //! `amlspec emulator`: flags -> [`EmulatorConfig`] -> serve until Ctrl-C / SIGTERM.
+//!
+//! HTTPS by default: clients (plan among them) refuse plain http to anything but an
+//! in-process emulator, so a fresh self-signed CA is written where the ready line says
+//! (`ca=`): `<state>/ca.pem`, or with state in memory, a private temporary folder that is
+//! removed on exit. The admin key for `/admin/...` goes beside it (`admin_key_file=`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,9 +49,14 @@ pub struct EmulatorArgs {
     /// PEM private key for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Serve HTTPS with a fresh self-signed CA and write the CA certificate to FILE.
+    /// Write the fresh self-signed CA certificate to FILE instead of the default place
+    /// (`<state>/ca.pem`, or a temporary folder when state is in memory).
     #[arg(long, value_name = "FILE")]
     pub tls_self_signed: Option<PathBuf>,
+    /// Serve plain http instead of HTTPS (plan and apply only accept it from an
+    /// in-process emulator).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_self_signed"])]
+    pub plain_http: bool,
     /// How operations and jobs progress.
     #[arg(long, value_enum, default_value_t = SimArg::Auto)]
     pub sim: SimArg,
@@ -103,8 +113,9 @@ pub struct EmulatorArgs {
 }
 
 impl EmulatorArgs {
-    /// Resolves every flag into a configuration (no flag left unread).
-    pub fn config(&self) -> EmulatorConfig {
+    /// Resolves every flag into a configuration (no flag left unread). `files` is the
+    /// folder for the CA certificate and admin key when no `--state` folder is given.
+    pub fn config(&self, files: &Path) -> EmulatorConfig {
         let EmulatorArgs {
             bind,
             port,
@@ -112,6 +123,7 @@ impl EmulatorArgs {
             tls_cert,
             tls_key,
             tls_self_signed,
+            plain_http,
             sim,
             lro_seconds,
             job_phase_seconds,
@@ -130,12 +142,16 @@ impl EmulatorArgs {
             azurite_account,
             azurite_key,
         } = self.clone();
+        let files = state.clone().unwrap_or_else(|| files.to_path_buf());
         let tls = match (tls_cert, tls_key, tls_self_signed) {
             (Some(cert), Some(key), _) => TlsConfig::Files { cert, key },
             (_, _, Some(path)) => TlsConfig::SelfSigned {
                 write_ca_to: Some(path),
             },
-            _ => TlsConfig::None,
+            _ if plain_http => TlsConfig::None,
+            _ => TlsConfig::SelfSigned {
+                write_ca_to: Some(files.join("ca.pem")),
+            },
         };
         let blob_backend = match (azurite_endpoint, azurite_key) {
             (Some(endpoint), Some(key)) => BlobBackend::Azurite {
@@ -174,7 +190,36 @@ impl EmulatorArgs {
             storage_suffix,
             page_size,
             blob_backend,
+            admin_key_file: Some(files.join("admin-key")),
         }
+    }
+
+    /// True when the CA and admin key need a temporary folder (no `--state`).
+    fn needs_temporary_folder(&self) -> bool {
+        self.state.is_none()
+    }
+}
+
+/// A private temporary folder, removed when dropped.
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn create() -> std::io::Result<TempFolder> {
+        let path = std::env::temp_dir().join(format!(
+            "amlspec-emulator-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path)?;
+        Ok(TempFolder(path))
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -190,7 +235,22 @@ pub fn run(args: &EmulatorArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let config = args.config();
+    let temporary = if args.needs_temporary_folder() {
+        match TempFolder::create() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!(
+                    "error: failed to create a temporary folder for the emulator's CA and admin key in `{}`: {e}",
+                    std::env::temp_dir().display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let files = temporary.as_ref().map(|t| t.0.clone()).unwrap_or_default();
+    let config = args.config(&files);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -129,6 +129,10 @@ pub struct EmulatorConfig {
     /// Items per page before a list answer carries `nextLink`.
     pub page_size: usize,
     pub blob_backend: BlobBackend,
+    /// Where to write the admin key (owner-only) that `/admin/...` HTTP requests must send
+    /// as `x-amlspec-admin-key`; `None` writes it nowhere (in-process users have
+    /// [`super::Emulator::admin_key`] and the [`super::Admin`] handle).
+    pub admin_key_file: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -154,6 +158,7 @@ impl Default for EmulatorConfig {
             storage_suffix: DEFAULT_STORAGE_SUFFIX.to_string(),
             page_size: 100,
             blob_backend: BlobBackend::Local,
+            admin_key_file: None,
         }
     }
 }

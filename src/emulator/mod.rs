@@ -53,7 +53,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub use admin::{Admin, AdminError};
+pub use admin::{ADMIN_KEY_HEADER, Admin, AdminError};
 pub use config::{
     BlobBackend, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_STORAGE_SUFFIX, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, EmulatorConfig,
@@ -97,6 +97,12 @@ pub enum EmulatorError {
     Tls { message: String },
     #[error("the configuration names no service principal")]
     NoPrincipal,
+    #[error("failed to write the admin key to `{path}`")]
+    WriteAdminKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running emulator. Dropping it stops accepting connections; [`Emulator::shutdown`]
@@ -147,17 +153,34 @@ impl Emulator {
             TlsConfig::SelfSigned { write_ca_to } => {
                 let m = tls::self_signed(&config.storage_suffix)?;
                 if let (Some(path), Some(pem)) = (write_ca_to, &m.ca_pem) {
-                    std::fs::write(path, pem).map_err(|source| EmulatorError::WriteCa {
-                        path: path.clone(),
-                        source,
+                    store::write_private(path, pem.as_bytes()).map_err(|source| {
+                        EmulatorError::WriteCa {
+                            path: path.clone(),
+                            source,
+                        }
                     })?;
                 }
                 Some(m)
             }
         };
         let scheme = if material.is_some() { "https" } else { "http" };
+        // A fresh key per start: a key file left over from an earlier run opens nothing.
+        let admin_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        if let Some(path) = &config.admin_key_file {
+            store::write_private(path, format!("{admin_key}\n").as_bytes()).map_err(|source| {
+                EmulatorError::WriteAdminKey {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
         let faults = FaultState::new(config.faults.clone(), config.seed);
         let shared = Arc::new(Shared {
+            admin_key,
             base_url: format!("{scheme}://{addr}"),
             scheme,
             port: addr.port(),
@@ -319,6 +342,12 @@ impl Emulator {
         self.ca_pem.as_deref()
     }
 
+    /// The key `/admin/...` HTTP requests must send in the `x-amlspec-admin-key` header
+    /// (the [`Admin`] handle needs none).
+    pub fn admin_key(&self) -> &str {
+        &self.shared.admin_key
+    }
+
     /// Controls: faults, stepping, clock, job failure, token expiry.
     pub fn admin(&self) -> Admin {
         Admin {
@@ -326,10 +355,23 @@ impl Emulator {
         }
     }
 
-    /// The line printed when the emulator is ready.
+    /// The line printed when the emulator is ready. It names the files a client needs: the
+    /// CA to trust (`ca=`, self-signed TLS) and the admin key (`admin_key_file=`), never
+    /// the key itself.
     pub fn ready_line(&self) -> String {
+        let config = &self.shared.config;
+        let mut files = String::new();
+        if let TlsConfig::SelfSigned {
+            write_ca_to: Some(path),
+        } = &config.tls
+        {
+            files.push_str(&format!(" ca={}", path.display()));
+        }
+        if let Some(path) = &config.admin_key_file {
+            files.push_str(&format!(" admin_key_file={}", path.display()));
+        }
         format!(
-            "amlspec emulator ready: arm={} authority={} tenant={} subscription={} client_id={} blob={}://{{account}}.blob.{} metadata={} state={}",
+            "amlspec emulator ready: arm={} authority={} tenant={} subscription={} client_id={} blob={}://{{account}}.blob.{} metadata={} state={}{files}",
             self.arm_endpoint(),
             self.authority_host(),
             self.tenant_id(),
@@ -347,10 +389,19 @@ impl Emulator {
         )
     }
 
-    /// Stops accepting connections and waits for the server task to end.
+    /// Stops accepting connections, waits for the server task to end and lets go of the
+    /// state folder (another emulator may use it from then on).
     pub async fn shutdown(mut self) {
         self.handle.shutdown();
         let _ = (&mut self.task).await;
+        self.close_store();
+    }
+
+    fn close_store(&self) {
+        let mut world = self.shared.world.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = world.store.close() {
+            tracing::warn!(target: "amlspec::emulator", "{e}");
+        }
     }
 }
 
@@ -382,5 +433,6 @@ impl reqwest::dns::Resolve for LoopbackResolver {
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.handle.shutdown();
+        self.close_store();
     }
 }

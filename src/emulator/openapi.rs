@@ -42,9 +42,11 @@ pub fn json_schema_definitions() -> &'static Value {
     DEFS.get_or_init(|| build_definitions(false))
 }
 
-/// The same definitions as the service applies them to requests: string dictionaries
-/// (`tags`, `properties`, ...) also take numbers and booleans, which the service's JSON
-/// reader turns into strings (azure-ai-ml sends `"hash_version": 202208`).
+/// The same definitions as the service applies them to requests: string dictionaries such
+/// as an asset's `properties` or a job's `environmentVariables` also take numbers and
+/// booleans, which the service's JSON reader turns into strings (azure-ai-ml sends
+/// `"hash_version": 202208`). `tags` and connection `metadata` take strings only, as the
+/// OpenAPI says, for every resource alike; null only where the OpenAPI admits it.
 fn request_definitions() -> &'static Value {
     static DEFS: OnceLock<Value> = OnceLock::new();
     DEFS.get_or_init(|| build_definitions(true))
@@ -216,7 +218,13 @@ fn convert(
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(pk, pv)| (pk.clone(), convert(pv, prefix, bases, false, lenient)))
+                    .map(|(pk, pv)| {
+                        let mut converted = convert(pv, prefix, bases, false, lenient);
+                        if lenient && !STRICT_MAPS.contains(&pk.as_str()) {
+                            widen_string_map(&mut converted);
+                        }
+                        (pk.clone(), converted)
+                    })
                     .collect();
                 out.insert(k.clone(), Value::Object(props));
             }
@@ -236,16 +244,11 @@ fn convert(
                 out.insert(k.clone(), convert(v, prefix, bases, false, lenient));
             }
             "additionalProperties" => {
-                let mut value = if v.is_object() {
+                let value = if v.is_object() {
                     convert(v, prefix, bases, false, lenient)
                 } else {
                     v.clone()
                 };
-                if lenient
-                    && (value["type"] == "string" || value["type"] == json!(["string", "null"]))
-                {
-                    value["type"] = json!(["string", "number", "boolean", "null"]);
-                }
                 out.insert(k.clone(), value);
             }
             "allOf" => {
@@ -293,10 +296,41 @@ fn convert(
             _ => {}
         }
     }
+    // Swagger's integer formats bound the value; JSON Schema needs it spelled out.
+    let bounds = match obj.get("format").and_then(Value::as_str) {
+        Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+        Some("int64") => Some((i64::MIN, i64::MAX)),
+        _ => None,
+    };
+    if let Some((min, max)) = bounds
+        && obj.get("type").and_then(Value::as_str) == Some("integer")
+    {
+        out.entry("minimum").or_insert(json!(min));
+        out.entry("maximum").or_insert(json!(max));
+    }
     if nullable && !out.contains_key("type") && !out.contains_key("enum") {
         return json!({ "anyOf": [Value::Object(out), { "type": "null" }] });
     }
     Value::Object(out)
+}
+
+/// String maps that hold strings only, also in requests.
+const STRICT_MAPS: [&str; 2] = ["tags", "metadata"];
+
+/// Lets a string map's values also be numbers and booleans (see [`request_definitions`]).
+fn widen_string_map(schema: &mut Value) {
+    let Some(values) = schema
+        .get_mut("additionalProperties")
+        .filter(|v| v.is_object())
+    else {
+        return;
+    };
+    let widened = match &values["type"] {
+        t if *t == json!("string") => json!(["string", "number", "boolean"]),
+        t if *t == json!(["string", "null"]) => json!(["string", "number", "boolean", "null"]),
+        _ => return,
+    };
+    values["type"] = widened;
 }
 
 type Cache = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
@@ -414,32 +448,209 @@ pub(crate) fn matches_pattern(pattern: &str, text: &str) -> bool {
     regex.and_then(|re| re.is_match(text).ok()).unwrap_or(false)
 }
 
-/// A path parameter's pattern from the OpenAPI `parameters` section, if any.
-pub(crate) fn path_pattern(param: &str) -> Option<&'static str> {
-    static FOUND: OnceLock<Mutex<HashMap<String, Option<&'static str>>>> = OnceLock::new();
-    let found = FOUND.get_or_init(|| Mutex::new(HashMap::new()));
-    *found
-        .lock()
-        .expect("the pattern cache is never poisoned")
-        .entry(param.to_string())
-        .or_insert_with(|| find_path_pattern(param))
+/// One operation of the OpenAPI, ready to match request paths against.
+struct Operation {
+    method: String,
+    /// Template segments: a literal (lower case), or `Err(name)` where a path parameter stands.
+    segments: Vec<Result<String, String>>,
+    literals: usize,
+    parameters: Vec<&'static Value>,
 }
 
-fn find_path_pattern(param: &str) -> Option<&'static str> {
-    let doc = openapi();
-    for p in doc["paths"].as_object()?.values() {
-        for op in p.as_object()?.values() {
-            for param_def in op["parameters"].as_array().into_iter().flatten() {
-                if param_def["name"] == param
-                    && param_def["in"] == "path"
-                    && let Some(pat) = param_def["pattern"].as_str()
-                {
-                    return Some(pat);
-                }
+fn operations() -> &'static [Operation] {
+    static OPS: OnceLock<Vec<Operation>> = OnceLock::new();
+    OPS.get_or_init(|| {
+        let doc = openapi();
+        let mut ops = Vec::new();
+        for (template, item) in doc["paths"].as_object().into_iter().flatten() {
+            let segments: Vec<Result<String, String>> = template
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Err(name.to_string()),
+                        None => Ok(s.to_ascii_lowercase()),
+                    },
+                )
+                .collect();
+            let literals = segments.iter().filter(|s| s.is_ok()).count();
+            let shared: Vec<&'static Value> = item["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(resolve_parameter)
+                .collect();
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Some(list) = op.get("parameters").and_then(Value::as_array) else {
+                    continue;
+                };
+                let mut parameters = shared.clone();
+                parameters.extend(list.iter().filter_map(resolve_parameter));
+                ops.push(Operation {
+                    method: method.to_ascii_uppercase(),
+                    segments: segments.clone(),
+                    literals,
+                    parameters,
+                });
             }
         }
+        // The most specific template wins (`.../versions/{version}` over `.../{name}`).
+        ops.sort_by_key(|o| std::cmp::Reverse(o.literals));
+        ops
+    })
+}
+
+/// A parameter definition, following `$ref`s into the document's or the common types'
+/// `parameters` section.
+fn resolve_parameter(p: &'static Value) -> Option<&'static Value> {
+    static TYPES_DOC: OnceLock<Value> = OnceLock::new();
+    let Some(r) = p.get("$ref").and_then(Value::as_str) else {
+        return Some(p);
+    };
+    let (file, pointer) = r.split_once('#')?;
+    let doc = if file.is_empty() {
+        openapi()
+    } else if file.ends_with("types.json") {
+        TYPES_DOC.get_or_init(|| serde_json::from_str(TYPES).expect("vendored types.json parses"))
+    } else {
+        return None;
+    };
+    doc.pointer(pointer)
+}
+
+fn find_operation(method: &str, segs: &[String]) -> Option<&'static Operation> {
+    let fits = |o: &&Operation| {
+        o.segments.len() == segs.len()
+            && o.segments.iter().zip(segs).all(|(t, s)| match t {
+                Ok(lit) => lit.eq_ignore_ascii_case(s),
+                Err(_) => true,
+            })
+    };
+    let all = operations();
+    // A method the path does not define still has its path parameters checked.
+    all.iter()
+        .filter(fits)
+        .find(|o| o.method.eq_ignore_ascii_case(method))
+        .or_else(|| all.iter().find(fits))
+}
+
+fn invalid(target: &str, message: String) -> ArmError {
+    ArmError::bad_request("ValidationError", message).with_target(target.to_string())
+}
+
+/// Checks a request's path and query parameters against its OpenAPI operation: path
+/// names (pattern, length), query enums, integers and booleans, required query
+/// parameters. `api-version` is checked per provider elsewhere; unknown query
+/// parameters are ignored, as Azure ignores them.
+pub(crate) fn check_parameters(
+    method: &str,
+    segs: &[String],
+    query: &[(String, String)],
+) -> Result<(), ArmError> {
+    let Some(op) = find_operation(method, segs) else {
+        return Ok(());
+    };
+    let same_method = op.method.eq_ignore_ascii_case(method);
+    for p in &op.parameters {
+        let Some(name) = p["name"].as_str() else {
+            continue;
+        };
+        match p["in"].as_str() {
+            Some("path") => {
+                let Some(i) = op
+                    .segments
+                    .iter()
+                    .position(|s| s.as_ref().err().map(String::as_str) == Some(name))
+                else {
+                    continue;
+                };
+                check_path_value(p, name, &segs[i])?;
+            }
+            Some("query") if same_method && name != "api-version" => {
+                match query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                    Some((_, value)) => check_query_value(p, name, value)?,
+                    None if p["required"] == true => {
+                        return Err(invalid(
+                            name,
+                            format!("The query parameter '{name}' is required."),
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
     }
-    None
+    Ok(())
+}
+
+fn check_path_value(p: &Value, name: &str, value: &str) -> Result<(), ArmError> {
+    let length = value.chars().count() as u64;
+    let too_short = p["minLength"].as_u64().is_some_and(|min| length < min);
+    let too_long = p["maxLength"].as_u64().is_some_and(|max| length > max);
+    if too_short || too_long {
+        return Err(invalid(
+            name,
+            format!(
+                "The {name} '{value}' is invalid: its length must be between {} and {} characters.",
+                p["minLength"].as_u64().unwrap_or(0),
+                p["maxLength"]
+                    .as_u64()
+                    .map_or("any".to_string(), |m| m.to_string())
+            ),
+        ));
+    }
+    if let Some(pattern) = p["pattern"].as_str()
+        && !matches_pattern(pattern, value)
+    {
+        return Err(invalid(
+            name,
+            format!("The {name} '{value}' is invalid: it must match the pattern '{pattern}'."),
+        ));
+    }
+    Ok(())
+}
+
+fn check_query_value(p: &Value, name: &str, value: &str) -> Result<(), ArmError> {
+    let bad = |why: String| {
+        invalid(
+            name,
+            format!("The query parameter '{name}' has the invalid value '{value}': {why}."),
+        )
+    };
+    match p["type"].as_str() {
+        Some("integer") => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| bad("expected an integer".into()))?;
+            let (mut min, mut max) = match p["format"].as_str() {
+                Some("int32") => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                _ => (i64::MIN, i64::MAX),
+            };
+            if let Some(m) = p["minimum"].as_i64() {
+                min = min.max(m);
+            }
+            if let Some(m) = p["maximum"].as_i64() {
+                max = max.min(m);
+            }
+            if n < min || n > max {
+                return Err(bad(format!("expected an integer from {min} to {max}")));
+            }
+        }
+        Some("boolean") => {
+            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
+                return Err(bad("expected true or false".into()));
+            }
+        }
+        _ => {}
+    }
+    if let Some(values) = p["enum"].as_array() {
+        let allowed: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+            return Err(bad(format!("expected one of {}", allowed.join(", "))));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -468,10 +679,71 @@ mod tests {
     }
 
     #[test]
-    fn path_patterns_come_from_the_spec() {
-        let p = path_pattern("computeName").unwrap();
-        assert!(matches_pattern(p, "gpu-cluster"));
-        assert!(!matches_pattern(p, "gpu-cluster-1"));
-        assert!(!matches_pattern(p, "1gpu"));
+    fn path_and_query_parameters_come_from_the_spec() {
+        let ws = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws1";
+        let segs = |path: String| -> Vec<String> {
+            path.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let cases = [
+            ("GET", format!("{ws}/computes/gpu-cluster"), vec![], true),
+            (
+                "DELETE",
+                format!("{ws}/computes/gpu-cluster-1"),
+                vec![],
+                false,
+            ),
+            ("PUT", format!("{ws}/computes/1gpu"), vec![], false),
+            (
+                "GET",
+                format!("{ws}/jobs"),
+                vec![("listViewType", "All")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/jobs"),
+                vec![("listviewtype", "sometimes")],
+                false,
+            ),
+            (
+                "GET",
+                format!("{ws}/codes/c/versions"),
+                vec![("$top", "2")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/codes/c/versions"),
+                vec![("$top", "2.5")],
+                false,
+            ),
+            (
+                "GET",
+                format!("{ws}/datastores"),
+                vec![("isDefault", "TRUE")],
+                true,
+            ),
+            (
+                "GET",
+                format!("{ws}/datastores"),
+                vec![("isDefault", "1")],
+                false,
+            ),
+            ("GET", format!("{ws}/unknown/thing"), vec![("x", "y")], true),
+        ];
+        for (method, path, query, ok) in cases {
+            let query: Vec<(String, String)> = query
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+            assert_eq!(
+                check_parameters(method, &segs(path.clone()), &query).is_ok(),
+                ok,
+                "{method} {path} {query:?}"
+            );
+        }
     }
 }

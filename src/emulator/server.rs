@@ -291,7 +291,10 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
         return (reply, ctx.effects.into_inner());
     }
     let reply = match surface {
-        Surface::Admin => admin::http(shared, world, &method, &segs, &body),
+        Surface::Admin => match admin::authorize(shared, &segs, &headers) {
+            Ok(()) => admin::http(shared, world, &method, &segs, &body),
+            Err(e) => e.into_reply(),
+        },
         Surface::Metadata => metadata(shared, &base, query_get(&query, "api-version")),
         Surface::Token { v2 } => {
             if method != Method::POST {
@@ -302,7 +305,20 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
                 );
                 return (e.into_reply(), Vec::new());
             }
-            auth::token_endpoint(world, config, &base, &segs[0], &body, v2, &request_id)
+            let served = auth::Served {
+                scheme: shared.scheme,
+                port: shared.port,
+            };
+            auth::token_endpoint(
+                world,
+                config,
+                served,
+                &base,
+                &segs[0],
+                &body,
+                v2,
+                &request_id,
+            )
         }
         Surface::OpenId => auth::openid_configuration(config, &base, &segs[0]),
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
@@ -334,6 +350,7 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
                 headers,
                 body,
                 scheme: shared.scheme,
+                port: shared.port,
                 endpoint: base.clone(),
             };
             let _ = world.advance(config);

@@ -18,6 +18,12 @@
 //!
 //! Blob contents are content-addressed files (`data/<sha256>`), written and synced before
 //! the journal entry that points at them, so a blob record is the commit point of an upload.
+//!
+//! The folder belongs to one emulator at a time: an OS advisory lock on `lock` is held from
+//! open to [`Store::close`]. Two writers appending to one journal is how acknowledged writes
+//! were lost (a torn, NUL-filled journal). The folder also gets a `.gitignore` of `*`, and
+//! every file is created owner-only (0600 on unix): the journal and snapshot hold the
+//! token-signing key and stored registry passwords.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -37,6 +43,12 @@ const COMPACT_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(
+        "the state folder `{path}` is in use by another amlspec emulator (`amlspec emulator --state` or `plan`/`apply --emulator`); stop the other emulator first, or give `amlspec emulator` another folder with --state"
+    )]
+    Locked { path: PathBuf },
+    #[error("the emulator's state folder `{path}` is closed (the emulator was stopped)")]
+    Closed { path: PathBuf },
     #[error("failed to create state directory `{path}`")]
     CreateDir {
         path: PathBuf,
@@ -88,7 +100,8 @@ struct JournalFile {
 pub(crate) struct Journal {
     dir: PathBuf,
     pending: Mutex<Pending>,
-    file: Mutex<JournalFile>,
+    /// `None` once the store is closed: nothing may reach the folder after its lock is gone.
+    file: Mutex<Option<JournalFile>>,
     durable: AtomicU64,
 }
 
@@ -117,10 +130,15 @@ impl Journal {
         if self.durable.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if self.durable.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
+        let Some(file) = guard.as_mut() else {
+            return Err(StoreError::Closed {
+                path: self.dir.clone(),
+            });
+        };
         let (buf, upto) = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             (std::mem::take(&mut p.buf), p.seq)
@@ -142,6 +160,8 @@ pub(crate) struct Store {
     /// Blob contents by sha256; only used in memory mode (on disk they live in `data/`).
     data: HashMap<String, Bytes>,
     journal: Option<Arc<Journal>>,
+    /// The locked `lock` file of a state folder; dropping it releases the folder.
+    lock: Option<fs::File>,
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -202,10 +222,12 @@ impl Store {
             records: BTreeMap::new(),
             data: HashMap::new(),
             journal: None,
+            lock: None,
         }
     }
 
-    /// Opens (or creates) a state directory: snapshot plus journal, then compacts.
+    /// Opens (or creates) a state directory: takes its lock, then reads snapshot plus
+    /// journal and compacts.
     pub(crate) fn open(dir: &Path) -> Result<Store, StoreError> {
         let data_dir = dir.join("data");
         for d in [dir, &data_dir] {
@@ -213,6 +235,17 @@ impl Store {
                 path: d.to_path_buf(),
                 source,
             })?;
+        }
+        let lock = lock_folder(dir)?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            fs::write(&ignore, "*\n").map_err(|source| StoreError::Write {
+                path: ignore.clone(),
+                source,
+            })?;
+        }
+        for name in ["snapshot.jsonl", "journal.jsonl"] {
+            make_private(&dir.join(name))?;
         }
         let mut records = BTreeMap::new();
         read_entries(&dir.join("snapshot.jsonl"), &mut records)?;
@@ -225,12 +258,39 @@ impl Store {
             journal: Some(Arc::new(Journal {
                 dir: dir.to_path_buf(),
                 pending: Mutex::new(Pending::default()),
-                file: Mutex::new(JournalFile { file, bytes: 0 }),
+                file: Mutex::new(Some(JournalFile { file, bytes: 0 })),
                 durable: AtomicU64::new(0),
             })),
+            lock: Some(lock),
         };
         store.compact()?;
         Ok(store)
+    }
+
+    /// Writes what is buffered, then lets go of the folder: later writes fail, so a request
+    /// still in flight cannot touch a folder another emulator may own by then.
+    pub(crate) fn close(&mut self) -> Result<(), StoreError> {
+        let Some(j) = self.journal.clone() else {
+            return Ok(());
+        };
+        if self.lock.is_none() {
+            return Ok(());
+        }
+        let result = j.sync_to(j.last_seq());
+        *j.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.lock = None;
+        result
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        match &self.journal {
+            Some(j) if j.file.lock().unwrap_or_else(|e| e.into_inner()).is_none() => {
+                Err(StoreError::Closed {
+                    path: j.dir.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The journal to wait on after a mutation (persistent stores only).
@@ -258,6 +318,7 @@ impl Store {
 
     /// Stores a record; durable once [`Journal::sync_to`] has passed this write.
     pub(crate) fn put(&mut self, key: &str, record: Record) -> Result<(), StoreError> {
+        self.check_open()?;
         if let Some(j) = &self.journal {
             j.append(&Entry {
                 key: key.to_string(),
@@ -269,6 +330,7 @@ impl Store {
     }
 
     pub(crate) fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.check_open()?;
         let existed = self.records.remove(key).is_some();
         if existed && let Some(j) = &self.journal {
             j.append(&Entry {
@@ -290,7 +352,12 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner())
                 .buf
                 .len() as u64;
-            let written = j.file.lock().unwrap_or_else(|e| e.into_inner()).bytes;
+            let written = j
+                .file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map_or(0, |f| f.bytes);
             pending + written > COMPACT_BYTES
         };
         if big { self.compact() } else { Ok(()) }
@@ -319,6 +386,11 @@ impl Store {
             out.push(b'\n');
         }
         let mut file = j.file.lock().unwrap_or_else(|e| e.into_inner());
+        if file.is_none() {
+            return Err(StoreError::Closed {
+                path: j.dir.clone(),
+            });
+        }
         write_atomic(&j.dir.join("snapshot.jsonl"), &out)?;
         // The snapshot holds everything buffered so far: drop it, start an empty journal.
         let upto = {
@@ -326,10 +398,10 @@ impl Store {
             p.buf.clear();
             p.seq
         };
-        *file = JournalFile {
+        *file = Some(JournalFile {
             file: open_journal(&j.dir, true)?,
             bytes: 0,
-        };
+        });
         sync_dir(&j.dir)?;
         j.durable.store(upto, Ordering::Release);
         Ok(())
@@ -337,6 +409,7 @@ impl Store {
 
     /// Stores bytes by content hash and returns the hash (durable on return).
     pub(crate) fn put_data(&mut self, bytes: Bytes) -> Result<String, StoreError> {
+        self.check_open()?;
         let hash = sha256_hex(&bytes);
         match &self.journal {
             Some(j) => {
@@ -365,9 +438,63 @@ impl Store {
     }
 }
 
+/// Options that create a file readable and writable by its owner only.
+fn private_options() -> fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Makes an existing file owner-only (state folders written by older versions were not).
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
+                    StoreError::Write {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Takes the folder's advisory lock (`flock` on unix, `LockFileEx` on Windows); the OS
+/// releases it when the file is closed, also when the process dies.
+fn lock_folder(dir: &Path) -> Result<fs::File, StoreError> {
+    let path = dir.join("lock");
+    let file = private_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| StoreError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(StoreError::Write { path, source }),
+    }
+}
+
 fn open_journal(dir: &Path, truncate: bool) -> Result<fs::File, StoreError> {
     let path = Journal::path(dir);
-    let mut options = fs::OpenOptions::new();
+    let mut options = private_options();
     options.create(true);
     if truncate {
         options.write(true).truncate(true);
@@ -386,12 +513,32 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = fs::File::create(&tmp).map_err(err)?;
+    let mut file = private_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     file.sync_all().map_err(err)?;
     drop(file);
     fs::rename(&tmp, path).map_err(err)?;
     sync_dir(dir)
+}
+
+/// Writes a small file owner-only (0600 on unix), replacing what was there.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

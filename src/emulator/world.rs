@@ -19,6 +19,8 @@ use super::util::rfc3339;
 /// State shared by every request handler.
 pub(crate) struct Shared {
     pub config: EmulatorConfig,
+    /// What `/admin/...` HTTP requests must send as `x-amlspec-admin-key`.
+    pub admin_key: String,
     pub world: Mutex<World>,
     pub faults: Mutex<FaultState>,
     /// `http://127.0.0.1:PORT` or `https://…`: used when a request names no usable Host.
@@ -46,6 +48,8 @@ pub(crate) struct World {
     pub signing_key: Vec<u8>,
     /// Tokens carry the epoch they were issued in; older epochs count as expired.
     pub token_epoch: u64,
+    /// When each epoch ended (`revocations[e]`: the end of epoch `e`).
+    pub revocations: Vec<OffsetDateTime>,
     /// Keys of operations and jobs that are not terminal yet.
     pub active: BTreeSet<String>,
     /// The last token whose signature checked out, and its claims: a client sends the
@@ -100,9 +104,17 @@ impl World {
             next_seq,
             signing_key,
             token_epoch: 0,
+            revocations: Vec::new(),
             active,
             verified_token: RefCell::new(None),
         })
+    }
+
+    /// Every token issued so far counts as expired from now on.
+    pub(crate) fn revoke_tokens(&mut self) {
+        let now = self.now();
+        self.revocations.push(now);
+        self.token_epoch += 1;
     }
 
     /// The claims of `token` if it is the token last verified.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use amlspec::emulator::{EmulatorConfig, Fault, FaultRule, FaultTarget};
+use amlspec::emulator::{ADMIN_KEY_HEADER, EmulatorConfig, Fault, FaultRule, FaultTarget};
 use serde_json::json;
 
 use crate::support::{explicit, start};
@@ -153,7 +153,15 @@ async fn admin_endpoint_sets_and_clears_faults() {
     let env = start(explicit()).await;
     let admin = format!("{}/admin/faults", env.emu.endpoint());
     let rules = json!({ "rules": [{ "fault": { "type": "throttle", "retry_after_secs": 2 }, "count": 1, "target": "arm" }], "seed": 9 });
-    let r = env.http.put(&admin).json(&rules).send().await.unwrap();
+    let key = env.emu.admin_key();
+    let r = env
+        .http
+        .put(&admin)
+        .header(ADMIN_KEY_HEADER, key)
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let sub = format!("{}?api-version=2022-12-01", env.sub());
     env.get(&sub).await.expect(429);
@@ -161,18 +169,21 @@ async fn admin_endpoint_sets_and_clears_faults() {
     let r = env
         .http
         .put(&admin)
+        .header(ADMIN_KEY_HEADER, key)
         .json(&json!({ "rules": [{ "fault": { "type": "server_error", "status": 500 } }] }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     env.get(&sub).await.expect(500);
-    assert_eq!(env.http.delete(&admin).send().await.unwrap().status(), 200);
+    let r = env.http.delete(&admin).header(ADMIN_KEY_HEADER, key);
+    assert_eq!(r.send().await.unwrap().status(), 200);
     env.get(&sub).await.expect(200);
     // Admin stepping over HTTP.
     let r = env
         .http
         .post(format!("{}/admin/step", env.emu.endpoint()))
+        .header(ADMIN_KEY_HEADER, key)
         .json(&json!({}))
         .send()
         .await
@@ -181,6 +192,7 @@ async fn admin_endpoint_sets_and_clears_faults() {
     let r = env
         .http
         .post(format!("{}/admin/advance", env.emu.endpoint()))
+        .header(ADMIN_KEY_HEADER, key)
         .json(&json!({ "seconds": 5 }))
         .send()
         .await

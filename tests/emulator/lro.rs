@@ -323,10 +323,10 @@ async fn missing_parents_and_resources_use_arm_codes() {
     )
     .await
     .expect(200);
-    let r = env.get(&env.ws("rg", "ws")).await;
+    let r = env.get(&env.ws("rg", "ws1")).await;
     assert_eq!(r.expect(404).error_code(), "ResourceNotFound");
     let r = env
-        .get(&format!("{}/computes/c1", env.ws("rg", "ws")))
+        .get(&format!("{}/computes/cpu1", env.ws("rg", "ws1")))
         .await;
     assert_eq!(r.expect(404).error_code(), "ParentResourceNotFound");
     let r = env.get("/subscriptions/99999999-0000-0000-0000-000000000000/resourceGroups/rg?api-version=2021-04-01").await;

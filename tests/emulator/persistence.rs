@@ -17,7 +17,15 @@ struct Proc {
 
 fn spawn(state: &Path) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_amlspec"))
-        .args(["emulator", "--port", "0", "--sim", "explicit", "--state"])
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--sim",
+            "explicit",
+            "--plain-http",
+            "--state",
+        ])
         .arg(state)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -98,8 +98,8 @@ fn filter_view(req: &Req, items: Vec<ArmRecord>) -> Vec<ArmRecord> {
     items
         .into_iter()
         .filter(|r| match view {
-            "All" => true,
-            "ArchivedOnly" => is_archived(r),
+            v if v.eq_ignore_ascii_case("All") => true,
+            v if v.eq_ignore_ascii_case("ArchivedOnly") => is_archived(r),
             _ => !is_archived(r),
         })
         .collect()
@@ -148,7 +148,7 @@ fn container(
                 }
             }
             props["provisioningState"] = json!("Succeeded");
-            super::stringify_maps(&mut props, &["tags", "properties"]);
+            super::stringify_maps(&mut props, &["properties"]);
             let (status, record) = match existing {
                 Some(mut r) => {
                     for k in ["latestVersion", "nextVersion"] {
@@ -312,7 +312,7 @@ fn version_properties(asset: Asset, given: &Value) -> Result<Value, ArmError> {
             p[k] = v;
         }
     }
-    super::stringify_maps(&mut p, &["tags", "properties"]);
+    super::stringify_maps(&mut p, &["properties"]);
     if asset == Asset::Environment {
         let image = p.get("image").is_some_and(|v| !v.is_null());
         let build = p.get("build").is_some_and(|v| !v.is_null());

@@ -41,8 +41,8 @@ pub(super) fn list(
         .filter(|b| {
             let archived = b["properties"]["isArchived"].as_bool().unwrap_or(false);
             match view {
-                "All" => true,
-                "ArchivedOnly" => archived,
+                v if v.eq_ignore_ascii_case("All") => true,
+                v if v.eq_ignore_ascii_case("ArchivedOnly") => archived,
                 _ => !archived,
             }
         })
@@ -94,7 +94,7 @@ fn with_defaults(ctx: &Ctx<'_>, ws: &ArmRecord, ws_id: &str, name: &str, given: 
     }
     p["services"] = services;
     p["status"] = json!("NotStarted");
-    super::stringify_maps(&mut p, &["tags", "properties", "environmentVariables"]);
+    super::stringify_maps(&mut p, &["properties", "environmentVariables"]);
     p
 }
 

@@ -9,7 +9,7 @@ use super::{
     Ctx, ML, Req, children, get_arm, json_body, key_of, new_record, no_route, page, put_arm,
 };
 use crate::emulator::model::{ContainerRecord, Kind, OpKind, Record};
-use crate::emulator::openapi::{path_pattern, validate_body};
+use crate::emulator::openapi::validate_body;
 use crate::emulator::reply::{ArmError, Reply};
 use crate::emulator::util::{iso8601_seconds, query_get, rfc3339};
 use crate::emulator::world::World;
@@ -183,9 +183,6 @@ fn workspace(
         }
         Method::PUT => {
             let body = json_body(req)?;
-            if let Some(p) = path_pattern("workspaceName") {
-                super::check_name(name, "workspace", p)?;
-            }
             validate_body("Workspace", &body)?;
             let props = &body["properties"];
             if let Some(mut r) = existing {
@@ -537,7 +534,12 @@ fn compute(
             validate_body("ClusterUpdateParameters", &body)?;
             busy_check(world, &key, &r)?;
             if let Some(scale) = body["properties"]["properties"].get("scaleSettings") {
-                check_idle_time(scale)?;
+                // The same checks as a PUT, on the settings as they would be stored.
+                let mut merged = r.body["properties"]["properties"]["scaleSettings"].clone();
+                for (k, v) in scale.as_object().into_iter().flatten() {
+                    merged[k] = v.clone();
+                }
+                check_scale(&merged)?;
                 apply_scale(r.body_mut(), scale);
             }
             r.body_mut()["properties"]["modifiedOn"] = json!(rfc3339(ctx.now));
@@ -553,9 +555,6 @@ fn compute(
         }
         Method::PUT => {
             let body = json_body(req)?;
-            if let Some(p) = path_pattern("computeName") {
-                super::check_name(name, "compute", p)?;
-            }
             validate_body("ComputeResource", &body)?;
             let compute_type = body["properties"]["computeType"]
                 .as_str()
@@ -568,15 +567,7 @@ fn compute(
             }
             let given = body["properties"]["properties"].clone();
             if let Some(scale) = given.get("scaleSettings") {
-                check_idle_time(scale)?;
-                let min = scale["minNodeCount"].as_i64().unwrap_or(0);
-                let max = scale["maxNodeCount"].as_i64().unwrap_or(0);
-                if min > max {
-                    return Err(ArmError::user_error(format!(
-                        "minNodeCount ({min}) must not exceed maxNodeCount ({max})."
-                    ))
-                    .with_target("properties.properties.scaleSettings"));
-                }
+                check_scale(scale)?;
             }
             if let Some(mut r) = existing {
                 busy_check(world, &key, &r)?;
@@ -688,6 +679,21 @@ fn busy_check(
                 "The compute is in provisioning state '{state}'; another operation is in progress. Retry when it has finished."
             ),
         ));
+    }
+    Ok(())
+}
+
+/// What the service checks in scale settings beyond the schema (which bounds each count
+/// to int32): a readable idle time, and no more nodes at minimum than at maximum.
+fn check_scale(scale: &Value) -> Result<(), ArmError> {
+    check_idle_time(scale)?;
+    let min = scale["minNodeCount"].as_i64().unwrap_or(0);
+    let max = scale["maxNodeCount"].as_i64().unwrap_or(0);
+    if min > max {
+        return Err(ArmError::user_error(format!(
+            "minNodeCount ({min}) must not exceed maxNodeCount ({max})."
+        ))
+        .with_target("properties.properties.scaleSettings"));
     }
     Ok(())
 }
@@ -823,9 +829,6 @@ fn connection(
             } else {
                 json_body(req)?
             };
-            if let Some(p) = path_pattern("connectionName") {
-                super::check_name(name, "connection", p)?;
-            }
             let mut props = body["properties"].clone();
             if req.method == Method::PATCH {
                 let Some(r) = &existing else {
@@ -932,7 +935,7 @@ fn datastore(
             let body = json_body(req)?;
             validate_body("Datastore", &body)?;
             let mut props = body["properties"].clone();
-            super::stringify_maps(&mut props, &["tags", "properties"]);
+            super::stringify_maps(&mut props, &["properties"]);
             let secrets = props["credentials"].get("secrets").cloned();
             if let Some(Value::Object(s)) = props["credentials"].get_mut("secrets") {
                 s.retain(|k, _| k == "secretsType");

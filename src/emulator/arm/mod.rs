@@ -197,17 +197,105 @@ fn action_name(req: &Req, namespace: &str, type_name: &str) -> String {
     format!("{namespace}/{type_name}/{verb}")
 }
 
+/// Resource types the emulator implements, per provider namespace (lower case, types
+/// joined by `/`). Operation polling (`locations/...`) is served for each namespace.
+const IMPLEMENTED: [(&str, &[&str]); 5] = [
+    ("microsoft.resources", &["subscriptions", "resourcegroups"]),
+    (
+        "microsoft.storage",
+        &["storageaccounts", "checknameavailability"],
+    ),
+    ("microsoft.keyvault", &["vaults"]),
+    ("microsoft.insights", &["components"]),
+    (
+        "microsoft.machinelearningservices",
+        &[
+            "workspaces",
+            "workspaces/computes",
+            "workspaces/connections",
+            "workspaces/datastores",
+            "workspaces/codes",
+            "workspaces/codes/versions",
+            "workspaces/environments",
+            "workspaces/environments/versions",
+            "workspaces/jobs",
+        ],
+    ),
+];
+
+/// ARM's answer to a resource type the emulator does not implement, as ARM answers a type
+/// it does not know; `None` when the type is implemented. A trailing type segment (one
+/// without a name after it) may be an action on an implemented type (`.../listKeys`),
+/// left to the route to answer.
+fn unimplemented_type(
+    segs: &[String],
+    namespace: &str,
+    type_name: &str,
+    api_version: &str,
+) -> Option<ArmError> {
+    let ns = namespace.to_ascii_lowercase();
+    let ty = type_name.to_ascii_lowercase();
+    let Some((_, types)) = IMPLEMENTED.iter().find(|(n, _)| *n == ns) else {
+        return Some(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceNamespace",
+            format!(
+                "The resource namespace '{namespace}' is invalid. (The amlspec emulator implements Microsoft.Resources, Microsoft.Storage, Microsoft.KeyVault, Microsoft.Insights and Microsoft.MachineLearningServices.)"
+            ),
+        ));
+    };
+    let after_namespace = segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))
+        .map_or(0, |p| segs.len().saturating_sub(p + 2));
+    let trailing = after_namespace % 2 == 1;
+    let parent = ty.rsplit_once('/').map(|(p, _)| p).filter(|_| trailing);
+    let known = ty == "locations"
+        || ty.starts_with("locations/")
+        || types.contains(&ty.as_str())
+        || parent.is_some_and(|p| types.contains(&p));
+    (!known).then(|| invalid_resource_type(namespace, type_name, api_version))
+}
+
+fn invalid_resource_type(namespace: &str, type_name: &str, api_version: &str) -> ArmError {
+    ArmError::new(
+        StatusCode::NOT_FOUND,
+        "InvalidResourceType",
+        format!(
+            "The resource type '{type_name}' could not be found in the namespace '{namespace}' for api version '{api_version}'. (The amlspec emulator does not implement it.)"
+        ),
+    )
+}
+
 /// Handles one ARM request; `world` is locked by the caller.
 pub(crate) fn handle(world: &mut World, ctx: &mut Ctx<'_>, req: &Req) -> Result<Reply, ArmError> {
     let (namespace, type_name) = namespace_and_type(&req.segs);
+    // ARM's order: a missing api-version first, then the type, then whether the type has
+    // that api-version (an unknown type has none to compare with).
+    let requested = query_get(&req.query, "api-version").unwrap_or_default();
+    if !requested.is_empty()
+        && let Some(e) = unimplemented_type(&req.segs, &namespace, &type_name, requested)
+    {
+        return Err(e);
+    }
     ctx.api_version = check_api_version(req, &namespace, &type_name)?;
     let config = &ctx.shared.config;
     let header = req
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let claims =
-        super::auth::check_bearer(world, config, &ctx.base, header, super::auth::Audience::Arm)?;
+    let served = super::auth::Served {
+        scheme: ctx.shared.scheme,
+        port: ctx.shared.port,
+    };
+    let claims = super::auth::check_bearer(
+        world,
+        config,
+        served,
+        &ctx.base,
+        header,
+        super::auth::Audience::Arm,
+    )?;
     ctx.caller = claims.oid.clone();
     if let Some(sub) = req.segs.get(1)
         && !config.knows_subscription(sub)
@@ -283,10 +371,12 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
             "checknameavailability",
         ] if req.method == Method::POST => resources::storage_name_available(world, req),
         ["subscriptions", _, "providers", ns, ty] => {
+            check_parameters(req)?;
             resources::list_by_subscription(world, ctx, req, &n[1], ns, ty)
         }
         ["subscriptions", _, "resourcegroups", _, "providers", ns, ty] => {
             require_group(world, &n[1], &n[3])?;
+            check_parameters(req)?;
             resources::list_by_group(world, ctx, req, &n[1], &n[3], ns, ty)
         }
         [
@@ -300,6 +390,7 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
             rest @ ..,
         ] => {
             require_group(world, &n[1], &n[3])?;
+            check_parameters(req)?;
             let rg_id = format!("/subscriptions/{}/resourceGroups/{}", n[1], n[3]);
             let names = &n[7..];
             match (*ns, *ty) {
@@ -322,6 +413,12 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
     }
 }
 
+/// The resource provider's checks of path and query parameters against its OpenAPI; ARM
+/// itself has found the resource group by then.
+fn check_parameters(req: &Req) -> Result<(), ArmError> {
+    super::openapi::check_parameters(req.method.as_str(), &req.segs, &req.query)
+}
+
 pub(crate) fn no_route(req: &Req) -> ArmError {
     let (ns, ty) = namespace_and_type(&req.segs);
     if ns.eq_ignore_ascii_case("Microsoft.Resources") {
@@ -334,12 +431,8 @@ pub(crate) fn no_route(req: &Req) -> ArmError {
             ),
         )
     } else {
-        ArmError::bad_request(
-            "InvalidResourceType",
-            format!(
-                "The resource type '{ty}' could not be found in the namespace '{ns}' for api version in this emulator."
-            ),
-        )
+        let api_version = query_get(&req.query, "api-version").unwrap_or_default();
+        invalid_resource_type(&ns, &ty, api_version)
     }
 }
 
@@ -495,8 +588,9 @@ pub(crate) fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
     keys
 }
 
-/// Turns numbers and booleans in string dictionaries (`tags`, `properties`, ...) into
-/// strings, as the service does when it reads them.
+/// Turns numbers and booleans in string dictionaries (an asset's `properties`, a job's
+/// `environmentVariables`) into strings, as the service does when it reads them; `tags`
+/// never get here with anything but strings (see `openapi::request_definitions`).
 pub(crate) fn stringify_maps(props: &mut Value, keys: &[&str]) {
     for key in keys {
         if let Some(Value::Object(map)) = props.get_mut(*key) {
@@ -508,18 +602,5 @@ pub(crate) fn stringify_maps(props: &mut Value, keys: &[&str]) {
                 }
             }
         }
-    }
-}
-
-/// Validates a path name against a pattern from the OpenAPI.
-pub(crate) fn check_name(name: &str, what: &str, pattern: &str) -> Result<(), ArmError> {
-    if super::openapi::matches_pattern(pattern, name) {
-        Ok(())
-    } else {
-        Err(ArmError::bad_request(
-            "ValidationError",
-            format!("The {what} name '{name}' is invalid: it must match the pattern '{pattern}'."),
-        )
-        .with_target(what.to_string()))
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct BlobReq {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub scheme: &'static str,
+    /// The port the emulator listens on (blob endpoints, token audiences).
+    pub port: u16,
     /// `scheme://host` the client used, for List Blobs' ServiceEndpoint.
     pub endpoint: String,
 }
@@ -203,13 +205,14 @@ pub(crate) fn handle(
         (_, true) => sas::check_sas(&signed, &key),
         (Some(a), false) if a.starts_with("SharedKey ") => sas::check_shared_key(&signed, a, &key),
         (Some(a), false) if a.starts_with("Bearer ") => {
-            match super::auth::check_bearer(
-                world,
-                config,
-                base,
-                Some(a),
-                super::auth::Audience::Storage,
-            ) {
+            let served = super::auth::Served {
+                scheme: req.scheme,
+                port: req.port,
+            };
+            let audience = super::auth::Audience::Storage {
+                account: &req.account,
+            };
+            match super::auth::check_bearer(world, config, served, base, Some(a), audience) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(AuthFailure::Signature(e.message)),
             }
