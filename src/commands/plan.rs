@@ -28,10 +28,12 @@ pub fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
         format,
         out,
         detailed_exitcode,
+        allow_outside_repo,
         azure,
     } = args;
     let env = EnvVars::from_process();
-    let Ok(plan) = make_plan(&paths, &azure, &env)? else {
+    let options = spec::LoadOptions { allow_outside_repo };
+    let Ok(plan) = make_plan(&paths, options, &azure, &env)? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut stdout = anstream::stdout();
@@ -74,6 +76,7 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
 /// Everything up to the plan; problems are printed on stderr as they are found.
 pub fn make_plan(
     paths: &[std::path::PathBuf],
+    options: spec::LoadOptions,
     azure: &AzureArgs,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
@@ -91,7 +94,7 @@ pub fn make_plan(
             Ok::<_, ConnectError>(connection)
         })
     });
-    let loaded = spec::load(paths, env);
+    let loaded = spec::load_with(paths, env, options);
     super::print_problems(&loaded)?;
     let Some(specs) = loaded.specs else {
         // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
