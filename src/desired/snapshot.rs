@@ -624,7 +624,8 @@ mod link_tests {
     /// azure-ai-ml's for the same folder and ignore file.
     #[test]
     fn links_the_ignore_file_leaves_out_are_not_problems() {
-        let cases: [(&str, &[(&str, &str)], &[(&str, &str)], &str); 3] = [
+        type Entries = &'static [(&'static str, &'static str)];
+        let cases: [(&str, Entries, Entries, &str); 3] = [
             (
                 "dangling",
                 &[(".amlignore", "dangling.py\n")],

@@ -233,7 +233,7 @@ fn snapshots_name_the_symlinks_they_do_not_follow() {
         "error: specs/spec.yaml:6:5: source_directory of job `train`: symlinks not followed (a snapshot never leaves its folder): `dangling.py` -> `missing.py` does not exist, `secret.yml` -> `{top}/outside/conda.yml` is outside `specs/src`; list them in .amlignore to leave them out",
         top = layout.top.display()
     );
-    assert_eq!(plan_errors(&layout, &[]), [expected.clone()]);
+    assert_eq!(plan_errors(&layout, &[]), std::slice::from_ref(&expected));
     assert_eq!(plan_errors(&layout, &["--allow-outside-repo"]), [expected]);
 
     // Left out by the ignore file, they are no problem: the plan goes on to sign in.
@@ -246,11 +246,9 @@ fn snapshots_name_the_symlinks_they_do_not_follow() {
 
 /// The folder of symlink cases that `amlspec` and azure-ai-ml must hash alike, built
 /// under `top`: `(name, files, links)`; `top/secret.txt` is outside every folder.
-fn hash_cases() -> Vec<(
-    &'static str,
-    Vec<(&'static str, &'static str)>,
-    Vec<(&'static str, &'static str)>,
-)> {
+type Entries = Vec<(&'static str, &'static str)>;
+
+fn hash_cases() -> Vec<(&'static str, Entries, Entries)> {
     let base = vec![("a.py", "A"), ("B.py", "BB"), ("sub/c.py", "C")];
     let with = |extra: &[(&'static str, &'static str)]| {
         base.iter().chain(extra).copied().collect::<Vec<_>>()
