@@ -72,6 +72,11 @@ pub struct ValidateArgs {
     /// (workflow annotations on the offending lines) on stdout.
     #[arg(long, value_enum, default_value_t = DiagnosticFormat::Human)]
     pub format: DiagnosticFormat,
+
+    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
+    /// that resolve outside the manifest's repository: its git work tree, else its folder.
+    #[arg(long)]
+    pub allow_outside_repo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +107,11 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
+    /// that resolve outside the manifest's repository: its git work tree, else its folder.
+    #[arg(long)]
+    pub allow_outside_repo: bool,
 
     #[command(flatten)]
     pub azure: AzureArgs,

@@ -10,7 +10,7 @@ use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
 use crate::ops::prepare::{PrepareError, Prepared, prepare};
 use crate::plan::{self, Plan};
 use crate::render;
-use crate::spec::interpolate::EnvVars;
+use crate::spec::{self, interpolate::EnvVars};
 
 /// Why no plan could be made; each has already been explained on stderr.
 pub struct Failed;
@@ -21,10 +21,12 @@ pub async fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
         format,
         out,
         detailed_exitcode,
+        allow_outside_repo,
         azure,
     } = args;
     let env = EnvVars::from_process();
-    let Ok(plan) = make_plan(&paths, &azure, &env).await? else {
+    let options = spec::LoadOptions { allow_outside_repo };
+    let Ok(plan) = make_plan(&paths, options, &azure, &env).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut stdout = anstream::stdout();
@@ -67,10 +69,11 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
 /// Everything up to the plan, with every problem printed on stderr.
 pub async fn make_plan(
     paths: &[std::path::PathBuf],
+    options: spec::LoadOptions,
     azure: &AzureArgs,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let Prepared { loaded, ready } = prepare(paths.to_vec(), azure, env).await;
+    let Prepared { loaded, ready } = prepare(paths.to_vec(), options, azure, env).await;
     super::print_problems(&loaded)?;
     let ready = match ready {
         Ok(ready) => ready,

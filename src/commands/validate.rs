@@ -8,8 +8,13 @@ use crate::render;
 use crate::spec::{self, interpolate::EnvVars};
 
 pub fn run(args: ValidateArgs) -> std::io::Result<ExitCode> {
-    let ValidateArgs { paths, format } = args;
-    let loaded = spec::load(&paths, &EnvVars::from_process());
+    let ValidateArgs {
+        paths,
+        format,
+        allow_outside_repo,
+    } = args;
+    let options = spec::LoadOptions { allow_outside_repo };
+    let loaded = spec::load_with(&paths, &EnvVars::from_process(), options);
     match format {
         DiagnosticFormat::Human => {
             super::print_problems(&loaded)?;

@@ -3,19 +3,37 @@
 //! `get_content_hash`, hash version 202208) so that code uploaded by other Azure ML
 //! clients is found and reused.
 //!
-//! Files: every file under the folder (hidden ones too, symlinks followed), minus those
-//! matched by the folder's `.amlignore`, else its `.gitignore` (only the one at the
-//! root, last matching pattern wins, like Azure ML). Hash: sha256 over the file count,
-//! then for each file in order of its lower-cased relative path `#<path>#` and its size,
-//! then every file's bytes in the same order.
+//! Files: every file under the folder (hidden ones too), minus those matched by the
+//! folder's `.amlignore`, else its `.gitignore` (only the one at the root, last matching
+//! pattern wins, like Azure ML). Hash: sha256 over the file count, then for each file in
+//! order of its lower-cased relative path `#<path>#` and its size, then every file's
+//! bytes in the same order.
+//!
+//! Symlinks, as azure-ai-ml 1.35 treats them (`get_upload_files_from_folder`, which walks
+//! with `followlinks=True` and resolves each file): a link to a file is that file's
+//! content under the link's name; a link to a folder is walked as if the folder were
+//! there, and ignore patterns match the files under it by their real location. Unlike
+//! azure-ai-ml, a link is never followed out of the folder: a link whose target is
+//! outside, one whose target does not exist (azure-ai-ml fails on it), and one to a
+//! folder it is already in (azure-ai-ml recurses until the path is too long) are
+//! errors that name each link, unless the ignore file leaves the link out. So every hash
+//! made here is the one azure-ai-ml makes for the same folder.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use ignore::gitignore::Gitignore;
 use sha2::{Digest, Sha256};
 
 /// The content hash version Azure ML stores beside `hash_sha256`.
 pub const HASH_VERSION: u32 = 202208;
+
+/// Folders entered through symlinks, at most: links between folders that do not loop
+/// can still multiply the paths to walk (two links to the next level, twenty levels deep).
+const MAX_FOLLOWED_FOLDER_LINKS: usize = 10_000;
+
+/// Links named in one error, at most.
+const MAX_LINKS_SHOWN: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -31,8 +49,9 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFile {
-    /// Relative path with `/` separators.
+    /// Relative path with `/` separators (a symlink's own name, not its target's).
     pub relative: String,
+    /// Where the bytes are read from: symlinks resolved, inside the snapshot's folder.
     pub path: PathBuf,
     pub size: u64,
 }
@@ -44,10 +63,66 @@ pub enum SnapshotError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot walk `{path}`: {message}")]
-    Walk { path: PathBuf, message: String },
     #[error("`{path}` is not valid in an ignore file: {message}")]
     Ignore { path: PathBuf, message: String },
+    #[error("{}", links_message(path, links))]
+    Links {
+        path: PathBuf,
+        links: Vec<LinkProblem>,
+    },
+    #[error(
+        "`{path}`: more than {MAX_FOLLOWED_FOLDER_LINKS} folders reached through symlinks; list the links in .amlignore to leave them out"
+    )]
+    TooManyLinks { path: PathBuf },
+}
+
+/// A symlink that a snapshot does not follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkProblem {
+    /// The link's path in the snapshot, `/` separators.
+    pub link: String,
+    /// Where it points: as written in the link, or resolved when it leads outside.
+    pub target: PathBuf,
+    pub kind: LinkKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Its target does not exist (or cannot be resolved).
+    Dangling,
+    /// Its target is outside the snapshot's folder.
+    Outside,
+    /// It points to a folder that it is inside.
+    Loop,
+}
+
+fn links_message(path: &Path, links: &[LinkProblem]) -> String {
+    let mut shown: Vec<String> = links
+        .iter()
+        .take(MAX_LINKS_SHOWN)
+        .map(|problem| {
+            let why = match problem.kind {
+                LinkKind::Dangling => "does not exist".to_string(),
+                LinkKind::Outside => format!("is outside `{}`", path.display()),
+                LinkKind::Loop => "is a folder the link is in".to_string(),
+            };
+            format!("`{}` -> `{}` {why}", problem.link, problem.target.display())
+        })
+        .collect();
+    if links.len() > MAX_LINKS_SHOWN {
+        shown.push(format!("and {} more", links.len() - MAX_LINKS_SHOWN));
+    }
+    let noun = if links.len() == 1 {
+        "symlink"
+    } else {
+        "symlinks"
+    };
+    format!(
+        "{noun} not followed (a snapshot never leaves its folder): {}; list {} in .amlignore to leave {} out",
+        shown.join(", "),
+        if links.len() == 1 { "it" } else { "them" },
+        if links.len() == 1 { "it" } else { "them" },
+    )
 }
 
 /// The ignore crate's message without the file's path in front (the error names it).
@@ -56,63 +131,67 @@ fn without_path(message: &str, path: &Path) -> String {
     message.strip_prefix(&prefix).unwrap_or(message).to_string()
 }
 
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Collect and hash the files of `root`.
 pub fn snapshot(root: &Path) -> Result<Snapshot, SnapshotError> {
+    // Every path below is the real one, so "inside" is a prefix test.
+    let real_root = std::fs::canonicalize(root).map_err(io(root))?;
     let ignore_file = [".amlignore", ".gitignore"]
         .iter()
         .map(|name| root.join(name))
         .find(|p| p.is_file());
     let matcher = match &ignore_file {
         Some(path) => {
-            let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+            // The ignore file is read before the walk: it must not lead out either.
+            let real = std::fs::canonicalize(path).map_err(io(path))?;
+            if !real.starts_with(&real_root) {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                return Err(SnapshotError::Links {
+                    path: root.to_path_buf(),
+                    links: vec![LinkProblem {
+                        link: name.into_owned(),
+                        target: real,
+                        kind: LinkKind::Outside,
+                    }],
+                });
+            }
+            let mut builder = ignore::gitignore::GitignoreBuilder::new(&real_root);
             let invalid = |error: ignore::Error| SnapshotError::Ignore {
                 path: path.clone(),
-                message: without_path(&error.to_string(), path),
+                message: without_path(&error.to_string(), &real),
             };
-            if let Some(error) = builder.add(path) {
+            if let Some(error) = builder.add(&real) {
                 return Err(invalid(error));
             }
             Some(builder.build().map_err(invalid)?)
         }
         None => None,
     };
-    let mut files = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .follow_links(true)
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(|e| SnapshotError::Walk {
+    let mut walk = Walk {
+        given: root,
+        root: &real_root,
+        matcher: matcher.as_ref(),
+        files: Vec::new(),
+        links: Vec::new(),
+        followed: 0,
+    };
+    walk.folder(&real_root, "", &mut vec![real_root.clone()])?;
+    if !walk.links.is_empty() {
+        return Err(SnapshotError::Links {
             path: root.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let relative_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        if let Some(matcher) = &matcher
-            && matcher
-                .matched_path_or_any_parents(relative_path, false)
-                .is_ignore()
-        {
-            continue;
-        }
-        let metadata = std::fs::metadata(entry.path()).map_err(|source| SnapshotError::Io {
-            path: entry.path().to_path_buf(),
-            source,
-        })?;
-        let relative = relative_path
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        files.push(SnapshotFile {
-            relative,
-            path: entry.path().to_path_buf(),
-            size: metadata.len(),
+            links: walk.links,
         });
     }
-    files.sort_by_cached_key(|f| f.relative.to_lowercase());
+    let mut files = walk.files;
+    // Azure ML sorts by the lower-cased path alone; the raw path orders names that differ
+    // only in case, which Azure ML leaves in the order the folder lists them.
+    files.sort_by_cached_key(|f| (f.relative.to_lowercase(), f.relative.clone()));
     let hash = content_hash(&files)?;
     let total_bytes = files.iter().map(|f| f.size).sum();
     Ok(Snapshot {
@@ -122,6 +201,140 @@ pub fn snapshot(root: &Path) -> Result<Snapshot, SnapshotError> {
         total_bytes,
         ignore_file,
     })
+}
+
+/// One walk over a snapshot's folder.
+struct Walk<'a> {
+    /// As the caller named it, for errors.
+    given: &'a Path,
+    /// Canonical.
+    root: &'a Path,
+    matcher: Option<&'a Gitignore>,
+    files: Vec<SnapshotFile>,
+    links: Vec<LinkProblem>,
+    /// Folders entered through symlinks so far.
+    followed: usize,
+}
+
+impl Walk<'_> {
+    /// Walk `real` (canonical, inside the root), whose path in the snapshot is `shown`
+    /// ("" for the root). `chain` holds the real folders from the root down to `real`.
+    fn folder(
+        &mut self,
+        real: &Path,
+        shown: &str,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), SnapshotError> {
+        let mut entries = std::fs::read_dir(real)
+            .and_then(|listing| listing.collect::<Result<Vec<_>, _>>())
+            .map_err(io(real))?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let shown = if shown.is_empty() {
+                name
+            } else {
+                format!("{shown}/{name}")
+            };
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_dir() {
+                chain.push(path.clone());
+                self.folder(&path, &shown, chain)?;
+                chain.pop();
+            } else if file_type.is_file() {
+                self.file(&path, shown, path.clone())?;
+            } else if file_type.is_symlink() {
+                self.link(&path, shown, chain)?;
+            }
+            // Sockets, FIFOs and devices hold nothing to upload (and a FIFO would block).
+        }
+        Ok(())
+    }
+
+    /// Whether the ignore file leaves out `path` (real, inside the root), as Azure ML
+    /// matches it: by its real location.
+    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        let Some(matcher) = self.matcher else {
+            return false;
+        };
+        let relative = path.strip_prefix(self.root).unwrap_or(path);
+        matcher
+            .matched_path_or_any_parents(relative, is_dir)
+            .is_ignore()
+    }
+
+    /// A file at `path` (real parent folder), read from `source`.
+    fn file(&mut self, path: &Path, shown: String, source: PathBuf) -> Result<(), SnapshotError> {
+        if self.ignored(path, false) {
+            return Ok(());
+        }
+        let size = std::fs::metadata(&source).map_err(io(&source))?.len();
+        self.files.push(SnapshotFile {
+            relative: shown,
+            path: source,
+            size,
+        });
+        Ok(())
+    }
+
+    fn link(
+        &mut self,
+        path: &Path,
+        shown: String,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), SnapshotError> {
+        let written = || std::fs::read_link(path).unwrap_or_default();
+        let target = match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(_) => {
+                if !self.ignored(path, false) {
+                    self.links.push(LinkProblem {
+                        link: shown,
+                        target: written(),
+                        kind: LinkKind::Dangling,
+                    });
+                }
+                return Ok(());
+            }
+        };
+        let metadata = std::fs::metadata(&target).map_err(io(&target))?;
+        let problem = if !target.starts_with(self.root) {
+            Some((LinkKind::Outside, target.clone()))
+        } else if metadata.is_dir() && chain.contains(&target) {
+            Some((LinkKind::Loop, written()))
+        } else {
+            None
+        };
+        if let Some((kind, target)) = problem {
+            if !self.ignored(path, metadata.is_dir()) {
+                self.links.push(LinkProblem {
+                    link: shown,
+                    target,
+                    kind,
+                });
+            }
+            return Ok(());
+        }
+        if metadata.is_dir() {
+            // azure-ai-ml walks into a linked folder whatever the link's name; its files
+            // are matched against the ignore file by their real paths.
+            self.followed += 1;
+            if self.followed > MAX_FOLLOWED_FOLDER_LINKS {
+                return Err(SnapshotError::TooManyLinks {
+                    path: self.given.to_path_buf(),
+                });
+            }
+            chain.push(target.clone());
+            let walked = self.folder(&target, &shown, chain);
+            chain.pop();
+            walked
+        } else if metadata.is_file() {
+            self.file(path, shown, target)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Azure ML's `_get_file_list_content_hash` over files already in order.
@@ -243,5 +456,272 @@ mod tests {
             .map(|f| f.relative)
             .collect();
         assert_eq!(names, [".gitignore", "a.py"]);
+    }
+}
+
+/// Symlinks, checked against azure-ai-ml 1.35.2: each expected hash and file list is what
+/// its `get_content_hash` and `get_upload_files_from_folder` return for the same folder
+/// (tests/cli/paths.rs compares with the Python package itself when it is installed).
+#[cfg(all(test, unix))]
+mod link_tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    /// `<temp>/secret.txt` outside, and the snapshot folder `<temp>/snap`.
+    fn folder(files: &[(&str, &str)], links: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("secret.txt"), "outside").unwrap();
+        let root = dir.path().join("snap");
+        for (name, text) in files {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        for (name, target) in links {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            symlink(target, path).unwrap();
+        }
+        (dir, root)
+    }
+
+    const BASE: [(&str, &str); 3] = [("a.py", "A"), ("B.py", "BB"), ("sub/c.py", "C")];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(extra).copied().collect()
+    }
+
+    fn names(snapshot: &Snapshot) -> Vec<&str> {
+        snapshot.files.iter().map(|f| f.relative.as_str()).collect()
+    }
+
+    fn link_problems(root: &Path) -> Vec<LinkProblem> {
+        match snapshot(root) {
+            Err(SnapshotError::Links { links, .. }) => links,
+            other => panic!("expected symlink problems, got {other:?}"),
+        }
+    }
+
+    /// Sorting by the raw path would put `B.py` first and give another hash.
+    #[test]
+    fn files_are_hashed_in_order_of_their_lower_cased_path() {
+        let (_dir, root) = folder(&[("a.py", "a"), ("B.py", "b")], &[]);
+        let snap = snapshot(&root).unwrap();
+        assert_eq!(names(&snap), ["a.py", "B.py"]);
+        assert_eq!(
+            snap.hash,
+            "206ab4bc7b34ab0b6369b8308c67c04e3f0d719d62a8a8ba9f5168f0b3ffbcaa"
+        );
+    }
+
+    #[test]
+    fn links_inside_the_folder_are_followed_as_azure_ml_follows_them() {
+        let (_dir, root) = folder(
+            &BASE,
+            &[
+                ("link_file.py", "a.py"),
+                ("link_dir", "sub"),
+                ("sub/up.py", "../B.py"),
+            ],
+        );
+        let snap = snapshot(&root).unwrap();
+        assert_eq!(
+            names(&snap),
+            [
+                "a.py",
+                "B.py",
+                "link_dir/c.py",
+                "link_dir/up.py",
+                "link_file.py",
+                "sub/c.py",
+                "sub/up.py"
+            ]
+        );
+        assert_eq!(
+            snap.hash,
+            "78fb7a27cf5dbbba286b51e3c50e3f2a554421946a5d09434542f1df9877f647"
+        );
+        // The bytes are read from the checked target, not through the link again.
+        let real_root = fs::canonicalize(&root).unwrap();
+        let link_file = &snap.files[4];
+        assert_eq!(link_file.path, real_root.join("a.py"));
+        assert_eq!(link_file.size, 1);
+    }
+
+    #[test]
+    fn a_dangling_link_is_an_error_naming_it() {
+        // azure-ai-ml fails on it too (FileNotFoundError), so no hash could match.
+        let (_dir, root) = folder(&BASE, &[("dangling.py", "missing.py")]);
+        assert_eq!(
+            link_problems(&root),
+            [LinkProblem {
+                link: "dangling.py".into(),
+                target: "missing.py".into(),
+                kind: LinkKind::Dangling,
+            }]
+        );
+        let message = snapshot(&root).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "symlink not followed (a snapshot never leaves its folder): `dangling.py` -> `missing.py` does not exist; list it in .amlignore to leave it out"
+        );
+    }
+
+    #[test]
+    fn links_that_leave_the_folder_are_errors_naming_each() {
+        let (dir, root) = folder(
+            &BASE,
+            &[
+                ("secret", "../secret.txt"),
+                ("etc", "/etc"),
+                ("sub/up", ".."),
+                ("sub/here", "."),
+                ("sub/deep/top", "../../"),
+            ],
+        );
+        let outside = fs::canonicalize(dir.path().join("secret.txt")).unwrap();
+        let problems = link_problems(&root);
+        assert_eq!(
+            problems,
+            [
+                LinkProblem {
+                    link: "etc".into(),
+                    target: fs::canonicalize("/etc").unwrap(),
+                    kind: LinkKind::Outside,
+                },
+                LinkProblem {
+                    link: "secret".into(),
+                    target: outside,
+                    kind: LinkKind::Outside,
+                },
+                LinkProblem {
+                    link: "sub/deep/top".into(),
+                    target: "../../".into(),
+                    kind: LinkKind::Loop,
+                },
+                LinkProblem {
+                    link: "sub/here".into(),
+                    target: ".".into(),
+                    kind: LinkKind::Loop,
+                },
+                LinkProblem {
+                    link: "sub/up".into(),
+                    target: "..".into(),
+                    kind: LinkKind::Loop,
+                },
+            ]
+        );
+        let message = snapshot(&root).unwrap_err().to_string();
+        assert!(message.starts_with("symlinks not followed (a snapshot never leaves its folder): `etc` -> `/etc` is outside `"), "{message}");
+        assert!(
+            message.ends_with("; list them in .amlignore to leave them out"),
+            "{message}"
+        );
+    }
+
+    /// What the ignore file leaves out is not followed, so it is no problem; the hash is
+    /// azure-ai-ml's for the same folder and ignore file.
+    #[test]
+    fn links_the_ignore_file_leaves_out_are_not_problems() {
+        type Entries = &'static [(&'static str, &'static str)];
+        let cases: [(&str, Entries, Entries, &str); 3] = [
+            (
+                "dangling",
+                &[(".amlignore", "dangling.py\n")],
+                &[("dangling.py", "missing.py")],
+                "dfdcd32d3897e6e56b4035d6d603f61da369d22d04f538a78cac5c0b063541f2",
+            ),
+            (
+                "outside",
+                &[(".amlignore", "secret\n")],
+                &[("secret", "../secret.txt")],
+                "062cd4c2c1bb9a31512412fd6dda7c1c7cd469ff9a963610bafe97b51f44788f",
+            ),
+            (
+                "in an ignored folder",
+                &[(".amlignore", "secret\nsub/\n")],
+                &[
+                    ("secret", "../secret.txt"),
+                    ("sub/out", "../../secret.txt"),
+                    ("sub/gone", "nowhere"),
+                ],
+                "b8901d5d96974bf2c26403766c6b8e0754561d925925b1960656faa9271c4b52",
+            ),
+        ];
+        for (label, files, links, hash) in cases {
+            let (_dir, root) = folder(&with(files), links);
+            let snap = snapshot(&root).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(snap.hash, hash, "{label}: {:?}", names(&snap));
+        }
+    }
+
+    /// A loop that the ignore file names is left out. (azure-ai-ml walks into it again
+    /// and again until the path is too long: no hash to match.)
+    #[test]
+    fn a_loop_the_ignore_file_names_is_left_out() {
+        let (_dir, root) = folder(&with(&[(".amlignore", "up\n")]), &[("up", ".")]);
+        let snap = snapshot(&root).unwrap();
+        assert_eq!(names(&snap), [".amlignore", "a.py", "B.py", "sub/c.py"]);
+    }
+
+    /// azure-ai-ml matches the files under a linked folder by their real paths: ignoring
+    /// the folder ignores its files under the link's name too, ignoring the link's name
+    /// does not.
+    #[test]
+    fn ignore_patterns_match_files_by_their_real_location() {
+        let (_dir, root) = folder(&with(&[(".amlignore", "sub/\n")]), &[("link_dir", "sub")]);
+        let snap = snapshot(&root).unwrap();
+        assert_eq!(names(&snap), [".amlignore", "a.py", "B.py"]);
+        assert_eq!(
+            snap.hash,
+            "80c521d604189dba75d38ac9dafa01e4cf8eac1b463087e925095bc746348e64"
+        );
+
+        let (_dir, root) = folder(
+            &with(&[(".amlignore", "link_dir/\n")]),
+            &[("link_dir", "sub")],
+        );
+        let snap = snapshot(&root).unwrap();
+        assert_eq!(
+            names(&snap),
+            [".amlignore", "a.py", "B.py", "link_dir/c.py", "sub/c.py"]
+        );
+        assert_eq!(
+            snap.hash,
+            "db7c80bdf56e027aa0cf300a8481c2c4eb7a3cb8d6ed301220f9ef8709e6ad57"
+        );
+    }
+
+    /// An ignore file is read before the walk; one that leads out is not read at all.
+    #[test]
+    fn an_ignore_file_that_leads_out_is_not_read() {
+        let (dir, root) = folder(&BASE, &[(".gitignore", "../secret.txt")]);
+        fs::write(dir.path().join("secret.txt"), "[z-a]\n").unwrap();
+        let problems = link_problems(&root);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].link, ".gitignore");
+        assert_eq!(problems[0].kind, LinkKind::Outside);
+    }
+
+    /// Folder links that do not loop can still multiply the paths: 2^14 here.
+    #[test]
+    fn folder_links_are_followed_a_bounded_number_of_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("snap");
+        for level in 0..14 {
+            let folder = root.join(format!("d{level}"));
+            fs::create_dir_all(&folder).unwrap();
+            for link in ["l1", "l2"] {
+                symlink(format!("../d{}", level + 1), folder.join(link)).unwrap();
+            }
+        }
+        fs::create_dir_all(root.join("d14")).unwrap();
+        fs::write(root.join("d14/f"), "x").unwrap();
+        let error = snapshot(&root).unwrap_err();
+        assert!(
+            matches!(error, SnapshotError::TooManyLinks { .. }),
+            "{error}"
+        );
     }
 }

@@ -51,7 +51,12 @@ pub struct Prepared {
     pub ready: Result<Ready, PrepareError>,
 }
 
-pub async fn prepare(paths: Vec<PathBuf>, azure: &AzureArgs, env: &EnvVars) -> Prepared {
+pub async fn prepare(
+    paths: Vec<PathBuf>,
+    options: spec::LoadOptions,
+    azure: &AzureArgs,
+    env: &EnvVars,
+) -> Prepared {
     let sign_in = {
         let (azure, env) = (azure.clone(), env.clone());
         tokio::spawn(async move {
@@ -62,7 +67,7 @@ pub async fn prepare(paths: Vec<PathBuf>, azure: &AzureArgs, env: &EnvVars) -> P
     };
     let mut loaded = {
         let env = env.clone();
-        blocking(move || spec::load(&paths, &env)).await
+        blocking(move || spec::load_with(&paths, &env, options)).await
     };
     let Some(specs) = loaded.specs.take() else {
         // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.

@@ -8,6 +8,7 @@
 pub mod interpolate;
 pub mod model;
 pub mod names;
+pub mod paths;
 pub mod raw;
 pub mod read;
 pub mod schema;
@@ -55,7 +56,18 @@ struct FileRead {
     problems: Vec<Diagnostic>,
 }
 
+/// How specs are checked, beyond what they say themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Allow paths that resolve outside the manifest's repository (`--allow-outside-repo`).
+    pub allow_outside_repo: bool,
+}
+
 pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
+    load_with(paths, env, LoadOptions::default())
+}
+
+pub fn load_with(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
     let mut problems = Vec::new();
     let candidates = discover(paths, &mut problems);
     let mut sources = BTreeMap::new();
@@ -76,7 +88,12 @@ pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
         }
         problems.extend(read.problems);
         for manifest in &read.manifests {
-            documents.push(validate::document(&read.path, manifest, &mut problems));
+            documents.push(validate::document(
+                &read.path,
+                manifest,
+                options,
+                &mut problems,
+            ));
         }
         files.push(read.path);
     }

@@ -568,7 +568,8 @@ impl<'a> Reader<'a> {
                         "expected a number of seconds, found the duration {}",
                         quoted(&scalar.text)
                     ),
-                    crate::duration::iso8601_seconds(&scalar.text).map(|s| format!("write {s} for {}", scalar.text)),
+                    crate::duration::iso8601_seconds(&scalar.text)
+                        .map(|s| format!("write {s} for {}", scalar.text)),
                 )
             }
             _ => (

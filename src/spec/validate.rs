@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Span, did_you_mean, quoted};
+use crate::spec::LoadOptions;
 use crate::spec::model::{
     AssetName, AssetVersion, Cluster, ComputeName, CondaFile, ConnectionName, Distribution,
     Environment, EnvironmentBuild, EnvironmentRef, ExistingAssetName, ExperimentName, Job, JobName,
@@ -19,6 +20,7 @@ use crate::spec::model::{
     WorkspaceName, WorkspaceSpec,
 };
 use crate::spec::names::{self, NameProblem};
+use crate::spec::paths::{self, Repository};
 use crate::spec::raw::{self, KeyValues, Spanned};
 use crate::spec::yaml;
 
@@ -67,11 +69,19 @@ struct Reference {
 struct Checker<'p> {
     file: &'p Path,
     base_dir: PathBuf,
+    options: LoadOptions,
+    /// The manifest's canonical folder and its repository, found when a path needs them.
+    repository: Option<(PathBuf, Repository)>,
     problems: &'p mut Vec<Diagnostic>,
 }
 
 /// Check one document's entries.
-pub fn document(file: &Path, manifest: &raw::Manifest, problems: &mut Vec<Diagnostic>) -> Document {
+pub fn document(
+    file: &Path,
+    manifest: &raw::Manifest,
+    options: LoadOptions,
+    problems: &mut Vec<Diagnostic>,
+) -> Document {
     let base_dir = match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -79,6 +89,8 @@ pub fn document(file: &Path, manifest: &raw::Manifest, problems: &mut Vec<Diagno
     let mut checker = Checker {
         file,
         base_dir,
+        options,
+        repository: None,
         problems,
     };
     let mut doc = Document {
@@ -446,9 +458,24 @@ impl Checker<'_> {
         let dockerfile = self.existing_path(dockerfile_path, PathKind::File)?;
         let context = match &env.build_context {
             Some(context) => self.existing_path(context, PathKind::Dir)?,
-            None => dockerfile
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            None => {
+                // The Dockerfile may resolve inside while its folder, through a symlink,
+                // does not; the whole folder is uploaded.
+                let folder = Path::new(&dockerfile_path.value)
+                    .parent()
+                    .unwrap_or(Path::new(""));
+                self.inside_repository(
+                    dockerfile_path,
+                    folder,
+                    format!(
+                        "the Dockerfile's folder {} (its build context)",
+                        quoted(&folder.to_string_lossy())
+                    ),
+                )?;
+                dockerfile
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            }
         };
         let Some(inside) = relative_inside(&dockerfile, &context) else {
             let context_span = env
@@ -950,6 +977,7 @@ impl Checker<'_> {
             );
             return None;
         }
+        self.inside_repository(value, relative, quoted(&value.value))?;
         let full = self.base_dir.join(relative);
         let (exists_as_wanted, what) = match kind {
             PathKind::File => (full.is_file(), "file"),
@@ -967,6 +995,54 @@ impl Checker<'_> {
             "paths are relative to the manifest; looked for {}",
             full.display()
         ));
+        None
+    }
+
+    /// Refuse a path that resolves (through `..` or symlinks) outside the manifest's
+    /// repository, unless `--allow-outside-repo` allows it. `relative` is what `at`
+    /// names (or a folder derived from it), `described` how the error names it. A
+    /// missing path inside passes, for `existing_path` to report.
+    fn inside_repository(
+        &mut self,
+        at: &Spanned<String>,
+        relative: &Path,
+        described: String,
+    ) -> Option<()> {
+        if self.options.allow_outside_repo {
+            return Some(());
+        }
+        if self.repository.is_none() {
+            let found = std::fs::canonicalize(&self.base_dir).and_then(|base| {
+                let repository = Repository::find(&base)?;
+                Ok((base, repository))
+            });
+            match found {
+                Ok(found) => self.repository = Some(found),
+                Err(error) => {
+                    self.error(
+                        at.span,
+                        &at.path,
+                        format!(
+                            "cannot resolve the manifest's folder `{}`: {error}",
+                            self.base_dir.display()
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        let (base, repository) = self.repository.as_ref().expect("found above");
+        let paths::Resolved::Outside(resolved) = paths::resolve(base, relative, repository) else {
+            return Some(());
+        };
+        let message = format!(
+            "{described} resolves to `{}`, outside {}",
+            resolved.display(),
+            repository.describe()
+        );
+        self.error(at.span, &at.path, message).hint = Some(
+            "a spec may name only files inside its repository, so that a change to it cannot make amlspec read or upload other files; pass `--allow-outside-repo` to allow this".into(),
+        );
         None
     }
 }

@@ -7,6 +7,8 @@ mod azurite_support;
 mod blob;
 mod common;
 mod corpus;
+#[cfg(unix)]
+mod paths;
 mod plan;
 mod retry;
 mod schema;
