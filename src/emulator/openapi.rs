@@ -637,10 +637,10 @@ fn check_query_value(p: &Value, name: &str, value: &str) -> Result<(), ArmError>
                 return Err(bad(format!("expected an integer from {min} to {max}")));
             }
         }
-        Some("boolean") => {
-            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
-                return Err(bad("expected true or false".into()));
-            }
+        Some("boolean")
+            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") =>
+        {
+            return Err(bad("expected true or false".into()));
         }
         _ => {}
     }
