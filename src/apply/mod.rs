@@ -1,4 +1,5 @@
 //! Stage 5, apply: executes a plan's steps in dependency order, making no decisions of
 //! its own (every fact a step needs is resolved by `plan`).
 
+pub mod drive;
 pub mod queue;
