@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
+use amlspec::azure::client::ClientSettings;
 use amlspec::desired::snapshot::snapshot;
 use amlspec::emulator::BlobBackend;
 use amlspec::spec::secret::Secret;
@@ -118,21 +119,21 @@ async fn uploads_to_the_emulator_with_sas_and_shared_key() {
     let http = azure.emulator.reqwest_client_builder().build().unwrap();
 
     upload_and_read_back(
-        &BlobClient::new(http.clone(), sas),
+        &BlobClient::new(http.clone(), sas, ClientSettings::default()),
         "fastai-example",
         &azure_root().join("specs/fastai-example"),
     )
     .await;
     let large = folder_with_a_large_file();
     upload_and_read_back(
-        &BlobClient::new(http.clone(), shared_key.clone()),
+        &BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default()),
         "LocalUpload/abc/context",
         large.path(),
     )
     .await;
 
     // A file already there is kept (If-None-Match: *), not an error.
-    let client = BlobClient::new(http.clone(), shared_key.clone());
+    let client = BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default());
     assert!(
         !client
             .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())
@@ -151,7 +152,7 @@ async fn uploads_to_the_emulator_with_sas_and_shared_key() {
             key: Secret::new("d3Jvbmcta2V5".into()),
         },
     };
-    let error = BlobClient::new(http, wrong)
+    let error = BlobClient::new(http, wrong, ClientSettings::default())
         .put_blob("x.txt", b"x".to_vec())
         .await
         .unwrap_err();
@@ -189,22 +190,22 @@ async fn uploads_to_azurite_with_sas_and_shared_key() {
         "the emulator hands out Azurite SAS URLs: {}",
         sas.url
     );
-    let http = amlspec::azure::http_client(amlspec::azure::Trust::System).unwrap();
+    let http = amlspec::azure::http_client(amlspec::azure::Trust::System, &ClientSettings::default()).unwrap();
 
     upload_and_read_back(
-        &BlobClient::new(http.clone(), sas),
+        &BlobClient::new(http.clone(), sas, ClientSettings::default()),
         "fastai-example",
         &azure_root().join("specs/fastai-example"),
     )
     .await;
     let large = folder_with_a_large_file();
     upload_and_read_back(
-        &BlobClient::new(http.clone(), shared_key.clone()),
+        &BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default()),
         "LocalUpload/abc/context",
         large.path(),
     )
     .await;
-    let client = BlobClient::new(http, shared_key);
+    let client = BlobClient::new(http, shared_key, ClientSettings::default());
     assert!(
         !client
             .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())

@@ -390,7 +390,7 @@ async fn throttling_storms_are_retried() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "No changes. 12 resources are up to date.\n");
     assert!(
-        out.stderr.contains("reason=throttled (HTTP 429)"),
+        out.stderr.contains("HTTP 429 TooManyRequests"),
         "{}",
         out.stderr
     );
@@ -407,7 +407,7 @@ async fn persistent_server_errors_fail_with_the_arm_error() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.starts_with(
-            "error: failed to read workspace pets-ws: HTTP 500 InternalServerError (after 1 try)"
+            "error: failed to read workspace pets-ws: HTTP 500 InternalServerError: "
         ),
         "{}",
         out.stderr

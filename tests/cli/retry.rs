@@ -102,7 +102,7 @@ async fn retries_are_bounded_and_back_off_exponentially() {
     let errors = observe::observe(&client, &desired).await.unwrap_err();
     assert_eq!(errors.len(), 1);
     assert!(
-        matches!(&errors[0], ArmError::Transport { attempts: 4, .. }),
+        matches!(&errors[0], ArmError::Status { status: 500, attempts: 4, .. }),
         "{}",
         errors[0]
     );
