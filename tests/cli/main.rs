@@ -12,4 +12,5 @@ mod retry;
 mod schema;
 #[path = "../support/seed.rs"]
 mod seed;
+mod stalls;
 mod validate;
