@@ -195,12 +195,7 @@ impl Credential {
                         .map(Duration::from_secs),
                 )
             }
-            None => (
-                describe_error(error),
-                None,
-                connection_lost(error),
-                None,
-            ),
+            None => (describe_error(error), None, connection_lost(error), None),
         };
         AuthError::Token {
             method: self.method.name(),
@@ -217,19 +212,16 @@ impl Credential {
 
 /// The errors azure_core wraps, outermost first.
 fn chain(error: &azure_core::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    std::iter::successors(
-        Some(error as &(dyn std::error::Error + 'static)),
-        |e| e.source(),
-    )
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
 }
 
 /// The HTTP answer behind a failure (azure_identity wraps it in
 /// `ErrorKind::HttpResponse { raw_response }`), if any.
 fn http_answer(error: &azure_core::Error) -> Option<&RawResponse> {
     chain(error).find_map(|e| match e.downcast_ref::<azure_core::Error>()?.kind() {
-        azure_core::error::ErrorKind::HttpResponse { raw_response, .. } => {
-            raw_response.as_deref()
-        }
+        azure_core::error::ErrorKind::HttpResponse { raw_response, .. } => raw_response.as_deref(),
         _ => None,
     })
 }
@@ -488,9 +480,7 @@ impl Executor for KillOnDrop {
         &'a self,
         program: &'b std::ffi::OsStr,
         args: &'c [&'d std::ffi::OsStr],
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = std::io::Result<std::process::Output>> + Send + 'f>,
-    >
+    ) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<std::process::Output>> + Send + 'f>>
     where
         'a: 'f,
         'b: 'f,

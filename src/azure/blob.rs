@@ -458,7 +458,10 @@ impl BlobClient {
             |_| {
                 let (method, body) = (method.clone(), body.clone());
                 async move {
-                    match self.send_once(action, method, blob, query, headers, body).await {
+                    match self
+                        .send_once(action, method, blob, query, headers, body)
+                        .await
+                    {
                         Ok(response) => self.judge(action, blob, response).await,
                         Err(error @ BlobError::Transport { .. }) => Outcome::Retry {
                             error,

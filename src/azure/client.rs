@@ -12,8 +12,8 @@
 //! Every wait is bounded: connecting (`connect_timeout`), each try (`timeout`), each
 //! token request (`token_timeout`), and the retries of a request (the policy's budget).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -444,8 +444,11 @@ impl ArmClient {
     async fn bearer_from_credential(
         &self,
     ) -> Result<(reqwest::header::HeaderValue, time::OffsetDateTime), AuthError> {
-        let (token, expires) =
-            retry::run(&self.settings.retry, &self.settings.sleep, None, |_| async {
+        let (token, expires) = retry::run(
+            &self.settings.retry,
+            &self.settings.sleep,
+            None,
+            |_| async {
                 match self
                     .credential
                     .token(&self.scope, self.settings.token_timeout)
@@ -465,9 +468,10 @@ impl ArmClient {
                     },
                     Err(error) => Outcome::Fail(error),
                 }
-            })
-            .await
-            .map_err(|gave_up| gave_up.error.after(gave_up.attempts))?;
+            },
+        )
+        .await
+        .map_err(|gave_up| gave_up.error.after(gave_up.attempts))?;
         let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| AuthError::Token {
                 method: self.credential.method.name(),

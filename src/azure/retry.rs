@@ -191,10 +191,15 @@ mod tests {
             ..RetryPolicy::default()
         };
         let instant: Sleep = Arc::new(|_| Box::pin(async {}));
-        let gave_up = run(&policy, &instant, None, |_| async { always_throttled::<()>(4) })
-            .await
-            .unwrap_err();
-        assert_eq!(gave_up.attempts, 3, "tries at 0, 4 and 8 s; 12 s is past 10 s");
+        let gave_up = run(&policy, &instant, None, |_| async {
+            always_throttled::<()>(4)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            gave_up.attempts, 3,
+            "tries at 0, 4 and 8 s; 12 s is past 10 s"
+        );
     }
 
     #[tokio::test]

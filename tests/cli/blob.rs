@@ -190,7 +190,9 @@ async fn uploads_to_azurite_with_sas_and_shared_key() {
         "the emulator hands out Azurite SAS URLs: {}",
         sas.url
     );
-    let http = amlspec::azure::http_client(amlspec::azure::Trust::System, &ClientSettings::default()).unwrap();
+    let http =
+        amlspec::azure::http_client(amlspec::azure::Trust::System, &ClientSettings::default())
+            .unwrap();
 
     upload_and_read_back(
         &BlobClient::new(http.clone(), sas, ClientSettings::default()),
@@ -278,7 +280,10 @@ async fn blob_requests_are_retried_like_arm_requests() {
         &azure_root().join("specs/fastai-example"),
     )
     .await;
-    assert!(azure.emulator.admin().faults().is_empty(), "every fault hit");
+    assert!(
+        azure.emulator.admin().faults().is_empty(),
+        "every fault hit"
+    );
     assert!(
         slept.lock().unwrap().contains(&Duration::from_secs(7)),
         "ServerBusy waits its Retry-After: {:?}",

@@ -406,9 +406,8 @@ async fn persistent_server_errors_fail_with_the_arm_error() {
     let out = azure.run(&["plan", "--max-retries", "0", PETS]).await;
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(
-            "error: failed to read workspace pets-ws: HTTP 500 InternalServerError: "
-        ),
+        out.stderr
+            .starts_with("error: failed to read workspace pets-ws: HTTP 500 InternalServerError: "),
         "{}",
         out.stderr
     );

@@ -102,7 +102,14 @@ async fn retries_are_bounded_and_back_off_exponentially() {
     let errors = observe::observe(&client, &desired).await.unwrap_err();
     assert_eq!(errors.len(), 1);
     assert!(
-        matches!(&errors[0], ArmError::Status { status: 500, attempts: 4, .. }),
+        matches!(
+            &errors[0],
+            ArmError::Status {
+                status: 500,
+                attempts: 4,
+                ..
+            }
+        ),
         "{}",
         errors[0]
     );
@@ -296,9 +303,7 @@ async fn a_5xx_on_a_post_is_not_retried() {
     );
     let (sleep, slept) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 6)).unwrap();
-    let url = azure.arm_url(&format!(
-        "{ws}/codes/probe/versions/1/startPendingUpload"
-    ));
+    let url = azure.arm_url(&format!("{ws}/codes/probe/versions/1/startPendingUpload"));
     let body = serde_json::json!({"pendingUploadType": "TemporaryBlobReference"});
     let operation = Operation::new("start an upload for", "code probe");
     let error = client
@@ -312,7 +317,14 @@ async fn a_5xx_on_a_post_is_not_retried() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, ArmError::Status { status: 500, attempts: 1, .. }),
+        matches!(
+            error,
+            ArmError::Status {
+                status: 500,
+                attempts: 1,
+                ..
+            }
+        ),
         "{error}"
     );
     assert_eq!(count(&client.stats.requests), 1);
@@ -345,7 +357,14 @@ async fn the_three_minute_budget_ends_a_throttling_storm() {
     let message = errors[0].to_string();
     // Tries at 0, 50, 100 and 150 s; the next would be at 200 s, past 180 s.
     assert!(
-        matches!(&errors[0], ArmError::Status { status: 429, attempts: 4, .. }),
+        matches!(
+            &errors[0],
+            ArmError::Status {
+                status: 429,
+                attempts: 4,
+                ..
+            }
+        ),
         "{message}"
     );
     assert!(
@@ -392,9 +411,9 @@ async fn an_expired_token_is_renewed_once() {
     let error = read().await.unwrap_err();
     assert_eq!(count(&client.stats.requests) - before, 2);
     assert!(
-        error.to_string().starts_with(
-            "failed to read workspace pets-ws: HTTP 401 ExpiredAuthenticationToken: "
-        ),
+        error
+            .to_string()
+            .starts_with("failed to read workspace pets-ws: HTTP 401 ExpiredAuthenticationToken: "),
         "{error}"
     );
 }

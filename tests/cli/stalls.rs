@@ -10,10 +10,10 @@ use amlspec::azure::blob::{BlobAuth, BlobClient, Container};
 use amlspec::azure::client::{ArmClient, ClientSettings, Operation, RetryPolicy};
 use amlspec::azure::endpoints::{Cloud, Endpoints};
 use amlspec::azure::ids::ResourceId;
-use amlspec::spec::interpolate::EnvVars;
-use amlspec::spec::secret::Secret;
 use amlspec::commands::connect::client_for_emulator;
 use amlspec::emulator::{Fault, FaultRule, FaultTarget};
+use amlspec::spec::interpolate::EnvVars;
+use amlspec::spec::secret::Secret;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -69,8 +69,7 @@ async fn read_something(client: &ArmClient) -> String {
 #[tokio::test(start_paused = true)]
 async fn a_stalled_token_endpoint_ends_in_one_error_naming_it() {
     let authority = stalled_server("https").await;
-    let endpoints =
-        Endpoints::with_overrides(Cloud::Public, None, Some(&authority), None).unwrap();
+    let endpoints = Endpoints::with_overrides(Cloud::Public, None, Some(&authority), None).unwrap();
     let env: EnvVars = [
         ("AZURE_TENANT_ID", TENANT),
         ("AZURE_CLIENT_ID", "client"),
@@ -99,7 +98,11 @@ async fn a_stalled_token_endpoint_ends_in_one_error_naming_it() {
     );
     assert!(!error.contains(CLIENT_SECRET));
     // One try: a stall is not tried again.
-    assert!(started.elapsed() < Duration::from_secs(31), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(31),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[cfg(unix)]
@@ -193,5 +196,9 @@ async fn a_token_endpoint_that_answers_too_late_ends_in_one_error() {
             "failed to read resource group rg: service principal: timed out after 30 s waiting for a token from {endpoint}"
         )
     );
-    assert!(started.elapsed() < Duration::from_secs(31), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(31),
+        "{:?}",
+        started.elapsed()
+    );
 }
