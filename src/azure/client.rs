@@ -163,7 +163,7 @@ pub enum ArmError {
     Auth {
         action: &'static str,
         resource: String,
-        source: AuthError,
+        source: Box<AuthError>,
     },
     #[error("failed to {action} {resource}: the response is not JSON: {message}")]
     Body {
@@ -528,7 +528,7 @@ impl ArmClient {
                 let error = ArmError::Auth {
                     action: operation.action,
                     resource: operation.resource.clone(),
-                    source,
+                    source: Box::new(source),
                 };
                 return (Outcome::Fail(error), None);
             }
