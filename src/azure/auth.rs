@@ -312,20 +312,18 @@ fn entra_description(text: &str) -> String {
 /// ("ClientSecretCredential authentication failed." and the troubleshooting link).
 fn describe_error(error: &azure_core::Error) -> String {
     let text = error.to_string();
-    let text = text
-        .split(" To troubleshoot, visit")
-        .next()
-        .unwrap_or(&text);
+    let text = text.split("To troubleshoot, visit").next().unwrap_or(&text);
     let text = match text.split_once("authentication failed.") {
         Some((_, rest)) if !rest.trim().is_empty() => rest,
         _ => text,
     };
-    let mut message = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut message = one_line(text);
     // The innermost cause says what actually happened (e.g. "connection refused").
     if let Some(cause) = chain(error).last()
         && !std::ptr::addr_eq(cause, error as &dyn std::error::Error)
     {
-        let cause = cause.to_string();
+        let cause = one_line(&cause.to_string());
         if !message.contains(&cause) {
             message.push_str(&format!(": {cause}"));
         }

@@ -714,7 +714,7 @@ fn a_failed_sign_in_is_tried_once_and_said_once() {
     assert_eq!(
         errors,
         [
-            "error: Azure CLI could not get a token for https://management.azure.com/.default: AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account."
+            "error: Azure CLI could not get a token for https://management.azure.com/.default from `az account get-access-token`: ERROR: Please run 'az login' to setup account."
         ],
         "{}",
         out.stderr
