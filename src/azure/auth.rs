@@ -5,19 +5,30 @@
 //! IDENTITY_ENDPOINT; on a plain Azure VM, force it with `--auth managed-identity`), then
 //! the Azure CLI's login. When none is configured, one error lists what was tried.
 //!
-//! azure_identity caches tokens and refreshes them before they expire.
+//! azure_identity caches tokens and refreshes them before they expire; it does not
+//! retry (its pipeline's retries are off): the ARM client retries token requests with the
+//! same policy as every other request. Each token request is bounded: an HTTP request by
+//! the transport's timeouts, and every method (the `az` run included) by a timeout
+//! around `get_token`. A failure names the endpoint asked, its HTTP status, error code
+//! and description; never a secret.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::headers::HeaderName;
+use azure_core::http::{ClientOptions, RawResponse, RetryOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, Executor, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
 };
 
+use crate::azure::Trust;
+use crate::azure::client::ClientSettings;
 use crate::azure::endpoints::Endpoints;
 use crate::spec::interpolate::EnvVars;
 
@@ -63,71 +74,319 @@ pub enum AuthError {
         method: &'static str,
         message: String,
     },
-    #[error("{method} could not get a token for {scope}: {message}")]
+    #[error(
+        "{method} could not get a token for {scope} from {endpoint}: {message}{}",
+        crate::azure::client::after_tries(*attempts)
+    )]
     Token {
         method: &'static str,
         scope: String,
+        /// Where the token was asked for: a URL, or the command run.
+        endpoint: String,
+        /// What the endpoint answered: HTTP status, error code, description, request id.
         message: String,
+        /// HTTP status of the answer, when there was one.
+        status: Option<u16>,
+        /// Worth another try (429, 5xx, a lost connection).
+        transient: bool,
+        retry_after: Option<Duration>,
+        attempts: usize,
+    },
+    #[error("{method}: timed out after {} waiting for a token from {endpoint}", seconds(*timeout))]
+    TimedOut {
+        method: &'static str,
+        endpoint: String,
+        timeout: Duration,
     },
 }
 
+impl AuthError {
+    /// The same failure, after `attempts` tries.
+    pub fn after(mut self, tries: usize) -> Self {
+        if let AuthError::Token { attempts, .. } = &mut self {
+            *attempts = tries;
+        }
+        self
+    }
+}
+
+/// `30 s`, `1.5 s`, `200 ms`.
+pub(crate) fn seconds(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+type Make = dyn Fn() -> Result<Arc<dyn TokenCredential>, AuthError> + Send + Sync;
+
 /// A credential and the method it came from (for messages).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Credential {
     pub method: AuthMethod,
-    inner: Arc<dyn TokenCredential>,
+    /// Where tokens come from, for messages: the token URL or the command.
+    pub endpoint: String,
+    /// Builds a fresh credential (with an empty token cache).
+    make: Arc<Make>,
+    inner: Arc<Mutex<Arc<dyn TokenCredential>>>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("method", &self.method)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credential {
     /// A bearer token for `scope` and when it expires, from azure_identity's cache when
-    /// still fresh.
-    pub async fn token(&self, scope: &str) -> Result<(String, time::OffsetDateTime), AuthError> {
-        let token = self
+    /// still fresh; given up after `timeout`.
+    pub async fn token(
+        &self,
+        scope: &str,
+        timeout: Duration,
+    ) -> Result<(String, time::OffsetDateTime), AuthError> {
+        let inner = self
             .inner
-            .get_token(&[scope], None)
-            .await
-            .map_err(|error| AuthError::Token {
-                method: self.method.name(),
-                scope: scope.to_string(),
-                message: first_line(&error.to_string()),
-            })?;
+            .lock()
+            .expect("the credential lock is never poisoned")
+            .clone();
+        let timed_out = || AuthError::TimedOut {
+            method: self.method.name(),
+            endpoint: self.endpoint.clone(),
+            timeout,
+        };
+        let token = match tokio::time::timeout(timeout, inner.get_token(&[scope], None)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(error)) if timed_out_in(&error) => return Err(timed_out()),
+            Ok(Err(error)) => return Err(self.failure(scope, &error)),
+            Ok(Ok(token)) => token,
+        };
         Ok((token.token.secret().to_string(), token.expires_on))
+    }
+
+    /// Forget every cached token: the next `token` asks the endpoint again.
+    pub fn reset(&self) -> Result<(), AuthError> {
+        let fresh = (self.make)()?;
+        *self
+            .inner
+            .lock()
+            .expect("the credential lock is never poisoned") = fresh;
+        Ok(())
+    }
+
+    fn failure(&self, scope: &str, error: &azure_core::Error) -> AuthError {
+        let (message, status, transient, retry_after) = match http_answer(error) {
+            Some(answer) => {
+                let status = u16::from(answer.status());
+                (
+                    describe_answer(answer),
+                    Some(status),
+                    status == 408 || status == 429 || status >= 500,
+                    answer
+                        .headers()
+                        .get_optional_str(&HeaderName::from_static("retry-after"))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs),
+                )
+            }
+            None => (describe_error(error), None, connection_lost(error), None),
+        };
+        AuthError::Token {
+            method: self.method.name(),
+            scope: scope.to_string(),
+            endpoint: self.endpoint.clone(),
+            message,
+            status,
+            transient,
+            retry_after,
+            attempts: 1,
+        }
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or(text).trim().to_string()
+/// The errors azure_core wraps, outermost first.
+fn chain(error: &azure_core::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
 }
 
-/// Build the credential for `method`. `transport`, when given, is the HTTP client the
-/// credential uses (one that trusts the local emulator's certificate).
+/// The HTTP answer behind a failure (azure_identity wraps it in
+/// `ErrorKind::HttpResponse { raw_response }`), if any.
+fn http_answer(error: &azure_core::Error) -> Option<&RawResponse> {
+    chain(error).find_map(|e| match e.downcast_ref::<azure_core::Error>()?.kind() {
+        azure_core::error::ErrorKind::HttpResponse { raw_response, .. } => raw_response.as_deref(),
+        _ => None,
+    })
+}
+
+fn timed_out_in(error: &azure_core::Error) -> bool {
+    chain(error).any(|e| {
+        e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+    })
+}
+
+/// A request that did not get an answer (nothing to do with the credential itself).
+fn connection_lost(error: &azure_core::Error) -> bool {
+    chain(error).any(|e| {
+        e.downcast_ref::<azure_core::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                azure_core::error::ErrorKind::Connection | azure_core::error::ErrorKind::Io
+            )
+        })
+    })
+}
+
+/// `HTTP 401 invalid_client (AADSTS7000215): Invalid client secret provided. (x-ms-request-id: ...)`.
+/// Entra answers `{"error", "error_description", "error_codes"}`; managed identity
+/// endpoints and gateways sometimes `{"error": {"code", "message"}}` or text.
+fn describe_answer(answer: &RawResponse) -> String {
+    let status = u16::from(answer.status());
+    let body: &[u8] = answer.body().as_ref();
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |value: Option<&serde_json::Value>| {
+        value
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let (mut code, mut description) = (None, None);
+    if let Some(json) = &json {
+        match json.get("error") {
+            Some(serde_json::Value::Object(inner)) => {
+                code = field(inner.get("code"));
+                description = field(inner.get("message"));
+            }
+            error => {
+                code = field(error);
+                description =
+                    field(json.get("error_description")).or_else(|| field(json.get("message")));
+            }
+        }
+    }
+    let description = description
+        .map(|d| entra_description(&d))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            text.trim().chars().take(200).collect()
+        });
+    let request_id = ["x-ms-request-id", "x-ms-correlation-request-id"]
+        .iter()
+        .find_map(|name| {
+            answer
+                .headers()
+                .get_optional_str(&HeaderName::from_static(name))
+                .map(str::to_string)
+        })
+        .or_else(|| json.as_ref().and_then(|j| field(j.get("trace_id"))));
+    let mut message = format!("HTTP {status}");
+    if let Some(code) = code {
+        message.push_str(&format!(" {code}"));
+    }
+    if !description.is_empty() {
+        message.push_str(&format!(": {description}"));
+    }
+    if let Some(id) = request_id {
+        message.push_str(&format!(" (x-ms-request-id: {id})"));
+    }
+    message
+}
+
+/// Entra's description without its trailing `Trace ID: .. Correlation ID: .. Timestamp: ..`
+/// (the request id says the same), on one line.
+fn entra_description(text: &str) -> String {
+    let text = text.split("Trace ID:").next().unwrap_or(text);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A failure without an HTTP answer: azure_identity's wording minus its boilerplate
+/// ("ClientSecretCredential authentication failed." and the troubleshooting link).
+fn describe_error(error: &azure_core::Error) -> String {
+    let text = error.to_string();
+    let text = text.split("To troubleshoot, visit").next().unwrap_or(&text);
+    let text = match text.split_once("authentication failed.") {
+        Some((_, rest)) if !rest.trim().is_empty() => rest,
+        _ => text,
+    };
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut message = one_line(text);
+    // The innermost cause says what actually happened (e.g. "connection refused").
+    if let Some(cause) = chain(error).last()
+        && !std::ptr::addr_eq(cause, error as &dyn std::error::Error)
+    {
+        let cause = one_line(&cause.to_string());
+        if !message.contains(&cause) {
+            message.push_str(&format!(": {cause}"));
+        }
+    }
+    message
+}
+
+/// Build the credential for `method`; its HTTP requests go through a client that
+/// trusts `trust` and times out as `settings` say.
 pub fn credential(
     method: AuthMethod,
     endpoints: &Endpoints,
     env: &EnvVars,
-    transport: Option<reqwest::Client>,
+    trust: Trust<'_>,
+    settings: &ClientSettings,
 ) -> Result<Credential, AuthError> {
-    let options = || client_options(endpoints, transport.clone());
     let chosen = match method {
         AuthMethod::Auto => detect(env)?,
         forced => forced,
     };
-    let setup = |error: azure_core::Error| AuthError::Setup {
+    let setup = move |error: azure_core::Error| AuthError::Setup {
         method: chosen.name(),
         message: first_line(&error.to_string()),
     };
-    let inner: Arc<dyn TokenCredential> = match chosen {
+    let transport = crate::azure::http_builder(trust, settings)
+        .and_then(|builder| {
+            builder
+                .timeout(settings.token_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+        })
+        .map_err(|error| AuthError::Setup {
+            method: chosen.name(),
+            message: format!("cannot set up HTTPS: {error}"),
+        })?;
+    let options = {
+        let endpoints = endpoints.clone();
+        move || client_options(&endpoints, transport.clone())
+    };
+    let authority = endpoints.authority_host.as_str().trim_end_matches('/');
+    let (endpoint, make): (String, Arc<Make>) = match chosen {
         AuthMethod::ServicePrincipal => {
             let [tenant, client, secret] = required(
                 env,
                 chosen,
                 &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"],
             )?;
-            let options = ClientSecretCredentialOptions {
-                client_options: options(),
-            };
-            ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options))
-                .map_err(setup)?
+            (
+                format!("{authority}/{tenant}/oauth2/v2.0/token"),
+                Arc::new(move || {
+                    let options = ClientSecretCredentialOptions {
+                        client_options: options(),
+                    };
+                    let credential: Arc<dyn TokenCredential> = ClientSecretCredential::new(
+                        &tenant,
+                        client.clone(),
+                        Secret::new(secret.clone()),
+                        Some(options),
+                    )
+                    .map_err(setup)?;
+                    Ok(credential)
+                }),
+            )
         }
         AuthMethod::WorkloadIdentity => {
             let [tenant, client, file] = required(
@@ -139,35 +398,108 @@ pub fn credential(
                     "AZURE_FEDERATED_TOKEN_FILE",
                 ],
             )?;
-            let options = WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions {
-                    client_options: options(),
-                },
-                client_id: Some(client),
-                tenant_id: Some(tenant),
-                token_file_path: Some(file.into()),
-            };
-            WorkloadIdentityCredential::new(Some(options)).map_err(setup)?
+            (
+                format!("{authority}/{tenant}/oauth2/v2.0/token"),
+                Arc::new(move || {
+                    let options = WorkloadIdentityCredentialOptions {
+                        credential_options: ClientAssertionCredentialOptions {
+                            client_options: options(),
+                        },
+                        client_id: Some(client.clone()),
+                        tenant_id: Some(tenant.clone()),
+                        token_file_path: Some(file.clone().into()),
+                    };
+                    let credential: Arc<dyn TokenCredential> =
+                        WorkloadIdentityCredential::new(Some(options)).map_err(setup)?;
+                    Ok(credential)
+                }),
+            )
         }
         AuthMethod::ManagedIdentity => {
-            let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: env
-                    .get("AZURE_CLIENT_ID")
-                    .map(|id| UserAssignedId::ClientId(id.to_string())),
-                client_options: options(),
-            };
-            ManagedIdentityCredential::new(Some(options)).map_err(setup)?
+            let client = env.get("AZURE_CLIENT_ID").map(str::to_string);
+            let endpoint = env
+                .get("IDENTITY_ENDPOINT")
+                .or_else(|| env.get("MSI_ENDPOINT"))
+                .filter(|e| !e.is_empty())
+                .unwrap_or("http://169.254.169.254/metadata/identity/oauth2/token")
+                .to_string();
+            (
+                endpoint,
+                Arc::new(move || {
+                    let options = ManagedIdentityCredentialOptions {
+                        user_assigned_id: client.clone().map(UserAssignedId::ClientId),
+                        client_options: options(),
+                    };
+                    let credential: Arc<dyn TokenCredential> =
+                        ManagedIdentityCredential::new(Some(options)).map_err(setup)?;
+                    Ok(credential)
+                }),
+            )
         }
-        AuthMethod::AzureCli => AzureCliCredential::new(None).map_err(setup)?,
+        AuthMethod::AzureCli => {
+            let executor = Arc::new(KillOnDrop {
+                path: env.get("PATH").map(std::ffi::OsString::from),
+            });
+            (
+                "`az account get-access-token`".to_string(),
+                Arc::new(move || {
+                    let options = AzureCliCredentialOptions {
+                        executor: Some(executor.clone()),
+                        ..Default::default()
+                    };
+                    let credential: Arc<dyn TokenCredential> =
+                        AzureCliCredential::new(Some(options)).map_err(setup)?;
+                    Ok(credential)
+                }),
+            )
+        }
         AuthMethod::Auto => unreachable!("detect picks a concrete method"),
     };
+    let inner = make()?;
     Ok(Credential {
         method: chosen,
-        inner,
+        endpoint,
+        make,
+        inner: Arc::new(Mutex::new(inner)),
     })
 }
 
-fn client_options(endpoints: &Endpoints, transport: Option<reqwest::Client>) -> ClientOptions {
+/// Runs `az` for azure_identity; a run that is given up on (the token timeout) is killed
+/// rather than left behind. `PATH` is the one amlspec was given, which is also where
+/// `auto` looked for `az`.
+#[derive(Debug)]
+struct KillOnDrop {
+    path: Option<std::ffi::OsString>,
+}
+
+// `Executor` is an `async_trait`; this is what the macro would write.
+impl Executor for KillOnDrop {
+    fn run<'a, 'b, 'c, 'd, 'f>(
+        &'a self,
+        program: &'b std::ffi::OsStr,
+        args: &'c [&'d std::ffi::OsStr],
+    ) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<std::process::Output>> + Send + 'f>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        let mut command = tokio::process::Command::new(program);
+        command.args(args).kill_on_drop(true);
+        if let Some(path) = &self.path {
+            command.env("PATH", path);
+        }
+        Box::pin(async move { command.output().await })
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or(text).trim().to_string()
+}
+
+fn client_options(endpoints: &Endpoints, transport: reqwest::Client) -> ClientOptions {
     let mut custom = CustomConfiguration::default();
     custom.authority_host = endpoints
         .authority_host
@@ -176,7 +508,9 @@ fn client_options(endpoints: &Endpoints, transport: Option<reqwest::Client>) -> 
         .to_string();
     ClientOptions {
         cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
-        transport: transport.map(|client| Transport::new(Arc::new(client))),
+        transport: Some(Transport::new(Arc::new(transport))),
+        // The ARM client retries token requests with its own policy and budget.
+        retry: RetryOptions::none(),
         ..Default::default()
     }
 }
@@ -297,8 +631,14 @@ mod tests {
     #[test]
     fn forcing_a_method_names_what_is_missing() {
         let endpoints = Endpoints::for_cloud(Cloud::Public);
-        let error =
-            credential(AuthMethod::ServicePrincipal, &endpoints, &env(&[]), None).unwrap_err();
+        let error = credential(
+            AuthMethod::ServicePrincipal,
+            &endpoints,
+            &env(&[]),
+            Trust::System,
+            &ClientSettings::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "service principal is not configured: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set"

@@ -5,11 +5,16 @@
 //! sorted order (the "indicator"), so a later upload of the same content can see at a
 //! glance that there is nothing to do.
 //!
+//! Every request is idempotent (a repeated Put Blob finds the blob there, which is
+//! success), so 5xx answers and lost connections are retried as well as throttling, with
+//! the same policy as ARM (`azure::retry`); each try is bounded by `blob_timeout`.
+//!
 //! Authorization is a SAS (the container URL that `startPendingUpload` returns) or
 //! SharedKey with a storage account key (a datastore's `listSecrets`), signed here for
 //! real. This code shares nothing with the emulator's blob service, which checks it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -20,6 +25,9 @@ use reqwest::{Method, StatusCode};
 use sha2::Sha256;
 use url::Url;
 
+use crate::azure::auth::seconds;
+use crate::azure::client::{ClientSettings, after_tries};
+use crate::azure::retry::{self, Gate, GaveUp, Outcome};
 use crate::desired::snapshot::Snapshot;
 use crate::spec::secret::Secret;
 
@@ -49,7 +57,7 @@ pub struct Container {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    #[error("failed to {action} {blob}: HTTP {status} {code}: {message}{}", request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default())]
+    #[error("failed to {action} {blob}: HTTP {status} {code}: {message}{}{}", request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default(), after_tries(*attempts))]
     Status {
         action: &'static str,
         blob: String,
@@ -57,12 +65,14 @@ pub enum BlobError {
         code: String,
         message: String,
         request_id: Option<String>,
+        attempts: usize,
     },
-    #[error("failed to {action} {blob}: {message}")]
+    #[error("failed to {action} {blob}: {message}{}", after_tries(*attempts))]
     Transport {
         action: &'static str,
         blob: String,
         message: String,
+        attempts: usize,
     },
     #[error("cannot read `{path}`: {source}")]
     Read {
@@ -121,15 +131,36 @@ impl Container {
     }
 }
 
+impl BlobError {
+    /// The same error, after `tries` tries.
+    fn after(mut self, tries: usize) -> Self {
+        if let BlobError::Status { attempts, .. } | BlobError::Transport { attempts, .. } =
+            &mut self
+        {
+            *attempts = tries;
+        }
+        self
+    }
+}
+
 /// Uploads files to one container.
 pub struct BlobClient {
     http: reqwest::Client,
     container: Container,
+    /// The retry policy, the per-try `blob_timeout` and how to wait.
+    settings: ClientSettings,
+    /// Closed after the service says it is busy, until its Retry-After.
+    gate: Gate,
 }
 
 impl BlobClient {
-    pub fn new(http: reqwest::Client, container: Container) -> Self {
-        BlobClient { http, container }
+    pub fn new(http: reqwest::Client, container: Container, settings: ClientSettings) -> Self {
+        BlobClient {
+            http,
+            container,
+            settings,
+            gate: Gate::default(),
+        }
     }
 
     /// Upload every file of `snapshot` under `prefix/` (relative paths kept). The
@@ -214,7 +245,7 @@ impl BlobClient {
             ("if-none-match", "*".to_string()),
         ];
         let response = self
-            .send("upload", Method::PUT, blob, &[], &headers, bytes)
+            .send("upload", Method::PUT, blob, &[], &headers, bytes.into())
             .await?;
         self.created_or_exists("upload", blob, response).await
     }
@@ -246,7 +277,7 @@ impl BlobClient {
                             blob,
                             &query,
                             &[("content-md5", md5)],
-                            bytes,
+                            bytes.into(),
                         )
                         .await?;
                     self.expect_success("upload a block of", blob, response)
@@ -279,7 +310,7 @@ impl BlobClient {
                 blob,
                 &query,
                 &headers,
-                body,
+                body.into(),
             )
             .await?;
         self.created_or_exists("commit the blocks of", blob, response)
@@ -289,7 +320,7 @@ impl BlobClient {
     /// The blob's metadata, or `None` when it does not exist.
     pub async fn metadata(&self, blob: &str) -> Result<Option<Vec<(String, String)>>, BlobError> {
         let response = self
-            .send("read", Method::HEAD, blob, &[], &[], Vec::new())
+            .send("read", Method::HEAD, blob, &[], &[], bytes::Bytes::new())
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -327,7 +358,7 @@ impl BlobClient {
                 blob,
                 &query,
                 &headers,
-                Vec::new(),
+                bytes::Bytes::new(),
             )
             .await?;
         self.expect_success("set the metadata of", blob, response)
@@ -337,7 +368,7 @@ impl BlobClient {
     /// Download a blob (for checks).
     pub async fn get(&self, blob: &str) -> Result<Option<Vec<u8>>, BlobError> {
         let response = self
-            .send("download", Method::GET, blob, &[], &[], Vec::new())
+            .send("download", Method::GET, blob, &[], &[], bytes::Bytes::new())
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -348,7 +379,7 @@ impl BlobClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| self.transport("download", blob, &e))?;
+            .map_err(|e| transport("download", blob, &e, self.settings.blob_timeout))?;
         Ok(Some(bytes.to_vec()))
     }
 
@@ -404,24 +435,13 @@ impl BlobClient {
             code,
             message,
             request_id,
+            attempts: 1,
         }
     }
 
-    fn transport(&self, action: &'static str, blob: &str, error: &reqwest::Error) -> BlobError {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        BlobError::Transport {
-            action,
-            blob: blob.to_string(),
-            message,
-        }
-    }
-
-    /// Send one signed request.
+    /// Send one signed request, with retries: the answer is any status the service
+    /// meant (404, 409 and 412 included); throttling, 5xx and lost connections are tried
+    /// again while the policy allows.
     async fn send(
         &self,
         action: &'static str,
@@ -429,7 +449,70 @@ impl BlobClient {
         blob: &str,
         query: &[(&str, String)],
         headers: &[(&str, String)],
-        body: Vec<u8>,
+        body: bytes::Bytes,
+    ) -> Result<reqwest::Response, BlobError> {
+        retry::run(
+            &self.settings.retry,
+            &self.settings.sleep,
+            Some(&self.gate),
+            |_| {
+                let (method, body) = (method.clone(), body.clone());
+                async move {
+                    match self
+                        .send_once(action, method, blob, query, headers, body)
+                        .await
+                    {
+                        Ok(response) => self.judge(action, blob, response).await,
+                        Err(error @ BlobError::Transport { .. }) => Outcome::Retry {
+                            error,
+                            after: None,
+                            throttled: false,
+                        },
+                        Err(error) => Outcome::Fail(error),
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(|GaveUp { error, attempts }| error.after(attempts))
+    }
+
+    /// Whether an answer is final: 429 and 503 ServerBusy are throttling (they close the
+    /// gate), other 5xx worth another try.
+    async fn judge(
+        &self,
+        action: &'static str,
+        blob: &str,
+        response: reqwest::Response,
+    ) -> Outcome<reqwest::Response, BlobError> {
+        let status = response.status();
+        if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
+            return Outcome::Done(response);
+        }
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS
+            || error_code(&response).as_deref() == Some("ServerBusy");
+        let after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .or(throttled.then_some(Duration::from_secs(1)));
+        Outcome::Retry {
+            error: self.status_error(action, blob, response).await,
+            after,
+            throttled,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        action: &'static str,
+        method: Method,
+        blob: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        body: bytes::Bytes,
     ) -> Result<reqwest::Response, BlobError> {
         let mut url = self.container.blob_url(blob);
         if !query.is_empty() {
@@ -466,14 +549,43 @@ impl BlobClient {
                 ));
             }
         }
-        let mut request = self.http.request(method, url).body(body);
+        let mut request = self
+            .http
+            .request(method, url)
+            .timeout(self.settings.blob_timeout)
+            .body(body);
         for (name, value) in &all {
             request = request.header(name.as_str(), value.as_str());
         }
         request
             .send()
             .await
-            .map_err(|e| self.transport(action, blob, &e))
+            .map_err(|e| transport(action, blob, &e, self.settings.blob_timeout))
+    }
+}
+
+fn transport(
+    action: &'static str,
+    blob: &str,
+    error: &reqwest::Error,
+    timeout: Duration,
+) -> BlobError {
+    let message = if error.is_timeout() {
+        format!("no answer within {}", seconds(timeout))
+    } else {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        message
+    };
+    BlobError::Transport {
+        action,
+        blob: blob.to_string(),
+        message,
+        attempts: 1,
     }
 }
 

@@ -1,66 +1,46 @@
 //! The ARM client: one pinned api-version per resource type, bearer tokens, bounded
 //! concurrency, retries that honour Retry-After, nextLink paging, and errors that carry
-//! the operation, resource, HTTP status, ARM error code, message and x-ms-request-id.
+//! the operation, resource, HTTP status, ARM error code, message and x-ms-request-id of
+//! the last answer.
 //!
-//! Retries: 429 always (the request was not processed); 5xx and lost connections only
-//! for idempotent requests (GET, PUT, DELETE and read-only POSTs), with exponential
-//! backoff and jitter, at most `RetryPolicy::max_attempts` tries within
-//! `RetryPolicy::max_elapsed`. A 429 also closes a shared gate until its Retry-After, so
-//! the other requests in flight wait instead of adding to the storm.
+//! Retries (the policy in `azure::retry`, shared with blob storage and token requests):
+//! 429 always (the request was not processed); 5xx and lost connections only for
+//! idempotent requests (GET, PUT, DELETE and read-only POSTs). A 429 also closes a shared
+//! gate until its Retry-After, so the other requests in flight wait instead of adding to
+//! the storm. A 401 saying the token expired renews the token once and tries again.
+//!
+//! Every wait is bounded: connecting (`connect_timeout`), each try (`timeout`), each
+//! token request (`token_timeout`), and the retries of a request (the policy's budget).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::BackoffBuilder;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::azure::auth::Credential;
+use crate::azure::auth::{AuthError, Credential, seconds};
 use crate::azure::endpoints::Endpoints;
 use crate::azure::ids::ResourceId;
-
-/// How long to wait: production sleeps on tokio's clock; tests record and skip.
-pub type Sleep = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-pub fn tokio_sleep() -> Sleep {
-    Arc::new(|duration| Box::pin(tokio::time::sleep(duration)))
-}
-
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Tries per request, the first included.
-    pub max_attempts: usize,
-    /// First backoff delay; doubles each try, with jitter.
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-    /// Give up once this much time has passed since the first try.
-    pub max_elapsed: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_elapsed: Duration::from_secs(180),
-        }
-    }
-}
+use crate::azure::retry::{self, Gate, GaveUp, Outcome};
+pub use crate::azure::retry::{RetryPolicy, Sleep, tokio_sleep};
 
 #[derive(Clone)]
 pub struct ClientSettings {
     /// Requests in flight at once.
     pub max_parallel: usize,
     pub retry: RetryPolicy,
-    /// Per-try timeout.
+    /// Per try of an ARM request.
     pub timeout: Duration,
+    /// Setting up a connection to any endpoint.
+    pub connect_timeout: Duration,
+    /// Per try of getting a token (an HTTP request, or a run of `az`).
+    pub token_timeout: Duration,
+    /// Per try of a blob request (up to 4 MiB of body).
+    pub blob_timeout: Duration,
     pub sleep: Sleep,
 }
 
@@ -70,6 +50,9 @@ impl Default for ClientSettings {
             max_parallel: DEFAULT_MAX_PARALLEL,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(15),
+            token_timeout: Duration::from_secs(30),
+            blob_timeout: Duration::from_secs(120),
             sleep: tokio_sleep(),
         }
     }
@@ -81,6 +64,15 @@ const KEEP_SIGN_IN_FAILURE: Duration = Duration::from_secs(10);
 /// Requests in flight by default. A plan reads every resource at once (the read graph
 /// is two levels deep); a 429 closes the shared gate, so a burst backs off together.
 pub const DEFAULT_MAX_PARALLEL: usize = 1024;
+
+/// ` (after 6 tries)`, or nothing after one try.
+pub fn after_tries(attempts: usize) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} tries)")
+    } else {
+        String::new()
+    }
+}
 
 /// What a request is about, for errors and logs: "read compute" + its id.
 #[derive(Debug, Clone)]
@@ -147,8 +139,9 @@ pub enum Found {
 #[derive(Debug, thiserror::Error)]
 pub enum ArmError {
     #[error(
-        "failed to {action} {resource}: HTTP {status} {code}: {message}{}",
-        request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default()
+        "failed to {action} {resource}: HTTP {status} {code}: {message}{}{}",
+        request_id.as_deref().map(|id| format!(" (x-ms-request-id: {id})")).unwrap_or_default(),
+        after_tries(*attempts)
     )]
     Status {
         action: &'static str,
@@ -157,8 +150,9 @@ pub enum ArmError {
         code: String,
         message: String,
         request_id: Option<String>,
+        attempts: usize,
     },
-    #[error("failed to {action} {resource}: {message} (after {})", crate::render::count(*attempts, "try", "tries"))]
+    #[error("failed to {action} {resource}: {message}{}", after_tries(*attempts))]
     Transport {
         action: &'static str,
         resource: String,
@@ -169,7 +163,7 @@ pub enum ArmError {
     Auth {
         action: &'static str,
         resource: String,
-        source: crate::azure::auth::AuthError,
+        source: Box<AuthError>,
     },
     #[error("failed to {action} {resource}: the response is not JSON: {message}")]
     Body {
@@ -177,6 +171,35 @@ pub enum ArmError {
         resource: String,
         message: String,
     },
+}
+
+impl ArmError {
+    /// The same error, after `tries` tries.
+    fn after(mut self, tries: usize) -> Self {
+        if let ArmError::Status { attempts, .. } | ArmError::Transport { attempts, .. } = &mut self
+        {
+            *attempts = tries;
+        }
+        self
+    }
+
+    /// ARM refused the token because it expired: `ExpiredAuthenticationToken`, or
+    /// `InvalidAuthenticationToken` whose message says it expired.
+    fn token_expired(&self) -> bool {
+        match self {
+            ArmError::Status {
+                status: 401,
+                code,
+                message,
+                ..
+            } => {
+                code == "ExpiredAuthenticationToken"
+                    || code == "InvalidAuthenticationToken"
+                        && message.to_ascii_lowercase().contains("expired")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Counts of requests sent, for benchmarks and tests.
@@ -192,8 +215,8 @@ pub struct ArmClient {
     scope: String,
     credential: Credential,
     limiter: Semaphore,
-    /// Closed until this instant after a 429.
-    gate: Mutex<Option<Instant>>,
+    /// Closed after a 429 until its Retry-After.
+    gate: Gate,
     /// The last `Authorization` header and when its token expires.
     bearer: Mutex<Option<(reqwest::header::HeaderValue, time::OffsetDateTime)>>,
     /// Held while asking the credential for a token, so that requests that need one at
@@ -201,21 +224,15 @@ pub struct ArmClient {
     signing_in: tokio::sync::Mutex<()>,
     /// The last failure to get a token and when: requests within `KEEP_SIGN_IN_FAILURE`
     /// of it fail with it rather than asking again.
-    sign_in_failure: Mutex<Option<(crate::azure::auth::AuthError, Instant)>>,
+    sign_in_failure: Mutex<Option<(AuthError, Instant)>>,
+    /// The last `Authorization` header ARM said had expired: a token equal to it is not
+    /// used again, the credential is asked for a fresh one.
+    rejected: Mutex<Option<reqwest::header::HeaderValue>>,
     settings: ClientSettings,
     pub stats: Stats,
 }
 
-/// One try's outcome, before deciding whether to retry.
-enum Attempt {
-    Done(Response),
-    Retry {
-        reason: String,
-        after: Option<Duration>,
-        throttled: bool,
-    },
-    Fail(ArmError),
-}
+type Attempt = Outcome<Response, ArmError>;
 
 impl ArmClient {
     pub fn new(
@@ -230,10 +247,11 @@ impl ArmClient {
             endpoints,
             credential,
             limiter: Semaphore::new(settings.max_parallel.max(1)),
-            gate: Mutex::new(None),
+            gate: Gate::default(),
             bearer: Mutex::new(None),
             signing_in: tokio::sync::Mutex::new(()),
             sign_in_failure: Mutex::new(None),
+            rejected: Mutex::new(None),
             settings,
             stats: Stats::default(),
         }
@@ -316,50 +334,42 @@ impl ArmClient {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let policy = &self.settings.retry;
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_attempts.saturating_sub(1))
-            .with_jitter()
-            .build();
-        let started = Instant::now();
-        let mut attempts = 0;
+        let body = body.as_ref();
+        let mut renewed = false;
         loop {
-            self.wait_for_gate().await;
-            attempts += 1;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = self
-                .attempt(
-                    operation,
-                    method.clone(),
-                    url.clone(),
-                    body.as_ref(),
-                    idempotent,
-                )
-                .await;
-            let (reason, after, throttled) = match outcome {
-                Attempt::Done(response) => return Ok(response),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry {
-                    reason,
-                    after,
-                    throttled,
-                } => (reason, after, throttled),
+            // The `Authorization` header of the last try.
+            let used = Mutex::new(None);
+            let result = retry::run(
+                &self.settings.retry,
+                &self.settings.sleep,
+                Some(&self.gate),
+                |attempt| {
+                    let (used, method, url) = (&used, method.clone(), url.clone());
+                    async move {
+                        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                        if attempt > 1 {
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let (outcome, header) =
+                            self.attempt(operation, method, url, body, idempotent).await;
+                        *used.lock().expect("never poisoned") = header;
+                        outcome
+                    }
+                },
+            )
+            .await;
+            let GaveUp { error, attempts } = match result {
+                Ok(response) => return Ok(response),
+                Err(gave_up) => gave_up,
             };
-            let Some(backoff) = delays.next() else {
-                return Err(self.give_up(operation, reason, attempts));
-            };
-            let delay = after.unwrap_or(backoff);
-            if started.elapsed() + delay > policy.max_elapsed {
-                return Err(self.give_up(operation, reason, attempts));
+            let used = used.into_inner().expect("never poisoned");
+            if let Some(header) = used.filter(|_| !renewed && error.token_expired()) {
+                tracing::info!(action = operation.action, resource = %operation.resource, "the token expired; renewing it and trying again");
+                renewed = true;
+                self.reject(&header);
+                continue;
             }
-            if throttled {
-                self.close_gate(delay);
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(action = operation.action, resource = %operation.resource, %reason, ?delay, attempt = attempts, "retrying");
-            (self.settings.sleep)(delay).await;
+            return Err(error.after(attempts));
         }
     }
 
@@ -375,9 +385,7 @@ impl ArmClient {
     /// only when the token is within five minutes of expiring (as it refreshes then),
     /// by one request at a time; the others wait for its answer. A failure is kept for
     /// `KEEP_SIGN_IN_FAILURE`, so a burst of requests fails with one sign-in attempt.
-    async fn authorization(
-        &self,
-    ) -> Result<reqwest::header::HeaderValue, crate::azure::auth::AuthError> {
+    async fn authorization(&self) -> Result<reqwest::header::HeaderValue, AuthError> {
         if let Some(header) = self.fresh_bearer() {
             return Ok(header);
         }
@@ -413,20 +421,85 @@ impl ArmClient {
     }
 
     /// Ask the credential for a token: the `Authorization` header (sensitive, so never
-    /// HPACK-indexed nor shown by Debug) and when the token expires.
+    /// HPACK-indexed nor shown by Debug) and when the token expires. A token ARM said
+    /// had expired is not taken from azure_identity's cache again.
     async fn new_bearer(
         &self,
-    ) -> Result<(reqwest::header::HeaderValue, time::OffsetDateTime), crate::azure::auth::AuthError>
-    {
-        let (token, expires) = self.credential.token(&self.scope).await?;
+    ) -> Result<(reqwest::header::HeaderValue, time::OffsetDateTime), AuthError> {
+        let rejected = self
+            .rejected
+            .lock()
+            .expect("the token lock is never poisoned")
+            .clone();
+        let (header, expires) = self.bearer_from_credential().await?;
+        if rejected.as_ref() != Some(&header) {
+            return Ok((header, expires));
+        }
+        self.credential.reset()?;
+        self.bearer_from_credential().await
+    }
+
+    /// A token from the credential, with the shared retry policy: 429, 5xx and lost
+    /// connections are tried again; a timeout is not (a stall ends in one error).
+    async fn bearer_from_credential(
+        &self,
+    ) -> Result<(reqwest::header::HeaderValue, time::OffsetDateTime), AuthError> {
+        let (token, expires) = retry::run(
+            &self.settings.retry,
+            &self.settings.sleep,
+            None,
+            |_| async {
+                match self
+                    .credential
+                    .token(&self.scope, self.settings.token_timeout)
+                    .await
+                {
+                    Ok(token) => Outcome::Done(token),
+                    Err(
+                        error @ AuthError::Token {
+                            transient: true,
+                            retry_after,
+                            ..
+                        },
+                    ) => Outcome::Retry {
+                        error,
+                        after: retry_after,
+                        throttled: false,
+                    },
+                    Err(error) => Outcome::Fail(error),
+                }
+            },
+        )
+        .await
+        .map_err(|gave_up| gave_up.error.after(gave_up.attempts))?;
         let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| crate::azure::auth::AuthError::Token {
+            .map_err(|_| AuthError::Token {
                 method: self.credential.method.name(),
                 scope: self.scope.clone(),
+                endpoint: self.credential.endpoint.clone(),
                 message: "the token is not valid header text".into(),
+                status: None,
+                transient: false,
+                retry_after: None,
+                attempts: 1,
             })?;
         header.set_sensitive(true);
         Ok((header, expires))
+    }
+
+    /// ARM said the token in `used` expired: forget it, unless a newer one replaced it.
+    fn reject(&self, used: &reqwest::header::HeaderValue) {
+        *self
+            .rejected
+            .lock()
+            .expect("the token lock is never poisoned") = Some(used.clone());
+        let mut bearer = self
+            .bearer
+            .lock()
+            .expect("the token lock is never poisoned");
+        if bearer.as_ref().is_some_and(|(header, _)| header == used) {
+            *bearer = None;
+        }
     }
 
     /// The `Authorization` header if its token is not within five minutes of expiring.
@@ -440,33 +513,7 @@ impl ArmClient {
             .then(|| header.clone())
     }
 
-    fn give_up(&self, operation: &Operation, reason: String, attempts: usize) -> ArmError {
-        ArmError::Transport {
-            action: operation.action,
-            resource: operation.resource.clone(),
-            message: reason,
-            attempts,
-        }
-    }
-
-    async fn wait_for_gate(&self) {
-        let until = *self.gate.lock().expect("the gate lock is never poisoned");
-        if let Some(until) = until {
-            let now = Instant::now();
-            if until > now {
-                (self.settings.sleep)(until - now).await;
-            }
-        }
-    }
-
-    fn close_gate(&self, delay: Duration) {
-        let until = Instant::now() + delay;
-        let mut gate = self.gate.lock().expect("the gate lock is never poisoned");
-        if gate.is_none_or(|current| current < until) {
-            *gate = Some(until);
-        }
-    }
-
+    /// One try, and the `Authorization` header it sent.
     async fn attempt(
         &self,
         operation: &Operation,
@@ -474,17 +521,40 @@ impl ArmClient {
         url: Url,
         body: Option<&Value>,
         idempotent: bool,
-    ) -> Attempt {
+    ) -> (Attempt, Option<reqwest::header::HeaderValue>) {
         let authorization = match self.authorization().await {
             Ok(header) => header,
             Err(source) => {
-                return Attempt::Fail(ArmError::Auth {
+                let error = ArmError::Auth {
                     action: operation.action,
                     resource: operation.resource.clone(),
-                    source,
-                });
+                    source: Box::new(source),
+                };
+                return (Outcome::Fail(error), None);
             }
         };
+        let outcome = self
+            .try_once(
+                operation,
+                method,
+                url,
+                body,
+                idempotent,
+                authorization.clone(),
+            )
+            .await;
+        (outcome, Some(authorization))
+    }
+
+    async fn try_once(
+        &self,
+        operation: &Operation,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        idempotent: bool,
+        authorization: reqwest::header::HeaderValue,
+    ) -> Attempt {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut request = self
             .http
@@ -497,17 +567,21 @@ impl ArmClient {
             request = request.json(body);
         }
         tracing::debug!(%method, url = %redact_query(&url), %client_request_id, "request");
+        let timeout = self.settings.timeout;
         let response = match request.send().await {
             Ok(response) => response,
             // Nothing reached the server: always safe to try again.
             Err(error) if error.is_connect() => {
-                return Attempt::Retry {
-                    reason: format!("cannot connect: {}", error_chain(&error)),
+                return Outcome::Retry {
+                    error: transport(
+                        operation,
+                        format!("cannot connect: {}", error_chain(&error)),
+                    ),
                     after: None,
                     throttled: false,
                 };
             }
-            Err(error) => return lost(operation, idempotent, "connection failed", &error),
+            Err(error) => return lost(operation, idempotent, "connection failed", &error, timeout),
         };
         let status = response.status();
         let header = |name: &str| {
@@ -526,63 +600,85 @@ impl ArmClient {
         let text = match response.text().await {
             Ok(text) => text,
             Err(error) => {
-                return lost(operation, idempotent, "reading the response failed", &error);
+                return lost(
+                    operation,
+                    idempotent,
+                    "reading the response failed",
+                    &error,
+                    timeout,
+                );
             }
         };
+        if status.is_success() {
+            return Outcome::Done(Response {
+                status,
+                text,
+                request_id,
+                etag,
+            });
+        }
+        let (code, message) = error_code(&text);
+        let error = ArmError::Status {
+            action: operation.action,
+            resource: operation.resource.clone(),
+            status: status.as_u16(),
+            code,
+            message,
+            request_id,
+            attempts: 1,
+        };
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Attempt::Retry {
-                reason: "throttled (HTTP 429)".into(),
+            return Outcome::Retry {
+                error,
                 after: retry_after.or(Some(Duration::from_secs(1))),
                 throttled: true,
             };
         }
         if status.is_server_error() && idempotent {
-            let (code, _) = error_code(&text);
-            return Attempt::Retry {
-                reason: format!("HTTP {} {code}", status.as_u16()),
+            return Outcome::Retry {
+                error,
                 after: retry_after,
                 throttled: false,
             };
         }
-        if !status.is_success() {
-            let (code, message) = error_code(&text);
-            return Attempt::Fail(ArmError::Status {
-                action: operation.action,
-                resource: operation.resource.clone(),
-                status: status.as_u16(),
-                code,
-                message,
-                request_id,
-            });
-        }
-        Attempt::Done(Response {
-            status,
-            text,
-            request_id,
-            etag,
-        })
+        Outcome::Fail(error)
     }
 }
 
-/// A connection lost mid-request: retried when the request is idempotent; otherwise it
-/// may have been processed, so it is an error.
-fn lost(operation: &Operation, idempotent: bool, what: &str, error: &reqwest::Error) -> Attempt {
+fn transport(operation: &Operation, message: String) -> ArmError {
+    ArmError::Transport {
+        action: operation.action,
+        resource: operation.resource.clone(),
+        message,
+        attempts: 1,
+    }
+}
+
+/// A connection lost mid-request (or no answer within `timeout`): retried when the
+/// request is idempotent; otherwise it may have been processed, so it is an error.
+fn lost(
+    operation: &Operation,
+    idempotent: bool,
+    what: &str,
+    error: &reqwest::Error,
+    timeout: Duration,
+) -> Attempt {
+    let cause = if error.is_timeout() {
+        format!("no answer within {}", seconds(timeout))
+    } else {
+        format!("{what}: {}", error_chain(error))
+    };
     if idempotent {
-        return Attempt::Retry {
-            reason: format!("{what}: {}", error_chain(error)),
+        return Outcome::Retry {
+            error: transport(operation, cause),
             after: None,
             throttled: false,
         };
     }
-    Attempt::Fail(ArmError::Transport {
-        action: operation.action,
-        resource: operation.resource.clone(),
-        message: format!(
-            "{what} (not retried: the request may have been processed): {}",
-            error_chain(error)
-        ),
-        attempts: 1,
-    })
+    Outcome::Fail(transport(
+        operation,
+        format!("{cause} (not retried: the request may have been processed)"),
+    ))
 }
 
 /// A read's answer: a 404 means the resource is missing, which is not an error.

@@ -6,6 +6,7 @@ pub mod blob;
 pub mod client;
 pub mod endpoints;
 pub mod ids;
+pub mod retry;
 
 /// The one pinned, stable api-version of Microsoft.MachineLearningServices used for
 /// every Azure ML call (see ../shared/azure-rest-specs: the newest stable version).
@@ -31,17 +32,29 @@ pub enum Trust<'a> {
     Only(&'a str),
 }
 
-/// The HTTP client every request goes through: rustls, HTTP/2 when the server offers it.
-pub fn http_client(trust: Trust<'_>) -> Result<reqwest::Client, reqwest::Error> {
+/// The HTTP client every request goes through: rustls, HTTP/2 when the server offers it,
+/// connections given up after `settings.connect_timeout` (each request sets its own
+/// overall timeout).
+pub fn http_client(
+    trust: Trust<'_>,
+    settings: &client::ClientSettings,
+) -> Result<reqwest::Client, reqwest::Error> {
+    http_builder(trust, settings)?.build()
+}
+
+pub(crate) fn http_builder(
+    trust: Trust<'_>,
+    settings: &client::ClientSettings,
+) -> Result<reqwest::ClientBuilder, reqwest::Error> {
     // ring as the process's TLS provider: aws-lc-rs (reqwest's own default) spends about
     // 25 ms initialising on first use, a third of a plan's fixed cost. A provider
     // installed earlier (by whoever embeds this) is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let builder = reqwest::Client::builder()
         .user_agent(concat!("amlspec/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(15))
+        .connect_timeout(settings.connect_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(60));
-    let builder = match trust {
+    Ok(match trust {
         Trust::System => builder,
         Trust::SystemAnd(pem) => {
             builder.tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes())?])
@@ -49,6 +62,5 @@ pub fn http_client(trust: Trust<'_>) -> Result<reqwest::Client, reqwest::Error> 
         Trust::Only(pem) => {
             builder.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes())?])
         }
-    };
-    builder.build()
+    })
 }

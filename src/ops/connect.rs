@@ -78,12 +78,13 @@ pub async fn connect(args: &AzureArgs, env: &EnvVars) -> Result<Connection, Conn
         Some(pem) => Trust::SystemAnd(pem),
         None => Trust::System,
     };
-    let http = http_client(trust)?;
+    let http = http_client(trust, &settings)?;
     let credential = auth::credential(
         args.auth.unwrap_or(AuthMethod::Auto),
         &endpoints,
         env,
-        ca.as_ref().map(|_| http.clone()),
+        trust,
+        &settings,
     )?;
     tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
     Ok(Connection {
@@ -155,7 +156,8 @@ pub fn client_for_emulator(
         Some(&emulator.authority_host()),
         Some(&emulator.storage_suffix()),
     )?;
-    let http = http_client(emulator.ca_cert_pem().map_or(Trust::System, Trust::Only))?;
+    let trust = emulator.ca_cert_pem().map_or(Trust::System, Trust::Only);
+    let http = http_client(trust, &settings)?;
     let principal: EnvVars = [
         ("AZURE_TENANT_ID", emulator.tenant_id()),
         ("AZURE_CLIENT_ID", emulator.client_id()),
@@ -167,7 +169,8 @@ pub fn client_for_emulator(
         AuthMethod::ServicePrincipal,
         &endpoints,
         &principal,
-        Some(http.clone()),
+        trust,
+        &settings,
     )?;
     Ok(ArmClient::new(http, endpoints, credential, settings))
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
+use amlspec::azure::client::ClientSettings;
 use amlspec::desired::snapshot::snapshot;
 use amlspec::emulator::BlobBackend;
 use amlspec::spec::secret::Secret;
@@ -118,21 +119,21 @@ async fn uploads_to_the_emulator_with_sas_and_shared_key() {
     let http = azure.emulator.reqwest_client_builder().build().unwrap();
 
     upload_and_read_back(
-        &BlobClient::new(http.clone(), sas),
+        &BlobClient::new(http.clone(), sas, ClientSettings::default()),
         "fastai-example",
         &azure_root().join("specs/fastai-example"),
     )
     .await;
     let large = folder_with_a_large_file();
     upload_and_read_back(
-        &BlobClient::new(http.clone(), shared_key.clone()),
+        &BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default()),
         "LocalUpload/abc/context",
         large.path(),
     )
     .await;
 
     // A file already there is kept (If-None-Match: *), not an error.
-    let client = BlobClient::new(http.clone(), shared_key.clone());
+    let client = BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default());
     assert!(
         !client
             .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())
@@ -151,7 +152,7 @@ async fn uploads_to_the_emulator_with_sas_and_shared_key() {
             key: Secret::new("d3Jvbmcta2V5".into()),
         },
     };
-    let error = BlobClient::new(http, wrong)
+    let error = BlobClient::new(http, wrong, ClientSettings::default())
         .put_blob("x.txt", b"x".to_vec())
         .await
         .unwrap_err();
@@ -186,26 +187,122 @@ async fn uploads_to_azurite_with_sas_and_shared_key() {
         "the emulator hands out Azurite SAS URLs: {}",
         sas.url
     );
-    let http = amlspec::azure::http_client(amlspec::azure::Trust::System).unwrap();
+    let http =
+        amlspec::azure::http_client(amlspec::azure::Trust::System, &ClientSettings::default())
+            .unwrap();
 
     upload_and_read_back(
-        &BlobClient::new(http.clone(), sas),
+        &BlobClient::new(http.clone(), sas, ClientSettings::default()),
         "fastai-example",
         &azure_root().join("specs/fastai-example"),
     )
     .await;
     let large = folder_with_a_large_file();
     upload_and_read_back(
-        &BlobClient::new(http.clone(), shared_key.clone()),
+        &BlobClient::new(http.clone(), shared_key.clone(), ClientSettings::default()),
         "LocalUpload/abc/context",
         large.path(),
     )
     .await;
-    let client = BlobClient::new(http, shared_key);
+    let client = BlobClient::new(http, shared_key, ClientSettings::default());
     assert!(
         !client
             .put_blob("LocalUpload/abc/context/Dockerfile", b"other".to_vec())
             .await
             .unwrap()
+    );
+}
+
+/// A `Sleep` that returns at once and remembers what it was asked to wait.
+fn recording_sleep() -> (
+    amlspec::azure::client::Sleep,
+    std::sync::Arc<std::sync::Mutex<Vec<std::time::Duration>>>,
+) {
+    let slept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = slept.clone();
+    let sleep: amlspec::azure::client::Sleep = std::sync::Arc::new(move |duration| {
+        record.lock().unwrap().push(duration);
+        Box::pin(async {})
+    });
+    (sleep, slept)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blob_requests_are_retried_like_arm_requests() {
+    use amlspec::azure::client::RetryPolicy;
+    use amlspec::emulator::{Fault, FaultRule, FaultTarget};
+    use std::time::Duration;
+
+    let azure = Local::start().await;
+    let desired = azure.seed(&["specs/pets.yaml"]).await;
+    let ws = desired.workspaces[0].id.to_string();
+    let suffix = azure.emulator.storage_suffix();
+    let (sas, _) = containers(&azure, &ws, |account| {
+        format!("https://{account}.blob.{suffix}")
+    })
+    .await;
+    let http = azure.emulator.reqwest_client_builder().build().unwrap();
+    let (sleep, slept) = recording_sleep();
+    let settings = |max_attempts| ClientSettings {
+        sleep: sleep.clone(),
+        retry: RetryPolicy {
+            max_attempts,
+            ..RetryPolicy::default()
+        },
+        ..ClientSettings::default()
+    };
+
+    // Busy (503 ServerBusy with Retry-After), an internal error, a dropped connection:
+    // each tried again, and the upload completes.
+    azure.emulator.admin().set_faults(
+        vec![
+            FaultRule::always(Fault::Throttle {
+                retry_after_secs: 7,
+            })
+            .times(1)
+            .on(FaultTarget::Blob),
+            FaultRule::always(Fault::ServerError { status: 500 })
+                .times(1)
+                .on(FaultTarget::Blob),
+            FaultRule::always(Fault::DropConnection)
+                .times(1)
+                .on(FaultTarget::Blob),
+        ],
+        None,
+    );
+    let client = BlobClient::new(http.clone(), sas.clone(), settings(6));
+    upload_and_read_back(
+        &client,
+        "fastai-example",
+        &azure_root().join("specs/fastai-example"),
+    )
+    .await;
+    assert!(
+        azure.emulator.admin().faults().is_empty(),
+        "every fault hit"
+    );
+    assert!(
+        slept.lock().unwrap().contains(&Duration::from_secs(7)),
+        "ServerBusy waits its Retry-After: {:?}",
+        slept.lock().unwrap()
+    );
+
+    // A service that keeps failing: the last answer, after the policy's tries.
+    azure.emulator.admin().set_faults(
+        vec![FaultRule::always(Fault::ServerError { status: 500 }).on(FaultTarget::Blob)],
+        None,
+    );
+    let client = BlobClient::new(http, sas, settings(3));
+    let error = client.put_blob("x.txt", b"x".to_vec()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(&error, BlobError::Status { status: 500, attempts: 3, code, .. } if code == "InternalError"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with(
+            "failed to upload x.txt: HTTP 500 InternalError: The server encountered an internal error. (emulated fault) (x-ms-request-id: "
+        ) && message.ends_with(" (after 3 tries)"),
+        "{message}"
     );
 }

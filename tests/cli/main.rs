@@ -14,4 +14,5 @@ mod retry;
 mod schema;
 #[path = "../support/seed.rs"]
 mod seed;
+mod stalls;
 mod validate;

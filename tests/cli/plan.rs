@@ -390,7 +390,7 @@ async fn throttling_storms_are_retried() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "No changes. 12 resources are up to date.\n");
     assert!(
-        out.stderr.contains("reason=throttled (HTTP 429)"),
+        out.stderr.contains("HTTP 429 TooManyRequests"),
         "{}",
         out.stderr
     );
@@ -406,9 +406,8 @@ async fn persistent_server_errors_fail_with_the_arm_error() {
     let out = azure.run(&["plan", "--max-retries", "0", PETS]).await;
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(
-            "error: failed to read workspace pets-ws: HTTP 500 InternalServerError (after 1 try)"
-        ),
+        out.stderr
+            .starts_with("error: failed to read workspace pets-ws: HTTP 500 InternalServerError: "),
         "{}",
         out.stderr
     );
@@ -715,7 +714,7 @@ fn a_failed_sign_in_is_tried_once_and_said_once() {
     assert_eq!(
         errors,
         [
-            "error: Azure CLI could not get a token for https://management.azure.com/.default: AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account."
+            "error: Azure CLI could not get a token for https://management.azure.com/.default from `az account get-access-token`: ERROR: Please run 'az login' to setup account."
         ],
         "{}",
         out.stderr
