@@ -1,4 +1,5 @@
-//! Command line: clap arguments -> one function per command (in `commands`) -> exit code.
+//! Command line: clap arguments -> settings (`settings`, resolved once here) -> one
+//! function per command (in `commands`) -> exit code.
 //!
 //! Data goes to stdout (plans, the schema, JSON reports, GitHub annotations); everything
 //! meant for people alongside it (problems, progress) goes to stderr.
@@ -13,6 +14,11 @@ use crate::azure::auth::AuthMethod;
 use crate::azure::client::DEFAULT_MAX_PARALLEL;
 use crate::azure::endpoints::Cloud;
 use crate::commands;
+use crate::settings::{
+    AzureTarget, ConnectionSettings, DiagnosticFormat, EMULATOR_STATE_DIR, PlanFormat,
+    PlanSettings, Target, ValidateSettings,
+};
+use crate::spec::LoadOptions;
 
 /// Declarative reconciler for Azure Machine Learning: a committed YAML manifest
 /// describes a workspace, its registries, environments, clusters and jobs.
@@ -79,13 +85,6 @@ pub struct ValidateArgs {
     pub allow_outside_repo: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DiagnosticFormat {
-    Human,
-    Json,
-    Github,
-}
-
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Spec files, or folders whose *.yaml / *.yml files are specs (not recursive).
@@ -117,14 +116,6 @@ pub struct PlanArgs {
     pub azure: AzureArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    Human,
-    Json,
-    Markdown,
-    Github,
-}
-
 /// The connection options that `--emulator` replaces: (argument id, option).
 const EMULATOR_REPLACES: [(&str, &str); 6] = [
     ("cloud", "--cloud"),
@@ -135,40 +126,98 @@ const EMULATOR_REPLACES: [(&str, &str); 6] = [
     ("auth", "--auth"),
 ];
 
+impl ValidateArgs {
+    fn settings(self) -> ValidateSettings {
+        let ValidateArgs {
+            paths,
+            format,
+            allow_outside_repo,
+        } = self;
+        ValidateSettings {
+            paths,
+            format,
+            load: LoadOptions { allow_outside_repo },
+        }
+    }
+}
+
+impl PlanArgs {
+    /// `matches`: the plan subcommand's, to tell options given on the command line from
+    /// those that came from the environment.
+    fn settings(self, matches: &clap::ArgMatches) -> PlanSettings {
+        let PlanArgs {
+            paths,
+            format,
+            out,
+            detailed_exitcode,
+            allow_outside_repo,
+            azure,
+        } = self;
+        PlanSettings {
+            paths,
+            format,
+            out,
+            detailed_exitcode,
+            load: LoadOptions { allow_outside_repo },
+            connection: azure.settings("plan", matches),
+        }
+    }
+}
+
 impl AzureArgs {
     /// Under `--emulator`, a connection option given on the command line is a usage
     /// error (exit 2), and one that came from an `AMLSPEC_*` variable (a shell or CI set
     /// up for Azure) is ignored: the explicit `--emulator` wins over the environment.
-    fn settle_emulator(&mut self, matches: &clap::ArgMatches) {
-        if !self.emulator {
-            return;
-        }
-        for (id, option) in EMULATOR_REPLACES {
-            match matches.value_source(id) {
-                Some(clap::parser::ValueSource::CommandLine) => {
-                    let mut command = Cli::command();
-                    command.build();
-                    let plan = command
-                        .find_subcommand_mut("plan")
-                        .expect("plan is a subcommand");
-                    plan.error(
-                        clap::error::ErrorKind::ArgumentConflict,
-                        format!("the argument '--emulator' cannot be used with '{option}'"),
-                    )
-                    .exit()
+    fn settings(self, command: &str, matches: &clap::ArgMatches) -> ConnectionSettings {
+        let AzureArgs {
+            emulator,
+            cloud,
+            arm_endpoint,
+            authority_host,
+            storage_suffix,
+            ca_cert,
+            auth,
+            max_parallel,
+            max_retries,
+        } = self;
+        let target = if emulator {
+            for (id, option) in EMULATOR_REPLACES {
+                match matches.value_source(id) {
+                    Some(clap::parser::ValueSource::CommandLine) => {
+                        let mut cli = Cli::command();
+                        cli.build();
+                        cli.find_subcommand_mut(command)
+                            .expect("a subcommand with connection options")
+                            .error(
+                                clap::error::ErrorKind::ArgumentConflict,
+                                format!("the argument '--emulator' cannot be used with '{option}'"),
+                            )
+                            .exit()
+                    }
+                    Some(clap::parser::ValueSource::EnvVariable) => {
+                        tracing::info!("--emulator: ignoring {option} from the environment");
+                    }
+                    _ => {}
                 }
-                Some(clap::parser::ValueSource::EnvVariable) => {
-                    tracing::info!("--emulator: ignoring {option} from the environment");
-                }
-                _ => {}
             }
+            Target::Emulator {
+                state_dir: EMULATOR_STATE_DIR.into(),
+            }
+        } else {
+            Target::Azure(AzureTarget {
+                cloud,
+                arm_endpoint,
+                authority_host,
+                storage_suffix,
+                ca_cert,
+                auth,
+            })
+        };
+        ConnectionSettings {
+            target,
+            max_parallel: max_parallel as usize,
+            max_retries,
         }
-        self.cloud = None;
-        self.arm_endpoint = None;
-        self.authority_host = None;
-        self.storage_suffix = None;
-        self.ca_cert = None;
-        self.auth = None;
     }
 }
 
@@ -221,19 +270,19 @@ pub struct AzureArgs {
 
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     init_tracing(cli.verbose, cli.color);
-    if let (Command::Plan(args), Some(("plan", plan))) = (&mut cli.command, matches.subcommand()) {
-        args.azure.settle_emulator(plan);
-    }
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
     }
     let result = match cli.command {
-        Command::Validate(args) => commands::validate::run(args),
-        Command::Plan(args) => run_async(commands::plan::run(args)),
+        Command::Validate(args) => commands::validate::run(args.settings()),
+        Command::Plan(args) => {
+            let (_, plan) = matches.subcommand().expect("a subcommand was given");
+            run_async(commands::plan::run(args.settings(plan)))
+        }
         Command::Schema => commands::schema(),
         Command::Emulator(args) => return crate::emulator::cli::run(&args),
     };

@@ -6,27 +6,26 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::azure::client::ArmError;
-use crate::cli::{AzureArgs, PlanArgs, PlanFormat};
 use crate::ops::prepare::{PrepareError, Prepared, prepare};
 use crate::plan::{self, Plan};
 use crate::render;
-use crate::spec::{self, interpolate::EnvVars};
+use crate::settings::{ConnectionSettings, PlanFormat, PlanSettings};
+use crate::spec::{LoadOptions, interpolate::EnvVars};
 
 /// Why no plan could be made; each has already been explained on stderr.
 pub struct Failed;
 
-pub async fn run(args: PlanArgs) -> std::io::Result<ExitCode> {
-    let PlanArgs {
+pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
+    let PlanSettings {
         paths,
         format,
         out,
         detailed_exitcode,
-        allow_outside_repo,
-        azure,
-    } = args;
+        load,
+        connection,
+    } = settings;
     let env = EnvVars::from_process();
-    let options = spec::LoadOptions { allow_outside_repo };
-    let Ok(plan) = make_plan(&paths, options, &azure, &env).await? else {
+    let Ok(plan) = make_plan(paths, load, &connection, &env).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut stdout = anstream::stdout();
@@ -68,12 +67,12 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
 
 /// Everything up to the plan, with every problem printed on stderr.
 pub async fn make_plan(
-    paths: &[std::path::PathBuf],
-    options: spec::LoadOptions,
-    azure: &AzureArgs,
+    paths: Vec<std::path::PathBuf>,
+    load: LoadOptions,
+    connection: &ConnectionSettings,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let Prepared { loaded, ready } = prepare(paths.to_vec(), options, azure, env).await;
+    let Prepared { loaded, ready } = prepare(paths, load, connection, env).await;
     super::print_problems(&loaded)?;
     let ready = match ready {
         Ok(ready) => ready,

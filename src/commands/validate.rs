@@ -3,18 +3,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{DiagnosticFormat, ValidateArgs};
 use crate::render;
+use crate::settings::{DiagnosticFormat, ValidateSettings};
 use crate::spec::{self, interpolate::EnvVars};
 
-pub fn run(args: ValidateArgs) -> std::io::Result<ExitCode> {
-    let ValidateArgs {
+pub fn run(settings: ValidateSettings) -> std::io::Result<ExitCode> {
+    let ValidateSettings {
         paths,
         format,
-        allow_outside_repo,
-    } = args;
-    let options = spec::LoadOptions { allow_outside_repo };
-    let loaded = spec::load_with(&paths, &EnvVars::from_process(), options);
+        load,
+    } = settings;
+    let loaded = spec::load_with(&paths, &EnvVars::from_process(), load);
     match format {
         DiagnosticFormat::Human => {
             super::print_problems(&loaded)?;

@@ -7,12 +7,9 @@ use crate::azure::auth::{self, AuthMethod};
 use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
 use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
 use crate::azure::{Trust, http_client};
-use crate::cli::AzureArgs;
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
+use crate::settings::{AzureTarget, ConnectionSettings, Target};
 use crate::spec::interpolate::EnvVars;
-
-/// Where `--emulator` keeps its state, relative to the current folder.
-pub const EMULATOR_STATE_DIR: &str = ".amlspec/emulator";
 
 pub struct Connection {
     pub client: ArmClient,
@@ -42,20 +39,24 @@ pub enum ConnectError {
     },
 }
 
-/// Connect as the arguments say.
-pub async fn connect(args: &AzureArgs, env: &EnvVars) -> Result<Connection, ConnectError> {
+/// Connect as the settings say.
+pub async fn connect(
+    connection: &ConnectionSettings,
+    env: &EnvVars,
+) -> Result<Connection, ConnectError> {
     let defaults = ClientSettings::default();
     let settings = ClientSettings {
-        max_parallel: args.max_parallel as usize,
+        max_parallel: connection.max_parallel,
         retry: RetryPolicy {
-            max_attempts: args.max_retries as usize + 1,
+            max_attempts: connection.max_retries as usize + 1,
             ..defaults.retry.clone()
         },
         ..defaults
     };
-    if args.emulator {
-        return connect_emulator(Path::new(EMULATOR_STATE_DIR), settings).await;
-    }
+    let args: &AzureTarget = match &connection.target {
+        Target::Emulator { state_dir } => return connect_emulator(state_dir, settings).await,
+        Target::Azure(target) => target,
+    };
     let endpoints = Endpoints::with_overrides(
         args.cloud.unwrap_or(Cloud::Public),
         args.arm_endpoint.as_deref(),

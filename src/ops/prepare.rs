@@ -15,11 +15,11 @@ use std::sync::atomic::Ordering;
 
 use crate::azure::client::ArmError;
 use crate::azure::ids::ResourceId;
-use crate::cli::AzureArgs;
 use crate::desired::{self, Desired, DesiredError};
 use crate::observe::{self, Observed};
 use crate::ops::connect::{ConnectError, Connection, connect};
 use crate::plan;
+use crate::settings::ConnectionSettings;
 use crate::spec::{self, Loaded, interpolate::EnvVars};
 
 /// The inputs of a plan.
@@ -54,13 +54,13 @@ pub struct Prepared {
 pub async fn prepare(
     paths: Vec<PathBuf>,
     options: spec::LoadOptions,
-    azure: &AzureArgs,
+    settings: &ConnectionSettings,
     env: &EnvVars,
 ) -> Prepared {
     let sign_in = {
-        let (azure, env) = (azure.clone(), env.clone());
+        let (settings, env) = (settings.clone(), env.clone());
         tokio::spawn(async move {
-            let connection = connect(&azure, &env).await?;
+            let connection = connect(&settings, &env).await?;
             connection.client.sign_in().await;
             Ok::<_, ConnectError>(connection)
         })

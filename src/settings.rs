@@ -1,0 +1,78 @@
+//! What each command runs with, resolved once from the command line (`cli`) and nothing
+//! else: commands take these, never clap's types. `--emulator` is decided here: a
+//! connection is either the in-process emulator or Azure, never a mix.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use crate::azure::auth::AuthMethod;
+use crate::azure::endpoints::Cloud;
+use crate::spec::LoadOptions;
+
+/// Where `--emulator` keeps its state, relative to the current folder.
+pub const EMULATOR_STATE_DIR: &str = ".amlspec/emulator";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+    Github,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidateSettings {
+    pub paths: Vec<PathBuf>,
+    pub format: DiagnosticFormat,
+    pub load: LoadOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub paths: Vec<PathBuf>,
+    pub format: PlanFormat,
+    /// Where to save the plan for `apply`.
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+    pub load: LoadOptions,
+    pub connection: ConnectionSettings,
+}
+
+/// Where Azure is, how to sign in, and how hard to push.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub target: Target,
+    /// Requests in flight at once.
+    pub max_parallel: usize,
+    /// Retries of a throttled, failed or dropped request.
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The local emulator, started in-process with its state in `state_dir`.
+    Emulator {
+        state_dir: PathBuf,
+    },
+    Azure(AzureTarget),
+}
+
+/// Azure's endpoints and sign-in, each `None` for the default.
+#[derive(Debug, Clone, Default)]
+pub struct AzureTarget {
+    pub cloud: Option<Cloud>,
+    pub arm_endpoint: Option<String>,
+    pub authority_host: Option<String>,
+    pub storage_suffix: Option<String>,
+    /// A PEM CA certificate to trust too.
+    pub ca_cert: Option<PathBuf>,
+    pub auth: Option<AuthMethod>,
+}
