@@ -7,10 +7,14 @@ pub mod plan;
 pub mod validate;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::diagnostic::{Diagnostic, Span};
 use crate::render;
-use crate::spec::Loaded;
+use crate::render::redact::{self, Redactor, SHORT_SECRET};
+use crate::spec::interpolate::EnvVars;
+use crate::spec::{self, Loaded, secret};
 
 pub fn schema() -> std::io::Result<ExitCode> {
     write!(
@@ -29,15 +33,70 @@ pub fn styled() -> bool {
     )
 }
 
-/// Print load problems in human form on stderr, with the closing summary when there
-/// are errors.
+/// Load the specs, and from then on mask the values of the variables their secret keys
+/// reference (and the service principal's secret) in everything printed, logged or
+/// written; a secret short enough to turn up by chance is warned about.
+pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
+    let mut loaded = spec::load(paths, env);
+    let mut values = Vec::new();
+    let mut warnings = Vec::new();
+    for (file, text) in &loaded.sources {
+        for reference in secret::secret_references(text) {
+            let Some(value) = env.get(&reference.name) else {
+                continue;
+            };
+            values.push(value.to_string());
+            if value.chars().count() < SHORT_SECRET {
+                warnings.push(
+                    Diagnostic::warning(
+                        file,
+                        Some(span_of(text, reference.start, reference.end)),
+                        "",
+                        format!(
+                            "`${{{}}}` holds a secret shorter than {SHORT_SECRET} characters: output masks it wherever it appears, which can hide unrelated text",
+                            reference.name
+                        ),
+                    )
+                    .with_hint("use the full generated secret (an Azure Container Registry's passwords are 32 or more characters)"),
+                );
+            }
+        }
+    }
+    values.extend(env.get("AZURE_CLIENT_SECRET").map(str::to_string));
+    tracing::debug!(values = values.len(), "masking secret values");
+    redact::install(Redactor::new(values));
+    if !warnings.is_empty() {
+        loaded.problems.extend(warnings);
+        loaded
+            .problems
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        loaded.problems.dedup();
+    }
+    loaded
+}
+
+/// The span of `text[start..end]`, with its 1-based line and column (in characters).
+fn span_of(text: &str, start: usize, end: usize) -> Span {
+    let before = &text[..start];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Span {
+        line: u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX),
+        column: u32::try_from(before[line_start..].chars().count() + 1).unwrap_or(u32::MAX),
+        start,
+        end,
+    }
+}
+
+/// Print load problems in human form on stderr (secrets masked), with the closing
+/// summary when there are errors.
 pub fn print_problems(loaded: &Loaded) -> std::io::Result<()> {
-    let mut stderr = anstream::stderr();
+    let redactor = redact::active();
+    let mut stderr = redact::stderr();
     for problem in &loaded.problems {
         writeln!(
             stderr,
             "{}\n",
-            render::diagnostics::human(problem, &loaded.sources, styled())
+            render::diagnostics::human(&redactor.diagnostic(problem), &loaded.sources, styled())
         )?;
     }
     if loaded.has_errors() {
@@ -47,5 +106,5 @@ pub fn print_problems(loaded: &Loaded) -> std::io::Result<()> {
             render::diagnostics::summary(&loaded.problems, loaded.files.len())
         )?;
     }
-    Ok(())
+    stderr.flush()
 }
