@@ -37,6 +37,7 @@ pub fn styled() -> bool {
 /// reference (and the service principal's secret) in everything printed, logged or
 /// written; a secret short enough to turn up by chance is warned about.
 pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
+    redact::hold_log();
     let mut loaded = spec::load(paths, env);
     let mut values = Vec::new();
     let mut warnings = Vec::new();

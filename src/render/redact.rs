@@ -3,7 +3,8 @@
 //! Once the specs are read, [`install`] sets the process's [`Redactor`]: the values of
 //! every variable a secret key references (see `spec::secret::secret_references`). Every
 //! sink then masks them: [`stdout`] and [`stderr`] give writers that do, [`MaskedStderr`]
-//! is the log's writer, and [`Redactor::redact`] masks text before it goes to a file.
+//! is the log's writer (records made while the specs load wait for [`install`]: see
+//! [`hold_log`]), and [`Redactor::redact`] masks text before it goes to a file.
 //! Rendered output escapes text (JSON, GitHub's workflow commands, the plan's control
 //! characters), so data is masked before it is rendered (`render::plan::redacted`,
 //! [`Redactor::diagnostic`]) and the sinks also look for the escaped forms.
@@ -13,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 use crate::diagnostic::Diagnostic;
 use crate::plan::SENSITIVE;
@@ -169,19 +170,41 @@ impl Redactor {
     }
 }
 
-static ACTIVE: RwLock<Option<Arc<Redactor>>> = RwLock::new(None);
+/// The redactor in force, and the log records held while the secrets are not known yet.
+struct State {
+    redactor: Option<Arc<Redactor>>,
+    held: Option<Vec<u8>>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    redactor: None,
+    held: None,
+});
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hold log records from now until [`install`]: while specs load, the values to mask
+/// are not known yet, and a record (a file's path, say) may hold one.
+pub fn hold_log() {
+    state().held.get_or_insert_with(Vec::new);
+}
 
 /// Mask `redactor`'s secrets in everything written from now on through this module's
-/// writers.
+/// writers, and write the log records held until now, masked.
 pub fn install(redactor: Redactor) {
-    let mut active = ACTIVE.write().unwrap_or_else(|e| e.into_inner());
-    *active = Some(Arc::new(redactor));
+    let redactor = Arc::new(redactor);
+    let mut state = state();
+    state.redactor = Some(redactor.clone());
+    if let Some(held) = state.held.take() {
+        let _ = io::stderr().write_all(&redactor.redact_bytes(&held));
+    }
 }
 
 /// The redactor in force (one that masks nothing before [`install`]).
 pub fn active() -> Arc<Redactor> {
-    let active = ACTIVE.read().unwrap_or_else(|e| e.into_inner());
-    active.clone().unwrap_or_default()
+    state().redactor.clone().unwrap_or_default()
 }
 
 /// A writer that holds what it is given and writes it masked on `flush` and when
@@ -240,15 +263,43 @@ pub fn stderr() -> Masked<anstream::Stderr> {
     Masked::new(anstream::stderr())
 }
 
-/// The log's writer: each record is masked whole, at every level.
+/// The log's writer: each record is masked whole, at every level (and held while
+/// [`hold_log`] says so).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MaskedStderr;
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
-    type Writer = Masked<io::Stderr>;
+    type Writer = LogRecord;
 
     fn make_writer(&'a self) -> Self::Writer {
-        Masked::new(io::stderr())
+        LogRecord(Vec::new())
+    }
+}
+
+/// One log record, written on drop.
+pub struct LogRecord(Vec<u8>);
+
+impl Write for LogRecord {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogRecord {
+    fn drop(&mut self) {
+        let mut state = state();
+        if let Some(held) = &mut state.held {
+            held.append(&mut self.0);
+            return;
+        }
+        let redactor = state.redactor.clone().unwrap_or_default();
+        // A log line that cannot be written has nowhere else to go.
+        let _ = io::stderr().write_all(&redactor.redact_bytes(&self.0));
     }
 }
 
