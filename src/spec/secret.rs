@@ -31,7 +31,8 @@ impl fmt::Debug for Secret {
 /// line of the file is shown in a message.
 pub const SECRET_KEYS: &[&str] = &["password"];
 
-/// Mask the values of secret keys in `text`, line by line, keeping `${NAME}` references
+/// Mask the values of secret keys (and keys that look like them, such as a misspelled
+/// `pasword:`) in `text`, line by line, keeping `${NAME}` references
 /// (they are names, not secrets) and every byte offset (masking is 1:1 per character
 /// class: ASCII stays ASCII, other characters become `*` padded to the same byte width).
 /// Used for the text that snippets are cut from, so it works even on a file that does
@@ -250,10 +251,13 @@ fn secret_value_start(line: &str) -> Option<usize> {
     }
     let rest_unquoted = rest.trim_start_matches(['"', '\'']);
     offset += rest.len() - rest_unquoted.len();
-    let key = SECRET_KEYS
-        .iter()
-        .find(|k| rest_unquoted.starts_with(**k))?;
-    let after_key = rest_unquoted[key.len()..].trim_start_matches(['"', '\'']);
+    let key_len = rest_unquoted
+        .find([':', '"', '\'', ' ', '\t'])
+        .unwrap_or(rest_unquoted.len());
+    if !looks_like_secret_key(&rest_unquoted[..key_len]) {
+        return None;
+    }
+    let after_key = rest_unquoted[key_len..].trim_start_matches(['"', '\'']);
     let after_key = after_key.trim_start_matches([' ', '\t']);
     after_key.strip_prefix(':')?;
     Some(offset + (rest_unquoted.len() - after_key.len()) + 1)
@@ -373,6 +377,16 @@ mod tests {
         let text = "x: 1\npassword: ${ACR}\n";
         let found = secret_references(text);
         assert_eq!(&text[found[0].start..found[0].end], "${ACR}");
+    }
+
+    #[test]
+    fn masks_the_values_of_misspelled_secret_keys() {
+        let text =
+            "registries:\n  - pasword: hunter2\n    Password: \"hunter3\"\n    username: visible\n";
+        let masked = mask_secret_lines(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("hunter"), "{masked}");
+        assert!(masked.contains("username: visible"), "{masked}");
     }
 
     #[test]

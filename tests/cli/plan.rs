@@ -1190,3 +1190,30 @@ async fn a_blocked_plan_with_changes_exits_1_with_detailed_exitcode() {
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
 }
+
+/// The service principal's own secret is masked like a registry password when a spec
+/// takes it from the environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_secret_is_masked_too() {
+    let azure = Local::start().await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(
+        &pets,
+        "description: Pets classifier with a custom Docker image",
+        "description: ${AZURE_CLIENT_SECRET}",
+    );
+    let test = azure
+        .cli(&["plan", pets.to_str().unwrap()])
+        .secret(azure.emulator.client_secret());
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("      + description: \"(sensitive)\"\n"),
+        "{}",
+        out.stdout
+    );
+}
