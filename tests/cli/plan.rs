@@ -1217,3 +1217,34 @@ async fn the_client_secret_is_masked_too() {
         out.stdout
     );
 }
+
+/// A literal secret under a misspelled key is refused as an unknown key, and its value
+/// is masked in the snippet that shows the line.
+#[test]
+fn literal_secrets_under_misspelled_keys_are_masked_in_snippets() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: reg\n    address: reg.azurecr.io\n    username: u\n    pasword: literal-Secret-one\n    Password: \"literal-Secret-two\"\n",
+    )
+    .unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .secret("literal-Secret-one")
+        .secret("literal-Secret-two")
+        .args(["plan"])
+        .arg_path(&spec)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pasword: ******************"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Password: ********************"),
+        "{}",
+        out.stderr
+    );
+}
