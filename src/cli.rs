@@ -329,7 +329,8 @@ fn init_tracing(verbose: u8, color: ColorWhen) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Every record is masked whole: no level shows a secret value.
+        .with_writer(crate::render::redact::MaskedStderr)
         .with_ansi(ansi)
         .with_target(false)
         .try_init();

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::render;
+use crate::render::redact;
 use crate::spec::Loaded;
 
 pub fn schema() -> std::io::Result<ExitCode> {
@@ -28,15 +29,16 @@ pub fn styled() -> bool {
     )
 }
 
-/// Print load problems in human form on stderr, with the closing summary when there
-/// are errors.
+/// Print load problems in human form on stderr (secrets masked), with the closing
+/// summary when there are errors.
 pub fn print_problems(loaded: &Loaded) -> std::io::Result<()> {
-    let mut stderr = anstream::stderr();
+    let redactor = redact::active();
+    let mut stderr = redact::stderr();
     for problem in &loaded.problems {
         writeln!(
             stderr,
             "{}\n",
-            render::diagnostics::human(problem, &loaded.sources, styled())
+            render::diagnostics::human(&redactor.diagnostic(problem), &loaded.sources, styled())
         )?;
     }
     if loaded.has_errors() {
@@ -46,5 +48,5 @@ pub fn print_problems(loaded: &Loaded) -> std::io::Result<()> {
             render::diagnostics::summary(&loaded.problems, loaded.files.len())
         )?;
     }
-    Ok(())
+    stderr.flush()
 }

@@ -28,7 +28,11 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
     let Ok(plan) = make_plan(paths, load, &connection, &env).await? else {
         return Ok(ExitCode::FAILURE);
     };
-    let mut stdout = anstream::stdout();
+    // Every form below, the saved plan and the step summary are made from the masked
+    // plan; the writers mask again what escaping or formatting could have missed.
+    let redactor = render::redact::active();
+    let plan = render::plan::redacted(&plan, &redactor);
+    let mut stdout = render::redact::stdout();
     let styled = super::styled();
     match format {
         PlanFormat::Human => write!(stdout, "{}", render::plan::human(&plan, styled))?,
@@ -38,17 +42,23 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
             write!(stdout, "{}", render::plan::human(&plan, styled))?;
             write!(stdout, "{}", render::plan::github_annotations(&plan))?;
             if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-                let mut file = std::fs::OpenOptions::new()
+                let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(summary)?;
+                let mut file = render::redact::Masked::with(redactor.clone(), file);
                 write!(file, "{}", render::plan::markdown(&plan))?;
+                file.flush()?;
             }
         }
     }
+    stdout.flush()?;
     if let Some(path) = out {
-        write_atomically(&path, render::plan::json(&plan).as_bytes())?;
-        writeln!(anstream::stderr(), "Saved the plan to {}.", path.display())?;
+        let saved = render::plan::json(&plan);
+        write_atomically(&path, redactor.redact(&saved).as_bytes())?;
+        let mut stderr = render::redact::stderr();
+        writeln!(stderr, "Saved the plan to {}.", path.display())?;
+        stderr.flush()?;
     }
     Ok(exit_code(&plan, detailed_exitcode))
 }
@@ -100,11 +110,11 @@ pub async fn make_plan(
 
 /// `error: ...` on stderr, one line per error.
 fn print_errors(errors: impl IntoIterator<Item = impl std::fmt::Display>) -> std::io::Result<()> {
-    let mut stderr = anstream::stderr();
+    let mut stderr = render::redact::stderr();
     for error in errors {
         writeln!(stderr, "error: {error}")?;
     }
-    Ok(())
+    stderr.flush()
 }
 
 /// The errors of reading, one line each; a sign-in failure (the same for every read it

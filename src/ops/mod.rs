@@ -3,4 +3,5 @@
 //! nothing.
 
 pub mod connect;
+pub mod load;
 pub mod prepare;

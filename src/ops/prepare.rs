@@ -67,7 +67,7 @@ pub async fn prepare(
     };
     let mut loaded = {
         let env = env.clone();
-        blocking(move || spec::load_with(&paths, &env, options)).await
+        blocking(move || super::load::load(&paths, &env, options)).await
     };
     let Some(specs) = loaded.specs.take() else {
         // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.

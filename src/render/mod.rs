@@ -3,6 +3,7 @@
 
 pub mod diagnostics;
 pub mod plan;
+pub mod redact;
 
 use crate::spec::model::WorkspaceSpec;
 

@@ -3,14 +3,163 @@
 //!
 //! Symbols: `+` create, `~` update in place, `-/+` replace, `!` blocked. The text reads
 //! the same without colour.
+//!
+//! Spec-derived text is escaped in every form: control characters (ESC, CR, BS, NUL,
+//! DEL, ...) and bidirectional and invisible format characters are shown as `\u{..}`
+//! escapes ([`escape_text`]), markdown keeps it inside its code block and out of HTML,
+//! and GitHub workflow commands get GitHub's own escaping on top. Secrets are masked
+//! before any of it ([`redacted`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
+use super::redact::Redactor;
 use super::{escape_data, escape_property};
-use crate::plan::{Action, Plan, ResourceChange, Summary, WorkspacePlan};
+use crate::plan::{Action, Plan, ResourceChange, SpecLocation, Summary, WorkspacePlan};
+
+/// Characters that could move the cursor, rewrite the line or change the terminal, or
+/// make text read other than it is: C0 and C1 controls, DEL, and the bidirectional and
+/// invisible format characters.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// `text` with every control and format character shown as an escape (`\n`, `\u{1b}`),
+/// so spec-derived text cannot drive a terminal or a log viewer.
+pub fn escape_text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` for HTML (markdown's `<summary>`), escaped as text there.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in escape_text(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The plan with every secret masked in every piece of text it holds, before it is
+/// rendered or saved.
+pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
+    let text = |s: &String| redactor.redact(s).into_owned();
+    let texts = |v: &Vec<String>| v.iter().map(text).collect::<Vec<_>>();
+    let attributes = |a: &Option<crate::plan::Attributes>| {
+        a.as_ref().map(|a| {
+            a.iter()
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    redactor.redact_json(&mut v);
+                    (text(k), v)
+                })
+                .collect()
+        })
+    };
+    let Plan {
+        format_version,
+        manifest_digest,
+        workspaces,
+        summary,
+    } = plan;
+    Plan {
+        format_version: *format_version,
+        manifest_digest: text(manifest_digest),
+        summary: *summary,
+        workspaces: workspaces
+            .iter()
+            .map(|workspace| {
+                let WorkspacePlan {
+                    name,
+                    resource_group,
+                    subscription_id,
+                    resources,
+                } = workspace;
+                WorkspacePlan {
+                    name: text(name),
+                    resource_group: text(resource_group),
+                    subscription_id: text(subscription_id),
+                    resources: resources
+                        .iter()
+                        .map(|change| {
+                            let ResourceChange {
+                                address,
+                                kind,
+                                name,
+                                id,
+                                action,
+                                actions,
+                                before,
+                                after,
+                                changed,
+                                forces_replacement,
+                                reason,
+                                detail,
+                                origin,
+                                fingerprint,
+                                depends_on,
+                            } = change;
+                            ResourceChange {
+                                address: text(address),
+                                kind: kind.clone(),
+                                name: text(name),
+                                id: text(id),
+                                action: *action,
+                                actions: actions.clone(),
+                                before: attributes(before),
+                                after: attributes(after),
+                                changed: texts(changed),
+                                forces_replacement: texts(forces_replacement),
+                                reason: reason.as_ref().map(text),
+                                detail: detail.as_ref().map(text),
+                                origin: origin.as_ref().map(|o| SpecLocation {
+                                    file: text(&o.file),
+                                    line: o.line,
+                                    column: o.column,
+                                }),
+                                fingerprint: fingerprint.as_ref().map(text),
+                                depends_on: texts(depends_on),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
 
 fn symbol(action: Action) -> &'static str {
     match action {
@@ -45,8 +194,55 @@ pub fn value(value: &Value) -> String {
     }
 }
 
-/// The resource's headline: `+ cluster gpu-cluster (update in place)`.
-fn headline(change: &ResourceChange) -> String {
+/// A line of a plan: its sign (`+`, `~`, `-/+`, `-`, `!`), if it has one, the marker
+/// it takes in a markdown `diff` block, and its text, escaped.
+struct Line {
+    sign: Option<&'static str>,
+    marker: char,
+    text: String,
+}
+
+impl Line {
+    fn new(sign: Option<&'static str>, text: &str) -> Line {
+        // In a diff block, `+` is green, `-` red, `!` highlighted and a blank is context.
+        let marker = match sign {
+            Some("+") => '+',
+            Some("-" | "-/+") => '-',
+            Some("~" | "!") => '!',
+            _ => ' ',
+        };
+        Line {
+            sign,
+            marker,
+            text: escape_text(text).into_owned(),
+        }
+    }
+
+    fn marked(mut self, marker: char) -> Line {
+        self.marker = marker;
+        self
+    }
+
+    /// As the human plan shows it: `~ max_nodes: 2 -> 4`.
+    fn human(&self) -> String {
+        match self.sign {
+            Some(sign) => format!("{sign} {}", self.text),
+            None => self.text.clone(),
+        }
+    }
+
+    /// As a line of a markdown `diff` block: the marker, `indent` spaces, the text. The
+    /// marker stands for the sign, except `-/+`, which says more than `-` and is kept.
+    fn diff(&self, indent: usize) -> String {
+        match self.sign {
+            Some(sign @ "-/+") if indent <= 1 => format!("{sign} {}", self.text),
+            _ => format!("{}{}{}", self.marker, " ".repeat(indent), self.text),
+        }
+    }
+}
+
+/// The resource's headline: `~ cluster gpu-cluster (update in place)`.
+fn headline(change: &ResourceChange) -> Line {
     let what = match change.action {
         Action::Create => change.detail.clone(),
         Action::Update => Some("update in place".into()),
@@ -60,27 +256,22 @@ fn headline(change: &ResourceChange) -> String {
         Action::Blocked => None,
         Action::NoOp => None,
     };
-    let mut line = format!(
-        "{} {} {}",
-        symbol(change.action),
-        change.kind.label(),
-        change.name
-    );
+    let mut text = format!("{} {}", change.kind.label(), change.name);
     if let Some(what) = what {
-        let _ = write!(line, " ({what})");
+        let _ = write!(text, " ({what})");
     }
-    line
+    Line::new(Some(symbol(change.action)), &text)
 }
 
 /// Attribute lines under a resource.
-fn attribute_lines(change: &ResourceChange) -> Vec<String> {
+fn attribute_lines(change: &ResourceChange) -> Vec<Line> {
     let mut lines = Vec::new();
     let after = change.after.as_ref();
     let before = change.before.as_ref();
     match change.action {
         Action::Create => {
             for (name, v) in after.into_iter().flatten() {
-                lines.push(format!("+ {name}: {}", value(v)));
+                lines.push(Line::new(Some("+"), &format!("{name}: {}", value(v))));
             }
         }
         Action::Update | Action::Replace => {
@@ -93,11 +284,16 @@ fn attribute_lines(change: &ResourceChange) -> Vec<String> {
                     ""
                 };
                 let line = match (old, new) {
-                    (Some(old), Some(new)) => {
-                        format!("~ {name}: {} -> {}{forced}", value(old), value(new))
+                    (Some(old), Some(new)) => Line::new(
+                        Some("~"),
+                        &format!("{name}: {} -> {}{forced}", value(old), value(new)),
+                    ),
+                    (None, Some(new)) => {
+                        Line::new(Some("+"), &format!("{name}: {}{forced}", value(new)))
                     }
-                    (None, Some(new)) => format!("+ {name}: {}{forced}", value(new)),
-                    (Some(old), None) => format!("- {name}: {}{forced}", value(old)),
+                    (Some(old), None) => {
+                        Line::new(Some("-"), &format!("{name}: {}{forced}", value(old)))
+                    }
                     (None, None) => continue,
                 };
                 lines.push(line);
@@ -105,7 +301,7 @@ fn attribute_lines(change: &ResourceChange) -> Vec<String> {
         }
         Action::Blocked => {
             if let Some(reason) = &change.reason {
-                lines.push(format!("reason: {reason}"));
+                lines.push(Line::new(None, &format!("reason: {reason}")).marked('!'));
             }
         }
         Action::NoOp => {}
@@ -114,7 +310,7 @@ fn attribute_lines(change: &ResourceChange) -> Vec<String> {
         && change.action != Action::Replace
         && let Some(reason) = &change.reason
     {
-        lines.push(format!("note: {reason}"));
+        lines.push(Line::new(None, &format!("note: {reason}")));
     }
     lines
 }
@@ -151,12 +347,13 @@ pub fn human(plan: &Plan, styled: bool) -> String {
         .resources()
         .filter(|r| r.action == Action::NoOp)
         .filter_map(|r| {
-            Some(format!(
+            let note = format!(
                 "note: {} {}: {}",
                 r.kind.label(),
                 r.name,
                 r.reason.as_ref()?
-            ))
+            );
+            Some(escape_text(&note).into_owned())
         })
         .collect();
     if !plan.has_changes() && !plan.is_blocked() {
@@ -176,20 +373,20 @@ pub fn human(plan: &Plan, styled: bool) -> String {
         if changed.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
+        let header = format!(
             "workspace {} (resource group {})",
             workspace.name, workspace.resource_group
         );
+        let _ = writeln!(out, "{}", escape_text(&header));
         for change in changed {
             let style = if styled {
                 style(change.action)
             } else {
                 Style::new()
             };
-            let _ = writeln!(out, "  {style}{}{style:#}", headline(change));
+            let _ = writeln!(out, "  {style}{}{style:#}", headline(change).human());
             for line in attribute_lines(change) {
-                let _ = writeln!(out, "      {style}{line}{style:#}");
+                let _ = writeln!(out, "      {style}{}{style:#}", line.human());
             }
         }
         out.push('\n');
@@ -208,7 +405,8 @@ pub fn json(plan: &Plan) -> String {
     text
 }
 
-/// `--format markdown`: for a pull-request comment.
+/// `--format markdown`: for a pull-request comment. Spec text stays inside a fenced
+/// `diff` block longer than any run of backticks in it, or is escaped for HTML.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let s = &plan.summary;
@@ -239,34 +437,57 @@ pub fn markdown(plan: &Plan) -> String {
         if changed.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "<details><summary>workspace <code>{}</code> (resource group <code>{}</code>): {}</summary>\n",
-            workspace.name,
-            workspace.resource_group,
-            super::count(changed.len(), "change", "changes")
-        );
-        let _ = writeln!(out, "```diff");
+        let blocked = changed
+            .iter()
+            .filter(|c| c.action == Action::Blocked)
+            .count();
+        let count = match (changed.len() - blocked, blocked) {
+            (changes, 0) => super::count(changes, "change", "changes"),
+            (0, blocked) => format!("{blocked} blocked"),
+            (changes, blocked) => format!(
+                "{}, {blocked} blocked",
+                super::count(changes, "change", "changes")
+            ),
+        };
+        let mut block = Vec::new();
         for change in changed {
-            // In a diff block, `+` is green, `-` red and `!` highlighted.
-            let marker = match change.action {
-                Action::Create => "+",
-                Action::Update => "!",
-                Action::Replace => "-",
-                Action::Blocked => "!",
-                Action::NoOp => " ",
-            };
-            let _ = writeln!(out, "{marker} {}", headline(change));
+            let mut head = headline(change);
+            if change.action == Action::Blocked {
+                head.text.push_str(" (blocked)");
+            }
+            block.push(head.diff(1));
             for line in attribute_lines(change) {
-                let _ = writeln!(out, "{marker}     {line}");
+                block.push(line.diff(5));
             }
         }
-        let _ = writeln!(out, "```\n\n</details>\n");
+        let fence = "`".repeat(longest_backtick_run(&block).max(2) + 1);
+        let _ = writeln!(
+            out,
+            "<details><summary>workspace <code>{}</code> (resource group <code>{}</code>): {count}</summary>\n",
+            escape_html(&workspace.name),
+            escape_html(&workspace.resource_group),
+        );
+        let _ = writeln!(out, "{fence}diff");
+        for line in block {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "{fence}\n\n</details>\n");
     }
     out
 }
 
+fn longest_backtick_run(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .flat_map(|line| line.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
 /// `--format github`: one workflow command per changed resource, on its spec line.
+/// Text is escaped as GitHub asks (`%`, CR and LF in the message; also `:` and `,` in
+/// properties), after its control characters are shown as escapes.
 pub fn github_annotations(plan: &Plan) -> String {
     let mut out = String::new();
     for change in plan.resources().filter(|r| r.action != Action::NoOp) {
@@ -275,15 +496,15 @@ pub fn github_annotations(plan: &Plan) -> String {
             Action::Replace => "warning",
             _ => "notice",
         };
-        let mut message = headline(change);
+        let mut message = headline(change).human();
         for line in attribute_lines(change) {
             message.push('\n');
-            message.push_str(&line);
+            message.push_str(&line.human());
         }
         let location = match &change.origin {
             Some(origin) => format!(
                 "file={},line={},col={},",
-                escape_property(&origin.file),
+                escape_property(&escape_text(&origin.file)),
                 origin.line,
                 origin.column
             ),
@@ -293,7 +514,7 @@ pub fn github_annotations(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "::{level} {location}title={}::{}",
-            escape_property(&title),
+            escape_property(&escape_text(&title)),
             escape_data(&message)
         );
     }

@@ -4,6 +4,7 @@
 //! so a secret cannot reach output, logs or saved plans by accident. The one way out is
 //! [`Secret::expose`], used where the value is sent to Azure.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, PartialEq, Eq)]
@@ -30,7 +31,8 @@ impl fmt::Debug for Secret {
 /// line of the file is shown in a message.
 pub const SECRET_KEYS: &[&str] = &["password"];
 
-/// Mask the values of secret keys in `text`, line by line, keeping `${NAME}` references
+/// Mask the values of secret keys (and keys that look like them, such as a misspelled
+/// `pasword:`) in `text`, line by line, keeping `${NAME}` references
 /// (they are names, not secrets) and every byte offset (masking is 1:1 per character
 /// class: ASCII stays ASCII, other characters become `*` padded to the same byte width).
 /// Used for the text that snippets are cut from, so it works even on a file that does
@@ -62,6 +64,182 @@ pub fn mask_range(text: &mut String, start: usize, end: usize) {
     text.replace_range(start..end, &masked);
 }
 
+/// Does `key` name a secret, or look like it does: the secret keys in any case and
+/// spelling close to them (`Password`, `pasword`, `passwort`), and names that say
+/// secret (`client_secret`, `api-token`, `pwd`). Guessing wide is safe: it only masks more.
+pub fn looks_like_secret_key(key: &str) -> bool {
+    let folded: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if folded.is_empty() {
+        return false;
+    }
+    SECRET_KEYS.contains(&folded.as_str())
+        || [
+            "passw",
+            "pwd",
+            "secret",
+            "token",
+            "apikey",
+            "accesskey",
+            "credential",
+        ]
+        .iter()
+        .any(|word| folded.contains(word))
+        || SECRET_KEYS
+            .iter()
+            .any(|k| strsim::levenshtein(&folded, k) <= 2)
+}
+
+/// A `${NAME}` in the value of a key that looks like a secret's, with its byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretReference {
+    pub name: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The variables whose values are secrets because a secret-looking key takes them:
+/// `password: ${ACR_PASSWORD}` in block or flow style, quoted or not, as a block scalar,
+/// or through an alias of an anchored `${NAME}`. Read from the text, not the parsed
+/// document, so it works on a file that does not parse (or whose literal secrets are
+/// already masked); it errs towards finding too many, which only masks more.
+pub fn secret_references(text: &str) -> Vec<SecretReference> {
+    let mut found = Vec::new();
+    let mut aliases = Vec::new();
+    let mut anchors: BTreeMap<&str, Vec<SecretReference>> = BTreeMap::new();
+    for (colon, _) in text.match_indices(':') {
+        if !looks_like_secret_key(key_before(&text[..colon])) {
+            continue;
+        }
+        match value_after(text, colon + 1) {
+            Value::Alias(name) => aliases.push(name),
+            Value::Text(start, end) => found.extend(references_in(text, start, end)),
+        }
+    }
+    for (amp, _) in text.match_indices('&') {
+        let name_start = amp + 1;
+        let name_end = text[name_start..]
+            .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+            .map_or(text.len(), |i| name_start + i);
+        if name_end == name_start {
+            continue;
+        }
+        if let Value::Text(start, end) = value_after(text, name_end) {
+            anchors
+                .entry(&text[name_start..name_end])
+                .or_default()
+                .extend(references_in(text, start, end));
+        }
+    }
+    for alias in aliases {
+        found.extend(anchors.get(alias).into_iter().flatten().cloned());
+    }
+    found
+}
+
+/// The key a `:` ends: the run of key characters before it, inside quotes or not.
+fn key_before(before: &str) -> &str {
+    let before = before.trim_end_matches(['"', '\'']);
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        .map_or(0, |i| i + 1);
+    &before[start..]
+}
+
+enum Value<'t> {
+    Alias(&'t str),
+    /// The byte range in which its references are looked for.
+    Text(usize, usize),
+}
+
+/// Where the value after a key's `:` (or an anchor's name) is: past blanks, anchors,
+/// tags, a block scalar's header and an opening quote; to the end of its first line.
+fn value_after(text: &str, mut at: usize) -> Value<'_> {
+    let skip_blanks = |at: usize| {
+        text[at..]
+            .find(|c: char| c != ' ' && c != '\t')
+            .map_or(text.len(), |i| at + i)
+    };
+    let token_end = |at: usize| {
+        text[at..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| at + i)
+    };
+    at = skip_blanks(at);
+    while text[at..].starts_with(['&', '!']) {
+        at = skip_blanks(token_end(at));
+    }
+    if let Some(alias) = text[at..].strip_prefix('*') {
+        let end = alias
+            .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+            .unwrap_or(alias.len());
+        return Value::Alias(&alias[..end]);
+    }
+    if text[at..].starts_with(['|', '>']) || text[at..].starts_with(['\n', '\r']) {
+        // A block scalar, or a value on the next lines: its first content line.
+        at = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+        at = text[at..]
+            .find(|c: char| !c.is_whitespace())
+            .map_or(text.len(), |i| at + i);
+    }
+    let line_end = text[at..].find(['\n', '\r']).map_or(text.len(), |i| at + i);
+    let line = &text[at..line_end];
+    let end = match line.chars().next() {
+        Some(quote @ ('"' | '\'')) => line[1..].find(quote).map_or(line_end, |i| at + i + 2),
+        // A plain value ends where a flow collection's next entry or a comment starts.
+        _ => plain_end(line).map_or(line_end, |i| at + i),
+    };
+    Value::Text(at, end)
+}
+
+/// Where a plain value on `line` ends: at a flow collection's next entry or end, or a
+/// comment, but not at the `}` of a `${NAME}`.
+fn plain_end(line: &str) -> Option<usize> {
+    let mut in_reference = false;
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '{' if previous == '$' => in_reference = true,
+            '}' if in_reference => in_reference = false,
+            ',' | ']' | '}' => return Some(i),
+            '#' if previous == ' ' => return Some(i),
+            _ => {}
+        }
+        previous = c;
+    }
+    None
+}
+
+/// Every `${NAME}` in `text[start..end]` (`$${` is a literal, `${{` Azure ML's own).
+fn references_in(text: &str, start: usize, end: usize) -> Vec<SecretReference> {
+    let mut found = Vec::new();
+    let mut at = start;
+    while let Some(i) = text[at..end].find('$') {
+        let dollar = at + i;
+        let rest = &text[dollar + 1..end];
+        if rest.starts_with("${") || rest.starts_with("{{") {
+            at = dollar + 3;
+            continue;
+        }
+        at = dollar + 1;
+        if let Some(body) = rest.strip_prefix('{')
+            && let Some(close) = body.find('}')
+            && crate::spec::interpolate::is_variable_name(&body[..close])
+        {
+            found.push(SecretReference {
+                name: body[..close].to_string(),
+                start: dollar,
+                end: dollar + close + 3,
+            });
+            at = dollar + close + 3;
+        }
+    }
+    found
+}
+
 fn secret_value_start(line: &str) -> Option<usize> {
     let trimmed = line.trim_start();
     let mut offset = line.len() - trimmed.len();
@@ -73,10 +251,13 @@ fn secret_value_start(line: &str) -> Option<usize> {
     }
     let rest_unquoted = rest.trim_start_matches(['"', '\'']);
     offset += rest.len() - rest_unquoted.len();
-    let key = SECRET_KEYS
-        .iter()
-        .find(|k| rest_unquoted.starts_with(**k))?;
-    let after_key = rest_unquoted[key.len()..].trim_start_matches(['"', '\'']);
+    let key_len = rest_unquoted
+        .find([':', '"', '\'', ' ', '\t'])
+        .unwrap_or(rest_unquoted.len());
+    if !looks_like_secret_key(&rest_unquoted[..key_len]) {
+        return None;
+    }
+    let after_key = rest_unquoted[key_len..].trim_start_matches(['"', '\'']);
     let after_key = after_key.trim_start_matches([' ', '\t']);
     after_key.strip_prefix(':')?;
     Some(offset + (rest_unquoted.len() - after_key.len()) + 1)
@@ -135,6 +316,77 @@ mod tests {
         assert!(masked.contains("${ACR_PASSWORD}"));
         assert!(!masked.contains('é'));
         assert!(masked.contains("name: r"));
+    }
+
+    #[test]
+    fn secret_looking_keys() {
+        for key in [
+            "password",
+            "Password",
+            "PASSWORD",
+            "pasword",
+            "passwort",
+            "client_secret",
+            "api-token",
+            "pwd",
+            "ACR_PASSWORD",
+            "credentials",
+        ] {
+            assert!(looks_like_secret_key(key), "{key}");
+        }
+        for key in [
+            "name",
+            "address",
+            "username",
+            "description",
+            "tags",
+            "image",
+            "pass",
+            "https",
+        ] {
+            assert!(!looks_like_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn finds_the_variables_that_secret_keys_take() {
+        let names = |text: &str| -> Vec<String> {
+            secret_references(text)
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        let table: &[(&str, &[&str])] = &[
+            ("password: ${A}\n", &["A"]),
+            ("  - password: \"${A}\"  # note\n", &["A"]),
+            ("{name: r, password: ${A}, username: ${B}}", &["A"]),
+            ("\"password\": \"${A}\",\n\"username\": \"${B}\"", &["A"]),
+            ("password: >-\n  ${A}\nusername: ${B}\n", &["A"]),
+            ("password:\n  ${A}\n", &["A"]),
+            ("password: !!str ${A}\n", &["A"]),
+            ("pasword: ${A}\nPassword: ${B}\n", &["A", "B"]),
+            ("description: &pw ${A}\npassword: *pw\n", &["A"]),
+            ("password: $${A}\n", &[]),
+            ("username: ${A}\ndescription: ${B}\n", &[]),
+            ("image: x.azurecr.io/a:${A}\n", &[]),
+            ("password: ***** # masked\nusername: ${B}\n", &[]),
+        ];
+        for (text, expected) in table {
+            assert_eq!(names(text), *expected, "{text:?}");
+        }
+        let text = "x: 1\npassword: ${ACR}\n";
+        let found = secret_references(text);
+        assert_eq!(&text[found[0].start..found[0].end], "${ACR}");
+    }
+
+    #[test]
+    fn masks_the_values_of_misspelled_secret_keys() {
+        let text =
+            "registries:\n  - pasword: hunter2\n    Password: \"hunter3\"\n    username: visible\n";
+        let masked = mask_secret_lines(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("hunter"), "{masked}");
+        assert!(masked.contains("username: visible"), "{masked}");
     }
 
     #[test]

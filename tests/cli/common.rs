@@ -33,6 +33,34 @@ pub fn relative(path: &Path) -> PathBuf {
 
 pub struct Test {
     command: assert_cmd::Command,
+    /// Values that must not reach stdout or stderr in any form.
+    secrets: Vec<String>,
+}
+
+/// Does `text` show `secret`: as is, escaped for JSON or Rust's debug quoting, escaped
+/// for a GitHub workflow command, or the start of it cut short?
+pub fn leaks(text: &str, secret: &str) -> bool {
+    let json = serde_json::to_string(secret).unwrap();
+    let debug = format!("{secret:?}");
+    let github = secret
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    let start: String = secret.chars().take(12).collect();
+    [
+        secret,
+        &json[1..json.len() - 1],
+        &debug[1..debug.len() - 1],
+        &github,
+        &start,
+    ]
+    .iter()
+    .any(|form| text.contains(form))
+}
+
+/// Panic when `text` (named `what`) shows `secret` in any form [`leaks`] knows.
+pub fn assert_no_leak(what: &str, text: &str, secret: &str) {
+    assert!(!leaks(text, secret), "a secret reached {what}:\n{text}");
 }
 
 pub struct Output {
@@ -72,7 +100,10 @@ impl Test {
         for (name, value) in test_env() {
             command.env(name, value);
         }
-        Test { command }
+        Test {
+            command,
+            secrets: vec![PASSWORD.to_string()],
+        }
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
@@ -87,6 +118,12 @@ impl Test {
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.command.env(name, value);
+        self
+    }
+
+    /// Also check that `value` reaches neither stdout nor stderr.
+    pub fn secret(mut self, value: &str) -> Self {
+        self.secrets.push(value.to_string());
         self
     }
 
@@ -107,12 +144,10 @@ impl Test {
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
         };
-        assert!(
-            !out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD),
-            "a secret reached the output:\n{}\n{}",
-            out.stdout,
-            out.stderr
-        );
+        for secret in &self.secrets {
+            assert_no_leak("stdout", &out.stdout, secret);
+            assert_no_leak("stderr", &out.stderr, secret);
+        }
         out
     }
 }
@@ -124,7 +159,7 @@ pub fn specs_copy() -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

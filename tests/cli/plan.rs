@@ -489,6 +489,8 @@ async fn markdown_and_github_formats() {
     insta::assert_snapshot!("markdown", out.stdout);
 
     let summary = tempfile::NamedTempFile::new().unwrap();
+    // An earlier step's summary: the plan is added after it.
+    std::fs::write(summary.path(), "earlier step\n").unwrap();
     let test = azure
         .cli(&["plan", "--format", "github", PETS])
         .env("GITHUB_STEP_SUMMARY", summary.path().to_str().unwrap());
@@ -507,7 +509,10 @@ async fn markdown_and_github_formats() {
         "the human plan comes first"
     );
     let written = std::fs::read_to_string(summary.path()).unwrap();
-    assert!(written.starts_with("### amlspec plan"), "{written}");
+    assert!(
+        written.starts_with("earlier step\n### amlspec plan\n"),
+        "{written}"
+    );
 }
 
 /// The digest covers only what the specs want: it is the same whatever Azure holds.
@@ -888,4 +893,399 @@ fn the_emulator_state_is_never_staged_by_git() {
     let staged = git(&["diff", "--cached", "--name-only"]);
     assert!(staged.contains("pets.yaml"), "{staged}");
     assert!(!staged.contains(".amlspec"), "{staged}");
+}
+
+/// A spec copied into a folder of its own named `folder`, for a test to edit.
+fn specs_in(folder: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(folder);
+    crate::common::copy_dir(&crate::common::repo_root().join("specs"), &root);
+    (dir, root)
+}
+
+/// The registry password's value, used elsewhere in the spec (description, tags,
+/// username, environment variables), is masked in every plan format, the saved plan,
+/// the step summary and the log at every level, raw and in every escaped form.
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_values_are_masked_wherever_the_spec_uses_them() {
+    use crate::common::assert_no_leak;
+    let azure = Local::start().await;
+    // Escaped differently by JSON, GitHub's workflow commands and the plan's quoting.
+    let secret = "s3cret\"quo\\te%d:,pw-Never-Shown";
+    // The folder's name holds it too, so the log's lines naming the spec file carry it.
+    let (_dir, root) = specs_in(&format!("team-{secret}"));
+    let pets = root.join("pets.yaml");
+    edit(
+        &pets,
+        "description: Pets classifier with a custom Docker image",
+        "description: \"pw ${ACR_PASSWORD} end\"",
+    );
+    edit(
+        &pets,
+        "team: vision",
+        "team: vision\n    owner: \"${ACR_PASSWORD}\"",
+    );
+    edit(&pets, "username: username", "username: ${ACR_PASSWORD}");
+    edit(
+        &pets,
+        "description: fastai v2 from the team's registry",
+        "description: ${ACR_PASSWORD}",
+    );
+    edit(
+        &pets,
+        "node_count: 1",
+        "node_count: 1\n    environment_variables:\n      COPY: ${ACR_PASSWORD}",
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let saved = out_dir.path().join("plan.json");
+    let summary = out_dir.path().join("summary.md");
+    for (format, log) in [
+        ("human", "-vvv"),
+        ("json", "-vv"),
+        ("markdown", "-vv"),
+        // RUST_LOG=trace below.
+        ("github", "-v"),
+    ] {
+        let test = azure
+            .cli(&[
+                log,
+                "plan",
+                "--format",
+                format,
+                "--out",
+                saved.to_str().unwrap(),
+                pets.to_str().unwrap(),
+            ])
+            .env("ACR_PASSWORD", secret)
+            .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+            .secret(secret);
+        let test = if format == "github" {
+            test.env("RUST_LOG", "trace")
+        } else {
+            test
+        };
+        let out = tokio::task::spawn_blocking(move || test.run())
+            .await
+            .unwrap();
+        assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+        let plan = std::fs::read_to_string(&saved).unwrap();
+        assert_no_leak("the saved plan", &plan, secret);
+        assert!(plan.contains("\"pw (sensitive) end\""), "{plan}");
+        if format == "json" {
+            let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+            let workspace = &plan["workspaces"][0]["resources"][4]["after"];
+            assert_eq!(workspace["description"], "pw (sensitive) end");
+            assert_eq!(workspace["tags"]["owner"], "(sensitive)");
+        } else {
+            assert!(out.stdout.contains("(sensitive) end"), "{}", out.stdout);
+        }
+        // The log names the spec file, whose folder holds the secret.
+        assert!(
+            out.stderr.contains("team-(sensitive)"),
+            "{format}: {}",
+            out.stderr
+        );
+    }
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert_no_leak("the step summary", &summary, secret);
+    assert!(summary.contains("(sensitive) end"), "{summary}");
+}
+
+/// A secret's value in a value that fails validation (a registry address, an image) is
+/// masked in the problem, even when the message cuts the value short.
+#[test]
+fn secret_values_are_masked_in_problems() {
+    let secret = format!("s3cret{}", "x".repeat(70));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  description: ${ACR_PASSWORD}\nregistries:\n  - name: reg\n    address: ${ACR_PASSWORD}_.azurecr.io\n    username: u\n    password: ${ACR_PASSWORD}\nenvironments:\n  - name: env\n    image: \"${ACR_PASSWORD} latest\"\n",
+    )
+    .unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .env("ACR_PASSWORD", &secret)
+        .secret(&secret)
+        .args(["-vvv", "plan"])
+        .arg_path(&spec)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("registries[0].address: `(sensitive)…`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("environments[0].image: `(sensitive)…`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A secret short enough to turn up by chance is masked all the same, with a warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn short_secrets_are_masked_and_warned_about() {
+    let azure = Local::start().await;
+    let test = azure
+        .cli(&["plan", PETS])
+        .env("ACR_PASSWORD", "vision")
+        .secret("vision");
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("      + tags: {\"team\":\"(sensitive)\"}\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.starts_with(
+            "warning: specs/pets.yaml:20:15: `${ACR_PASSWORD}` holds a secret shorter than 8 characters"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Control characters, bidirectional overrides, markdown fences and HTML in spec text
+/// are shown escaped in every plan format.
+#[tokio::test(flavor = "multi_thread")]
+async fn spec_text_is_escaped_in_every_format() {
+    let azure = Local::start().await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(
+        &pets,
+        "description: Pets classifier with a custom Docker image",
+        r#"description: "a\e]0;pwned\a b\rc\bd\0e\x7ff\u202Eg\u009bh\ti ``` ::error::x <b>y</b> %0A\nz""#,
+    );
+    edit(&pets, "team: vision", r#"team: "v\e[2J\u202Ex\x7f\u009b""#);
+    let controls = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+            .collect()
+    };
+    let escaped = r#""a\u{1b}]0;pwned\u{7} b\rc\u{8}d\0e\u{7f}f\u{202e}g\u{9b}h\ti ``` ::error::x <b>y</b> %0A" (+1 more lines)"#;
+
+    let plain = azure.run(&["plan", pets.to_str().unwrap()]).await;
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert_eq!(
+        controls(&plain.stdout),
+        Vec::<char>::new(),
+        "{}",
+        plain.stdout
+    );
+    assert!(
+        plain
+            .stdout
+            .contains(&format!("      + description: {escaped}\n")),
+        "{}",
+        plain.stdout
+    );
+    assert!(
+        plain
+            .stdout
+            .contains(r#"      + tags: {"team":"v\u001b[2J\u{202e}x\u{7f}\u{9b}"}"#),
+        "{}",
+        plain.stdout
+    );
+
+    // With colour, the only escape sequences are the plan's own styles.
+    let coloured = azure
+        .run(&["--color", "always", "plan", pets.to_str().unwrap()])
+        .await;
+    let unstyled = ["\x1b[32m", "\x1b[0m"]
+        .iter()
+        .fold(coloured.stdout.clone(), |text, style| {
+            text.replace(style, "")
+        });
+    assert_eq!(
+        controls(&unstyled),
+        Vec::<char>::new(),
+        "{}",
+        coloured.stdout
+    );
+    assert_ne!(unstyled, coloured.stdout, "the plan was coloured");
+
+    let markdown = azure
+        .run(&["plan", "--format", "markdown", pets.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        controls(&markdown.stdout),
+        Vec::<char>::new(),
+        "{}",
+        markdown.stdout
+    );
+    // The fence is longer than any run of backticks inside it.
+    assert!(
+        markdown.stdout.contains("\n````diff\n") && markdown.stdout.contains("\n````\n"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown
+            .stdout
+            .contains(&format!("+     description: {escaped}\n")),
+        "{}",
+        markdown.stdout
+    );
+
+    let github = azure
+        .run(&["plan", "--format", "github", pets.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        controls(&github.stdout),
+        Vec::<char>::new(),
+        "{}",
+        github.stdout
+    );
+    // Only amlspec's own workflow commands start a line, even after trimming blanks.
+    let commands: Vec<&str> = github
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("::"))
+        .collect();
+    assert_eq!(commands.len(), 9, "{}", github.stdout);
+    let workspace = commands
+        .iter()
+        .find(|c| c.contains("title=amlspec plan%3A workspace pets-ws::"))
+        .unwrap();
+    assert!(
+        workspace.contains(r#"%0A+ description: "a\u{1b}]0;pwned\u{7} b\rc"#)
+            && workspace.contains(r#"::error::x <b>y</b> %250A"#),
+        "{workspace}"
+    );
+}
+
+/// The markdown plan marks each line once, and a blocked resource is not a change.
+#[tokio::test(flavor = "multi_thread")]
+async fn markdown_marks_lines_once_and_counts_blocked_apart() {
+    let azure = Local::start().await;
+    let out = azure
+        .run(&["plan", "--format", "markdown", "specs/distributed.yaml"])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("(resource group <code>ml-rg</code>): 1 blocked</summary>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "\n! workspace dist-ws (blocked)\n!     reason: workspace `dist-ws` does not exist"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    let out = azure
+        .run(&[
+            "plan",
+            "--format",
+            "markdown",
+            "tests/corpus/valid/everything.yaml",
+        ])
+        .await;
+    assert!(
+        out.stdout
+            .contains("(resource group <code>ml-rg</code>): 13 changes, 2 blocked</summary>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("\n+ resource group ml-rg\n+     location: \"westeurope\"\n"),
+        "{}",
+        out.stdout
+    );
+    for doubled in ["+ +", "! ~", "! !", "- -", "+     +", "!     ~"] {
+        assert!(
+            !out.stdout.lines().any(|l| l.starts_with(doubled)),
+            "{doubled}: {}",
+            out.stdout
+        );
+    }
+}
+
+/// A plan that is blocked is an error (1) even when it also has changes, which
+/// `--detailed-exitcode` would otherwise report as 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_plan_with_changes_exits_1_with_detailed_exitcode() {
+    let azure = Local::start().await;
+    let out = azure
+        .run(&[
+            "plan",
+            "--detailed-exitcode",
+            "tests/corpus/valid/everything.yaml",
+        ])
+        .await;
+    assert!(
+        out.stdout
+            .ends_with("Plan: 13 to create, 0 to update, 0 to replace. 0 unchanged. 2 blocked: the plan cannot be applied as is.\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+/// The service principal's own secret is masked like a registry password when a spec
+/// takes it from the environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_secret_is_masked_too() {
+    let azure = Local::start().await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    edit(
+        &pets,
+        "description: Pets classifier with a custom Docker image",
+        "description: ${AZURE_CLIENT_SECRET}",
+    );
+    let test = azure
+        .cli(&["plan", pets.to_str().unwrap()])
+        .secret(azure.emulator.client_secret());
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("      + description: \"(sensitive)\"\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A literal secret under a misspelled key is refused as an unknown key, and its value
+/// is masked in the snippet that shows the line.
+#[test]
+fn literal_secrets_under_misspelled_keys_are_masked_in_snippets() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: reg\n    address: reg.azurecr.io\n    username: u\n    pasword: literal-Secret-one\n    Password: \"literal-Secret-two\"\n",
+    )
+    .unwrap();
+    let out = crate::common::Test::new()
+        .env("PATH", "/nonexistent")
+        .secret("literal-Secret-one")
+        .secret("literal-Secret-two")
+        .args(["plan"])
+        .arg_path(&spec)
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pasword: ******************"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Password: ********************"),
+        "{}",
+        out.stderr
+    );
 }
