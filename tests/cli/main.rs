@@ -7,6 +7,7 @@ mod azurite_support;
 mod blob;
 mod common;
 mod corpus;
+mod layering;
 #[cfg(unix)]
 mod paths;
 mod plan;
