@@ -729,3 +729,143 @@ fn job_change(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::desired::Desired;
+    use crate::observe::{Live, Observed, ObservedWorkspace};
+    use crate::spec::interpolate::EnvVars;
+
+    /// The desired state of one spec text.
+    fn desired(yaml: &str) -> Desired {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let loaded = crate::spec::load(&[path], &EnvVars::default());
+        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+        crate::desired::desired(&loaded.specs.unwrap()).unwrap()
+    }
+
+    const WORKSPACE: &str = "workspace:\n  name: pets-ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n";
+
+    fn live_workspace(location: &str) -> LiveWorkspace {
+        LiveWorkspace {
+            location: location.to_string(),
+            description: None,
+            tags: BTreeMap::new(),
+            provisioning_state: Some("Succeeded".into()),
+            fingerprint: "f".into(),
+        }
+    }
+
+    fn observed(workspace: Live<LiveWorkspace>, clusters: Vec<Live<LiveCompute>>) -> Observed {
+        Observed {
+            workspaces: vec![ObservedWorkspace {
+                workspace,
+                resource_group_exists: Some(true),
+                dependencies: None,
+                registries: Vec::new(),
+                environments: Vec::new(),
+                existing_environments: Vec::new(),
+                clusters,
+                codes: Vec::new(),
+                jobs: Vec::new(),
+            }],
+        }
+    }
+
+    fn actions(plan: &crate::plan::Plan) -> Vec<(Kind, Action)> {
+        plan.resources()
+            .map(|r| (r.kind.clone(), r.action))
+            .collect()
+    }
+
+    #[test]
+    fn a_workspace_location_is_compared_without_regard_to_case_or_spaces() {
+        let desired = desired(WORKSPACE);
+        for (live, action) in [
+            ("westeurope", Action::NoOp),
+            ("WestEurope", Action::NoOp),
+            ("West Europe", Action::NoOp),
+            ("WESTEUROPE", Action::NoOp),
+            ("northeurope", Action::Blocked),
+            ("North Europe", Action::Blocked),
+        ] {
+            let plan = crate::plan::plan(
+                &desired,
+                &observed(Live::Present(live_workspace(live)), Vec::new()),
+            );
+            assert_eq!(actions(&plan), [(Kind::Workspace, action)], "{live}");
+        }
+    }
+
+    fn live_cluster(vm_size: &str, min: u64, max: u64) -> LiveCompute {
+        LiveCompute {
+            compute_type: Some("AmlCompute".into()),
+            vm_size: Some(vm_size.into()),
+            vm_priority: Some("Dedicated".into()),
+            min_nodes: Some(min),
+            max_nodes: Some(max),
+            idle_seconds: Some(120),
+            description: None,
+            tags: BTreeMap::new(),
+            provisioning_state: Some("Succeeded".into()),
+            fingerprint: "c".into(),
+        }
+    }
+
+    #[test]
+    fn a_cluster_updates_scale_in_place_and_is_replaced_for_its_size() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu-cluster\n    vm_size: Standard_NC6\n    min_nodes: 0\n    max_nodes: 4\n"
+        );
+        let desired = desired(&spec);
+        for (live, action, changed) in [
+            (live_cluster("STANDARD_NC6", 0, 4), Action::NoOp, vec![]),
+            (live_cluster("standard_nc6", 0, 4), Action::NoOp, vec![]),
+            (
+                live_cluster("STANDARD_NC6", 0, 2),
+                Action::Update,
+                vec!["max_nodes"],
+            ),
+            (
+                live_cluster("STANDARD_NC6", 1, 4),
+                Action::Update,
+                vec!["min_nodes"],
+            ),
+            (
+                live_cluster("STANDARD_NC12", 0, 2),
+                Action::Replace,
+                vec!["vm_size", "max_nodes"],
+            ),
+        ] {
+            let plan = crate::plan::plan(
+                &desired,
+                &observed(
+                    Live::Present(live_workspace("westeurope")),
+                    vec![Live::Present(live)],
+                ),
+            );
+            let cluster = plan.resources().find(|r| r.kind == Kind::Cluster).unwrap();
+            assert_eq!(cluster.action, action, "{changed:?}");
+            assert_eq!(cluster.changed, changed);
+        }
+        let plan = crate::plan::plan(
+            &desired,
+            &observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![Live::Missing],
+            ),
+        );
+        assert_eq!(
+            actions(&plan),
+            [
+                (Kind::Workspace, Action::NoOp),
+                (Kind::Cluster, Action::Create)
+            ]
+        );
+    }
+}
