@@ -139,7 +139,7 @@ pub fn code(code: &DesiredCode, code_uri: &str) -> Value {
             "isAnonymous": true,
             "properties": {
                 "hash_sha256": code.hash,
-                "hash_version": crate::desired::snapshot::HASH_VERSION.to_string(),
+                "hash_version": crate::snapshot::HASH_VERSION.to_string(),
             },
         }
     })

@@ -30,7 +30,7 @@ use azure_identity::{
 use crate::azure::Trust;
 use crate::azure::client::ClientSettings;
 use crate::azure::endpoints::Endpoints;
-use crate::spec::interpolate::EnvVars;
+use crate::env::EnvVars;
 
 /// How to authenticate (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

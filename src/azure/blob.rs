@@ -28,7 +28,7 @@ use url::Url;
 use crate::azure::auth::seconds;
 use crate::azure::client::{ClientSettings, after_tries};
 use crate::azure::retry::{self, Gate, GaveUp, Outcome};
-use crate::desired::snapshot::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::spec::secret::Secret;
 
 /// The Blob service version every request asks for.

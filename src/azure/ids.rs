@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use crate::spec::model::WorkspaceSpec;
-
 /// An ARM resource id: `/subscriptions/{sub}/resourceGroups/{rg}/providers/...`.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -30,12 +28,12 @@ impl ResourceId {
         ))
     }
 
-    pub fn workspace(workspace: &WorkspaceSpec) -> Self {
+    pub fn workspace(subscription_id: &str, resource_group: &str, name: &str) -> Self {
         Self::provider(
-            workspace.subscription_id.as_str(),
-            workspace.resource_group.as_str(),
+            subscription_id,
+            resource_group,
             "Microsoft.MachineLearningServices/workspaces",
-            workspace.name.as_str(),
+            name,
         )
     }
 

@@ -15,8 +15,6 @@
 //!   distribution, environment variables and experiment. Tags and description are left
 //!   out (Azure updates them in place on a submitted job), and so is the display name.
 
-pub mod snapshot;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -24,12 +22,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::azure::ids::ResourceId;
+use crate::snapshot::{self, Snapshot, SnapshotError};
 use crate::spec::model::{
     Cluster, Distribution, EnvironmentBuild, EnvironmentRef, Origin, Specs, VmPriority,
     WorkspaceSpec,
 };
 use crate::spec::secret::Secret;
-use snapshot::{Snapshot, SnapshotError};
 
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -222,7 +220,7 @@ fn workspace(
     snapshots: &mut BTreeMap<PathBuf, Snapshot>,
     errors: &mut Vec<DesiredError>,
 ) -> DesiredWorkspace {
-    let id = ResourceId::workspace(spec);
+    let id = workspace_id(spec);
     let sub = spec.subscription_id.as_str();
     let rg = spec.resource_group.as_str();
     let registries = spec
@@ -520,14 +518,15 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..text.len().min(max)]
 }
 
-/// JSON with object keys sorted, no whitespace: a stable input for hashing.
-pub fn canonical(value: &Value) -> String {
-    // serde_json's default map is a BTreeMap, so keys serialize sorted.
-    serde_json::to_string(value).expect("JSON values serialize")
-}
+pub use crate::hash::{canonical, sha256_hex};
 
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// The ARM id of the workspace `spec` declares.
+pub fn workspace_id(spec: &WorkspaceSpec) -> ResourceId {
+    ResourceId::workspace(
+        spec.subscription_id.as_str(),
+        spec.resource_group.as_str(),
+        spec.name.as_str(),
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::desired::{canonical, sha256_hex};
+use crate::hash::{canonical, sha256_hex};
 use crate::spec::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq)]

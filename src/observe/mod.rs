@@ -19,8 +19,8 @@ use crate::azure::ids::ResourceId;
 use crate::azure::{
     INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, STORAGE_API_VERSION,
 };
-use crate::desired::snapshot::HASH_VERSION;
 use crate::desired::{Desired, DesiredWorkspace, ExistingEnvironment};
+use crate::snapshot::HASH_VERSION;
 use live::{
     LiveCode, LiveCompute, LiveConnection, LiveEnvironmentRef, LiveEnvironmentVersion, LiveJob,
     LiveWorkspace,

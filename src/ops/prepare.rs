@@ -77,7 +77,7 @@ pub async fn prepare(
             ready: Err(PrepareError::Specs),
         };
     };
-    let ids: Vec<ResourceId> = specs.workspaces.iter().map(ResourceId::workspace).collect();
+    let ids: Vec<ResourceId> = specs.workspaces.iter().map(desired::workspace_id).collect();
 
     let (desired, reads) = tokio::join!(blocking(move || desired::desired(&specs)), async {
         let connection = sign_in.await.unwrap_or_else(resume_panic)?;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use amlspec::azure::blob::{BlobAuth, BlobClient, BlobError, Container};
 use amlspec::azure::client::ClientSettings;
-use amlspec::desired::snapshot::snapshot;
 use amlspec::emulator::BlobBackend;
+use amlspec::snapshot::snapshot;
 use amlspec::spec::secret::Secret;
 use serde_json::json;
 

@@ -354,7 +354,7 @@ for root in sys.argv[1:]:
         .map(str::to_string)
         .collect();
     for ((name, root), theirs) in roots.iter().zip(&theirs) {
-        let ours = amlspec::desired::snapshot::snapshot(root)
+        let ours = amlspec::snapshot::snapshot(root)
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .hash;
         assert_eq!(&ours, theirs, "{name}");
@@ -365,7 +365,7 @@ for root in sys.argv[1:]:
     assert!(!theirs[roots.len() + 1].starts_with("error"));
     for (name, _) in &refused {
         assert!(
-            amlspec::desired::snapshot::snapshot(&top.join(name).join("snap")).is_err(),
+            amlspec::snapshot::snapshot(&top.join(name).join("snap")).is_err(),
             "{name}"
         );
     }
@@ -406,7 +406,7 @@ fn content_hashes_are_azure_ai_ml_values() {
     for ((name, files, links), (expected_name, hash)) in cases.iter().zip(expected) {
         assert_eq!(*name, expected_name);
         let root = build_case(dir.path(), name, files, links);
-        let snapshot = amlspec::desired::snapshot::snapshot(&root).unwrap();
+        let snapshot = amlspec::snapshot::snapshot(&root).unwrap();
         assert_eq!(snapshot.hash, hash, "{name}");
     }
 }
