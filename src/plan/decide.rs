@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Action, Attributes, Kind, ResourceChange, SENSITIVE, SpecLocation, size_summary};
+use super::{
+    Action, Address, Attributes, Kind, ResourceChange, SENSITIVE, SpecLocation, size_summary,
+};
 use crate::desired::{
     BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
     DesiredWorkspace, JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
@@ -40,11 +42,11 @@ pub fn manifest_digest(desired: &Desired) -> String {
 /// A change before its action-dependent fields are filled in.
 struct Draft {
     kind: Kind,
-    address: String,
+    address: Address,
     name: String,
     id: String,
     origin: Option<SpecLocation>,
-    depends_on: Vec<String>,
+    depends_on: Vec<Address>,
     after: Attributes,
 }
 
@@ -148,7 +150,7 @@ fn attributes(pairs: &[(&str, Value)]) -> Attributes {
 
 fn workspace_draft(d: &DesiredWorkspace) -> Draft {
     let spec = &d.spec;
-    let ws_address = format!("{}/{}", spec.resource_group, spec.name);
+    let ws_address = Address::workspace(spec.resource_group.as_str(), spec.name.as_str());
     let mut after = attributes(&[
         (
             "location",
@@ -161,7 +163,7 @@ fn workspace_draft(d: &DesiredWorkspace) -> Draft {
     }
     Draft {
         kind: Kind::Workspace,
-        address: ws_address.clone(),
+        address: ws_address,
         name: spec.name.to_string(),
         id: d.id.to_string(),
         origin: Some((&spec.origin).into()),
@@ -173,7 +175,7 @@ fn workspace_draft(d: &DesiredWorkspace) -> Draft {
 pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
     let spec = &d.spec;
     let rg = spec.resource_group.as_str();
-    let ws_address = format!("{rg}/{}", spec.name);
+    let ws_address = Address::workspace(rg, spec.name.as_str());
     let mut changes = Vec::new();
 
     let draft = workspace_draft(d);
@@ -202,7 +204,7 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
                 changes.push(
                     Draft {
                         kind: Kind::ResourceGroup,
-                        address: rg.to_string(),
+                        address: Address::resource_group(rg),
                         name: rg.to_string(),
                         id: d.resource_group.to_string(),
                         origin: Some((&spec.origin).into()),
@@ -211,7 +213,7 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
                     }
                     .create(),
                 );
-                depends.push(rg.to_string());
+                depends.push(Address::resource_group(rg));
             }
             let deps = &d.dependencies;
             let observed_deps = o.dependencies.as_ref();
@@ -232,10 +234,9 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
                     observed_deps.map(|x| &x.application_insights),
                 ),
             ] {
-                let address = format!("{rg}/{}/{}", kind_path(&kind), id.name());
+                let address = Address::dependency(rg, &kind, id.name());
                 if matches!(live, Some(Live::Present(()))) {
-                    // Left from an earlier, interrupted creation: reused.
-                    depends.push(address);
+                    // Left from an earlier, interrupted creation: reused as it is.
                     continue;
                 }
                 changes.push(
@@ -245,7 +246,11 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
                         name: id.name().to_string(),
                         id: id.to_string(),
                         origin: Some((&spec.origin).into()),
-                        depends_on: depends.iter().filter(|a| *a == rg).cloned().collect(),
+                        depends_on: depends
+                            .iter()
+                            .filter(|a| **a == Address::resource_group(rg))
+                            .cloned()
+                            .collect(),
                         after: attributes(&[(
                             "location",
                             json!(spec.location.as_ref().map(|l| l.as_str())),
@@ -277,21 +282,6 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
         changes.push(job_change(job, live, d, o, &ws_address));
     }
     changes
-}
-
-/// The kind's segment in addresses: the same name as its `type` in plan JSON.
-fn kind_path(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::ResourceGroup => "resource_group",
-        Kind::StorageAccount => "storage_account",
-        Kind::KeyVault => "key_vault",
-        Kind::ApplicationInsights => "application_insights",
-        Kind::Workspace => "workspace",
-        Kind::Registry => "registry",
-        Kind::Environment => "environment",
-        Kind::Cluster => "cluster",
-        Kind::Job => "job",
-    }
 }
 
 fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) -> ResourceChange {
@@ -331,14 +321,14 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
     draft.compare(before, &[], live.fingerprint.clone())
 }
 
-fn registry_draft(registry: &DesiredRegistry, ws_address: &str) -> Draft {
+fn registry_draft(registry: &DesiredRegistry, ws_address: &Address) -> Draft {
     Draft {
         kind: Kind::Registry,
-        address: format!("{ws_address}/registry/{}", registry.name),
+        address: ws_address.child(&Kind::Registry, &registry.name),
         name: registry.name.clone(),
         id: registry.id.to_string(),
         origin: Some((&registry.origin).into()),
-        depends_on: vec![ws_address.to_string()],
+        depends_on: vec![ws_address.clone()],
         after: attributes(&[
             ("address", json!(registry.target)),
             ("username", json!(registry.username)),
@@ -352,7 +342,7 @@ fn registry_draft(registry: &DesiredRegistry, ws_address: &str) -> Draft {
 fn registry_change(
     registry: &DesiredRegistry,
     live: &Live<LiveConnection>,
-    ws_address: &str,
+    ws_address: &Address,
 ) -> ResourceChange {
     let draft = registry_draft(registry, ws_address);
     let Live::Present(live) = live else {
@@ -385,11 +375,11 @@ fn registry_change(
     change
 }
 
-fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {
+fn environment_draft(env: &DesiredEnvironment, ws_address: &Address) -> Draft {
     let definition = &env.definition;
-    let mut depends_on = vec![ws_address.to_string()];
+    let mut depends_on = vec![ws_address.clone()];
     if let Some(registry) = &env.registry {
-        depends_on.push(format!("{ws_address}/registry/{registry}"));
+        depends_on.push(ws_address.child(&Kind::Registry, registry));
     }
     let build = definition.build.as_ref();
     let mut after = attributes(&[
@@ -419,7 +409,7 @@ fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {
     }
     Draft {
         kind: Kind::Environment,
-        address: format!("{ws_address}/environment/{}:{}", env.name, env.version),
+        address: ws_address.child(&Kind::Environment, &format!("{}:{}", env.name, env.version)),
         name: env.name.clone(),
         id: env.id.to_string(),
         origin: Some((&env.origin).into()),
@@ -431,7 +421,7 @@ fn environment_draft(env: &DesiredEnvironment, ws_address: &str) -> Draft {
 fn environment_change(
     env: &DesiredEnvironment,
     live: &Live<LiveEnvironmentVersion>,
-    ws_address: &str,
+    ws_address: &Address,
 ) -> ResourceChange {
     let draft = environment_draft(env, ws_address);
     let definition = &env.definition;
@@ -513,7 +503,7 @@ fn normalize_text(text: Option<&str>) -> Option<String> {
     text.map(|t| t.replace("\r\n", "\n").trim_end().to_string())
 }
 
-fn cluster_draft(cluster: &DesiredCluster, ws_address: &str) -> Draft {
+fn cluster_draft(cluster: &DesiredCluster, ws_address: &Address) -> Draft {
     let spec = &cluster.spec;
     let mut after = attributes(&[
         ("vm_size", json!(spec.vm_size.to_ascii_uppercase())),
@@ -531,11 +521,11 @@ fn cluster_draft(cluster: &DesiredCluster, ws_address: &str) -> Draft {
     }
     Draft {
         kind: Kind::Cluster,
-        address: format!("{ws_address}/cluster/{}", cluster.name),
+        address: ws_address.child(&Kind::Cluster, &cluster.name),
         name: cluster.name.clone(),
         id: cluster.id.to_string(),
         origin: Some((&spec.origin).into()),
-        depends_on: vec![ws_address.to_string()],
+        depends_on: vec![ws_address.clone()],
         after,
     }
 }
@@ -543,7 +533,7 @@ fn cluster_draft(cluster: &DesiredCluster, ws_address: &str) -> Draft {
 fn cluster_change(
     cluster: &DesiredCluster,
     live: &Live<LiveCompute>,
-    ws_address: &str,
+    ws_address: &Address,
 ) -> ResourceChange {
     let draft = cluster_draft(cluster, ws_address);
     let spec = &cluster.spec;
@@ -598,13 +588,13 @@ fn cluster_change(
     change
 }
 
-fn job_draft(job: &DesiredJob, ws_address: &str) -> Draft {
+fn job_draft(job: &DesiredJob, ws_address: &Address) -> Draft {
     let mut depends_on = vec![
-        ws_address.to_string(),
-        format!("{ws_address}/cluster/{}", job.cluster),
+        ws_address.clone(),
+        ws_address.child(&Kind::Cluster, &job.cluster),
     ];
     if let JobEnvironment::Declared { name, version, .. } = &job.environment {
-        depends_on.push(format!("{ws_address}/environment/{name}:{version}"));
+        depends_on.push(ws_address.child(&Kind::Environment, &format!("{name}:{version}")));
     }
     let environment = job.environment.reference();
     let mut after = attributes(&[
@@ -636,7 +626,7 @@ fn job_draft(job: &DesiredJob, ws_address: &str) -> Draft {
     }
     Draft {
         kind: Kind::Job,
-        address: format!("{ws_address}/job/{}", job.name),
+        address: ws_address.child(&Kind::Job, &job.name),
         name: job.name.clone(),
         id: job.id.to_string(),
         origin: Some((&job.origin).into()),
@@ -650,7 +640,7 @@ fn job_change(
     live: &Live<LiveJob>,
     d: &DesiredWorkspace,
     o: &ObservedWorkspace,
-    ws_address: &str,
+    ws_address: &Address,
 ) -> ResourceChange {
     let draft = job_draft(job, ws_address);
     match live {
@@ -867,5 +857,94 @@ mod tests {
                 (Kind::Cluster, Action::Create)
             ]
         );
+    }
+
+    /// Every dependency a plan names is a resource of that plan.
+    fn assert_depends_on_nodes(plan: &crate::plan::Plan) {
+        let addresses: Vec<&Address> = plan.resources().map(|r| &r.address).collect();
+        for resource in plan.resources() {
+            for dependency in &resource.depends_on {
+                assert!(
+                    addresses.contains(&dependency),
+                    "{} depends on {dependency}, which is not in the plan",
+                    resource.address
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_workspace_depends_only_on_what_the_plan_creates() {
+        use crate::observe::ObservedDependencies;
+        let spec = WORKSPACE.replace(
+            "location: westeurope\n",
+            "location: westeurope\n  create_if_missing: true\n",
+        );
+        let desired = desired(&spec);
+        let missing = |group_exists: bool, storage: Live<()>| Observed {
+            workspaces: vec![ObservedWorkspace {
+                workspace: Live::Missing,
+                resource_group_exists: Some(group_exists),
+                dependencies: group_exists.then(|| ObservedDependencies {
+                    storage_account: storage.clone(),
+                    key_vault: Live::Missing,
+                    application_insights: Live::Missing,
+                }),
+                registries: Vec::new(),
+                environments: Vec::new(),
+                existing_environments: Vec::new(),
+                clusters: Vec::new(),
+                codes: Vec::new(),
+                jobs: Vec::new(),
+            }],
+        };
+        let kinds = |plan: &crate::plan::Plan| -> Vec<Kind> {
+            plan.resources().map(|r| r.kind.clone()).collect()
+        };
+        let depends = |plan: &crate::plan::Plan, kind: Kind| -> Vec<String> {
+            let resource = plan.resources().find(|r| r.kind == kind).unwrap();
+            resource.depends_on.iter().map(|a| a.to_string()).collect()
+        };
+
+        // Nothing there: the group first, then the three, then the workspace.
+        let plan = crate::plan::plan(&desired, &missing(false, Live::NotRead));
+        assert_depends_on_nodes(&plan);
+        assert_eq!(
+            kinds(&plan),
+            [
+                Kind::ResourceGroup,
+                Kind::StorageAccount,
+                Kind::KeyVault,
+                Kind::ApplicationInsights,
+                Kind::Workspace
+            ]
+        );
+        assert_eq!(depends(&plan, Kind::KeyVault), ["rg"]);
+        assert_eq!(
+            depends(&plan, Kind::Workspace),
+            [
+                "rg",
+                "rg/storage_account/petswsad13817e",
+                "rg/key_vault/petsws-ad13817e",
+                "rg/application_insights/pets-ws-insights"
+            ]
+        );
+
+        // The group and a storage account left by an interrupted creation are reused:
+        // neither is in the plan, so nothing depends on them.
+        let plan = crate::plan::plan(&desired, &missing(true, Live::Present(())));
+        assert_depends_on_nodes(&plan);
+        assert_eq!(
+            kinds(&plan),
+            [Kind::KeyVault, Kind::ApplicationInsights, Kind::Workspace]
+        );
+        assert_eq!(
+            depends(&plan, Kind::Workspace),
+            [
+                "rg/key_vault/petsws-ad13817e",
+                "rg/application_insights/pets-ws-insights"
+            ]
+        );
+        assert!(depends(&plan, Kind::KeyVault).is_empty());
     }
 }

@@ -66,6 +66,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind's segment in addresses: the same name as its `type` in plan JSON.
+    pub fn path(&self) -> &'static str {
+        match self {
+            Kind::ResourceGroup => "resource_group",
+            Kind::StorageAccount => "storage_account",
+            Kind::KeyVault => "key_vault",
+            Kind::ApplicationInsights => "application_insights",
+            Kind::Workspace => "workspace",
+            Kind::Registry => "registry",
+            Kind::Environment => "environment",
+            Kind::Cluster => "cluster",
+            Kind::Job => "job",
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Kind::ResourceGroup => "resource group",
@@ -115,10 +130,52 @@ impl Action {
     }
 }
 
+/// A resource's stable name in plans: `<resource group>/<workspace>/<kind>/<name>`
+/// (`<resource group>` alone for a resource group, `<resource group>/<kind>/<name>` for
+/// what a new workspace needs).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(String);
+
+impl Address {
+    pub fn resource_group(resource_group: &str) -> Self {
+        Address(resource_group.to_string())
+    }
+
+    pub fn workspace(resource_group: &str, workspace: &str) -> Self {
+        Address(format!("{resource_group}/{workspace}"))
+    }
+
+    /// A resource a new workspace needs, in its resource group.
+    pub fn dependency(resource_group: &str, kind: &Kind, name: &str) -> Self {
+        Address(format!("{resource_group}/{}/{name}", kind.path()))
+    }
+
+    /// A resource in this workspace.
+    pub fn child(&self, kind: &Kind, name: &str) -> Self {
+        Address(format!("{}/{}/{name}", self.0, kind.path()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same address with its text rewritten (secrets masked, for output).
+    pub fn map_text(&self, f: impl FnOnce(&String) -> String) -> Address {
+        Address(f(&self.0))
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
-    /// Stable name of the resource in plans: `<resource group>/<workspace>/<kind>/<name>`.
-    pub address: String,
+    /// Stable name of the resource in plans.
+    pub address: Address,
     #[serde(rename = "type")]
     pub kind: Kind,
     pub name: String,
@@ -142,8 +199,8 @@ pub struct ResourceChange {
     pub origin: Option<SpecLocation>,
     /// Fingerprint of the live state read, when it exists.
     pub fingerprint: Option<String>,
-    /// Addresses this resource needs first.
-    pub depends_on: Vec<String>,
+    /// Resources of this plan that this one needs first.
+    pub depends_on: Vec<Address>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,7 +133,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                 depends_on,
                             } = change;
                             ResourceChange {
-                                address: text(address),
+                                address: address.map_text(text),
                                 kind: kind.clone(),
                                 name: text(name),
                                 id: text(id),
@@ -151,7 +151,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                     column: o.column,
                                 }),
                                 fingerprint: fingerprint.as_ref().map(text),
-                                depends_on: texts(depends_on),
+                                depends_on: depends_on.iter().map(|a| a.map_text(text)).collect(),
                             }
                         })
                         .collect(),
