@@ -30,11 +30,54 @@ impl fmt::Debug for Secret {
 /// line of the file is shown in a message.
 pub const SECRET_KEYS: &[&str] = &["password"];
 
-/// Mask the values of secret keys in `text`, line by line, keeping `${NAME}` references
-/// (they are names, not secrets) and every byte offset (masking is 1:1 per character
-/// class: ASCII stays ASCII, other characters become `*` padded to the same byte width).
-/// Used for the text that snippets are cut from, so it works even on a file that does
-/// not parse.
+/// Words that make a key look like it holds a secret, compared with the key in lower
+/// case without `_`, `-` and other separators (`client_secret`, `API-Key`, `apiKey`).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "connectionstring",
+    "authorization",
+];
+
+/// Whether a key looks like it holds a secret: one of [`SECRET_KEYS`], a key that
+/// contains a word such as `secret`, `token`, `password` or `api_key`, ends in `key`
+/// (`account_key`, `ssh_key`), or is a misspelling of `password`, `secret` or `token`
+/// (`pasword`, `Passwort`, `secert`). Such values are masked in every snippet, valid key
+/// or not: a secret typed under a misspelled key must not be shown back. A key that
+/// only looks secret costs a masked value in a snippet; a missed one costs a leak, so
+/// the rule leans wide.
+pub fn looks_secret(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if matches!(key.as_str(), "pw" | "pass") {
+        return true;
+    }
+    SECRET_WORDS.iter().any(|word| key.contains(word))
+        || (key.len() > 3 && key.ends_with("key"))
+        || (key.chars().count() >= 5
+            && ["password", "secret", "token"]
+                .iter()
+                .any(|word| strsim::jaro_winkler(&key, word) >= 0.9))
+}
+
+/// Mask the values of keys that look like secrets (see [`looks_secret`]) in `text`,
+/// line by line, keeping `${NAME}` references (they are names, not secrets) and every
+/// byte offset (masking is 1:1 per character class: ASCII stays ASCII, other characters
+/// become `*` padded to the same byte width). Used for the text that snippets are cut
+/// from, so it works even on a file that does not parse (the loader also masks, by
+/// position, the values of a parsed file that this line-based look cannot see, such as
+/// those in `{flow: mappings}`).
 pub fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
@@ -62,24 +105,32 @@ pub fn mask_range(text: &mut String, start: usize, end: usize) {
     text.replace_range(start..end, &masked);
 }
 
+/// Where the value starts on a `key: value` line (also `- key: value` and quoted
+/// keys) whose key looks like a secret.
 fn secret_value_start(line: &str) -> Option<usize> {
     let trimmed = line.trim_start();
     let mut offset = line.len() - trimmed.len();
     let mut rest = trimmed;
-    if let Some(after_dash) = rest.strip_prefix("- ") {
-        offset += 2;
-        rest = after_dash.trim_start();
-        offset += after_dash.len() - rest.len();
+    while let Some(after_dash) = rest.strip_prefix("- ") {
+        let after_dash = after_dash.trim_start();
+        offset += rest.len() - after_dash.len();
+        rest = after_dash;
     }
-    let rest_unquoted = rest.trim_start_matches(['"', '\'']);
-    offset += rest.len() - rest_unquoted.len();
-    let key = SECRET_KEYS
-        .iter()
-        .find(|k| rest_unquoted.starts_with(**k))?;
-    let after_key = rest_unquoted[key.len()..].trim_start_matches(['"', '\'']);
-    let after_key = after_key.trim_start_matches([' ', '\t']);
-    after_key.strip_prefix(':')?;
-    Some(offset + (rest_unquoted.len() - after_key.len()) + 1)
+    let (key, after_key) = match rest.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            let end = rest[1..].find(quote)? + 1;
+            (&rest[1..end], &rest[end + 1..])
+        }
+        _ => {
+            let colon = rest.find(':')?;
+            (&rest[..colon], &rest[colon..])
+        }
+    };
+    let after_blank = after_key.trim_start_matches([' ', '\t']);
+    // (`password:hunter2` is one plain scalar in YAML, not a key and a value; it is
+    // masked all the same.)
+    let value = after_blank.strip_prefix(':')?;
+    looks_secret(key.trim_end()).then(|| offset + rest.len() - value.len())
 }
 
 fn mask_value(value: &str) -> String {
@@ -135,6 +186,114 @@ mod tests {
         assert!(masked.contains("${ACR_PASSWORD}"));
         assert!(!masked.contains('é'));
         assert!(masked.contains("name: r"));
+    }
+
+    #[test]
+    fn keys_that_look_like_secrets() {
+        for key in [
+            "password",
+            "Password",
+            "PASSWORD",
+            "pasword",
+            "passwrod",
+            "Passwort",
+            "passwd",
+            "pwd",
+            "pw",
+            "pass",
+            "secret",
+            "Secret",
+            "secert",
+            "client_secret",
+            "clientSecret",
+            "token",
+            "tokne",
+            "access_token",
+            "SAS_TOKEN",
+            "api_key",
+            "apiKey",
+            "API-KEY",
+            "account_key",
+            "ssh_key",
+            "private_key",
+            "credentials",
+            "connection_string",
+            "authorization",
+        ] {
+            assert!(looks_secret(key), "{key}");
+        }
+        // Every key of the manifest but `password` reads as what it is.
+        for key in [
+            "workspace",
+            "registries",
+            "environments",
+            "clusters",
+            "jobs",
+            "name",
+            "subscription_id",
+            "resource_group",
+            "location",
+            "create_if_missing",
+            "description",
+            "tags",
+            "address",
+            "username",
+            "version",
+            "image",
+            "dockerfile",
+            "dockerfile_path",
+            "build_context",
+            "registry",
+            "user_managed_dependencies",
+            "conda_file",
+            "vm_size",
+            "vm_priority",
+            "min_nodes",
+            "max_nodes",
+            "idle_seconds_before_scale_down",
+            "experiment",
+            "source_directory",
+            "command",
+            "script",
+            "arguments",
+            "environment",
+            "environment_variables",
+            "cluster",
+            "node_count",
+            "distribution",
+            "type",
+            "processes_per_node",
+            "worker_count",
+            "parameter_server_count",
+            "key",
+            "team",
+        ] {
+            assert!(!looks_secret(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn masks_values_of_keys_that_look_like_secrets() {
+        let table = [
+            ("pasword: hunter2\n", "pasword: *******\n"),
+            ("  Password:  hunter2\n", "  Password:  *******\n"),
+            (
+                "- - client_secret: s3 # note\n",
+                "- - client_secret: ** # note\n",
+            ),
+            ("'api_key' : abc\n", "'api_key' : ***\n"),
+            ("\"token\": \"abc\"\r\n", "\"token\": *****\r\n"),
+            ("passwd:hunter2\n", "passwd:*******\n"),
+            ("secret: ${VAULT_SECRET}\n", "secret: ${VAULT_SECRET}\n"),
+            (
+                "description: token of thanks\n",
+                "description: token of thanks\n",
+            ),
+            ("name: password\n", "name: password\n"),
+        ];
+        for (line, expected) in table {
+            assert_eq!(mask_secret_lines(line), expected, "{line:?}");
+        }
     }
 
     #[test]
