@@ -212,8 +212,9 @@ fn read_file(
     // Values to hide from snippets: under keys that look like secrets (a misspelled
     // `pasword:` too), wherever they are; and the secrets the reader took.
     let mut sensitive = Vec::new();
+    let mut keys = secret::SecretKeys::default();
     for document in &documents {
-        secret_looking_values(document, &mut sensitive);
+        secret_looking_values(document, &mut keys, &mut sensitive);
     }
     for document in documents {
         if !matches!(document.value, yaml::Value::Map(_)) {
@@ -238,20 +239,20 @@ fn read_file(
 
 /// The spans of every scalar under a key that looks like a secret (see
 /// [`secret::looks_secret`]), at any depth.
-fn secret_looking_values(node: &yaml::Node, out: &mut Vec<Span>) {
+fn secret_looking_values(node: &yaml::Node, keys: &mut secret::SecretKeys, out: &mut Vec<Span>) {
     match &node.value {
         yaml::Value::Scalar(_) => {}
         yaml::Value::Seq(items) => {
             for item in items {
-                secret_looking_values(item, out);
+                secret_looking_values(item, keys, out);
             }
         }
         yaml::Value::Map(entries) => {
             for entry in entries {
-                if secret::looks_secret(&entry.key) {
+                if keys.looks_secret(&entry.key) {
                     scalar_spans(&entry.value, out);
                 } else {
-                    secret_looking_values(&entry.value, out);
+                    secret_looking_values(&entry.value, keys, out);
                 }
             }
         }
@@ -467,7 +468,11 @@ mod tests {
         let text = "a:\n  pasword: one\n  list:\n    - {api_key: [two, three]}\n  safe: four\nb: &x five\nclient_secret: *x\n";
         let documents = yaml::parse(text).unwrap();
         let mut spans = Vec::new();
-        secret_looking_values(&documents[0], &mut spans);
+        secret_looking_values(
+            &documents[0],
+            &mut secret::SecretKeys::default(),
+            &mut spans,
+        );
         let found: Vec<&str> = spans.iter().map(|s| &text[s.start..s.end]).collect();
         // An anchor's name is masked with its value: harmless.
         assert_eq!(found, ["one", "two", "three", "&x five"]);

@@ -71,6 +71,22 @@ pub fn looks_secret(key: &str) -> bool {
                 .any(|word| strsim::jaro_winkler(&key, word) >= 0.9))
 }
 
+/// [`looks_secret`], remembered per key: a file repeats the same few keys thousands of
+/// times, and the fuzzy comparison is the costly part.
+#[derive(Default)]
+pub struct SecretKeys(std::collections::HashMap<String, bool>);
+
+impl SecretKeys {
+    pub fn looks_secret(&mut self, key: &str) -> bool {
+        if let Some(&known) = self.0.get(key) {
+            return known;
+        }
+        let answer = looks_secret(key);
+        self.0.insert(key.to_string(), answer);
+        answer
+    }
+}
+
 /// Mask the values of keys that look like secrets (see [`looks_secret`]) in `text`,
 /// line by line, keeping `${NAME}` references (they are names, not secrets) and every
 /// byte offset (masking is 1:1 per character class: ASCII stays ASCII, other characters
@@ -80,8 +96,9 @@ pub fn looks_secret(key: &str) -> bool {
 /// those in `{flow: mappings}`).
 pub fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut keys = SecretKeys::default();
     for line in text.split_inclusive('\n') {
-        match secret_value_start(line) {
+        match secret_value_start(line, &mut keys) {
             Some(start) => {
                 out.push_str(&line[..start]);
                 out.push_str(&mask_value(&line[start..]));
@@ -107,7 +124,7 @@ pub fn mask_range(text: &mut String, start: usize, end: usize) {
 
 /// Where the value starts on a `key: value` line (also `- key: value` and quoted
 /// keys) whose key looks like a secret.
-fn secret_value_start(line: &str) -> Option<usize> {
+fn secret_value_start(line: &str, keys: &mut SecretKeys) -> Option<usize> {
     let trimmed = line.trim_start();
     let mut offset = line.len() - trimmed.len();
     let mut rest = trimmed;
@@ -130,7 +147,8 @@ fn secret_value_start(line: &str) -> Option<usize> {
     // (`password:hunter2` is one plain scalar in YAML, not a key and a value; it is
     // masked all the same.)
     let value = after_blank.strip_prefix(':')?;
-    looks_secret(key.trim_end()).then(|| offset + rest.len() - value.len())
+    keys.looks_secret(key.trim_end())
+        .then(|| offset + rest.len() - value.len())
 }
 
 fn mask_value(value: &str) -> String {

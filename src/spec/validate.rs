@@ -1274,11 +1274,11 @@ fn assemble_workspace(
 }
 
 fn duplicates(declared: &[(String, Origin)], what: &str, problems: &mut Vec<Diagnostic>) {
-    for (i, (name, origin)) in declared.iter().enumerate() {
-        if let Some((_, first)) = declared[..i]
-            .iter()
-            .find(|(other, _)| other.eq_ignore_ascii_case(name))
-        {
+    // The first declaration of each name, by a map: thousands of entries stay linear.
+    let mut firsts: std::collections::HashMap<String, &Origin> = std::collections::HashMap::new();
+    for (name, origin) in declared {
+        let first = *firsts.entry(name.to_ascii_lowercase()).or_insert(origin);
+        if !std::ptr::eq(first, origin) {
             problems.push(
                 Diagnostic::error(
                     &origin.file,
@@ -1298,11 +1298,10 @@ fn duplicates(declared: &[(String, Origin)], what: &str, problems: &mut Vec<Diag
 }
 
 fn same_registry_address(registries: &[Registry], problems: &mut Vec<Diagnostic>) {
-    for (i, registry) in registries.iter().enumerate() {
-        if let Some(first) = registries[..i]
-            .iter()
-            .find(|r| r.address == registry.address)
-        {
+    let mut firsts: std::collections::HashMap<&str, &Registry> = std::collections::HashMap::new();
+    for registry in registries {
+        let first = *firsts.entry(registry.address.as_str()).or_insert(registry);
+        if !std::ptr::eq(first, registry) {
             let origin = &registry.origin;
             problems.push(
                 Diagnostic::error(
