@@ -17,7 +17,7 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
     let mut values = Vec::new();
     let mut warnings = Vec::new();
     for (file, text) in &loaded.sources {
-        for reference in secret::secret_references(text) {
+        for reference in secret::secret_references(text.text()) {
             let Some(value) = env.get(&reference.name) else {
                 continue;
             };
@@ -26,7 +26,7 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
                 warnings.push(
                     Diagnostic::warning(
                         file,
-                        Some(span_of(text, reference.start, reference.end)),
+                        Some(span_of(text.text(), reference.start, reference.end)),
                         "",
                         format!(
                             "`${{{}}}` holds a secret shorter than {SHORT_SECRET} characters: output masks it wherever it appears, which can hide unrelated text",

@@ -17,9 +17,11 @@ pub mod validate;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity, SourceText, Span};
 use interpolate::EnvVars;
 use model::Specs;
 
@@ -32,7 +34,7 @@ pub struct Loaded {
     /// Spec files read, in order.
     pub files: Vec<PathBuf>,
     /// Each file's text with secret values masked, for snippets.
-    pub sources: BTreeMap<PathBuf, String>,
+    pub sources: BTreeMap<PathBuf, SourceText>,
 }
 
 impl Loaded {
@@ -170,7 +172,7 @@ fn discover(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<Candidate>
 fn read_file(
     candidate: Candidate,
     env: &EnvVars,
-    sources: &mut BTreeMap<PathBuf, String>,
+    sources: &mut BTreeMap<PathBuf, SourceText>,
 ) -> FileRead {
     let Candidate { path, from_folder } = candidate;
     let mut read = FileRead {
@@ -184,8 +186,12 @@ fn read_file(
         diagnostic.hint = problem.hint;
         diagnostic
     };
-    let bytes = match std::fs::read(&path) {
+    let bytes = match read_regular_file(&path, yaml::MAX_FILE_BYTES as u64) {
         Ok(bytes) => bytes,
+        Err(FileError::TooLarge { size, .. }) => {
+            read.problems.push(fail(yaml::too_large(size)));
+            return read;
+        }
         Err(error) => {
             read.problems.push(Diagnostic::error(
                 &path,
@@ -208,7 +214,7 @@ fn read_file(
         Ok(documents) => documents,
         Err(problem) => {
             read.problems.push(fail(problem));
-            sources.insert(path.clone(), shown);
+            sources.insert(path.clone(), SourceText::new(shown));
             return read;
         }
     };
@@ -219,6 +225,13 @@ fn read_file(
             Diagnostic::error(&path, None, "", "the file is empty")
                 .with_hint("a spec needs at least a `workspace:` section with name, subscription_id and resource_group"),
         );
+    }
+    // Values to hide from snippets: under keys that look like secrets (a misspelled
+    // `pasword:` too), wherever they are; and the secrets the reader took.
+    let mut sensitive = Vec::new();
+    let mut keys = secret::SecretKeys::default();
+    for document in &documents {
+        secret_looking_values(document, &mut keys, &mut sensitive);
     }
     for document in documents {
         if !matches!(document.value, yaml::Value::Map(_)) {
@@ -232,12 +245,136 @@ fn read_file(
         let mut reader = read::Reader::new(&path, env);
         read.manifests.push(reader.manifest(document));
         read.problems.append(&mut reader.problems);
-        for span in reader.sensitive {
-            secret::mask_range(&mut shown, span.start, span.end);
+        sensitive.append(&mut reader.sensitive);
+    }
+    for span in sensitive {
+        secret::mask_range(&mut shown, span.start, span.end);
+    }
+    sources.insert(path, SourceText::new(shown));
+    read
+}
+
+/// The spans of every scalar under a key that looks like a secret (see
+/// [`secret::looks_secret`]), at any depth.
+fn secret_looking_values(node: &yaml::Node, keys: &mut secret::SecretKeys, out: &mut Vec<Span>) {
+    match &node.value {
+        yaml::Value::Scalar(_) => {}
+        yaml::Value::Seq(items) => {
+            for item in items {
+                secret_looking_values(item, keys, out);
+            }
+        }
+        yaml::Value::Map(entries) => {
+            for entry in entries {
+                if keys.looks_secret(&entry.key) {
+                    scalar_spans(&entry.value, out);
+                } else {
+                    secret_looking_values(&entry.value, keys, out);
+                }
+            }
         }
     }
-    sources.insert(path, shown);
-    read
+}
+
+fn scalar_spans(node: &yaml::Node, out: &mut Vec<Span>) {
+    match &node.value {
+        yaml::Value::Scalar(_) => out.push(node.span),
+        yaml::Value::Seq(items) => items.iter().for_each(|item| scalar_spans(item, out)),
+        yaml::Value::Map(entries) => entries
+            .iter()
+            .for_each(|entry| scalar_spans(&entry.value, out)),
+    }
+}
+
+/// Why [`read_regular_file`] refused or failed to read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// A folder, a named pipe, a device or a socket: reading it could block forever or
+    /// never end (`/dev/zero`), so it is refused before it is opened for reading.
+    #[error("it is {kind}, not a regular file")]
+    NotAFile { kind: &'static str },
+    /// Larger than the limit: `size` from the file's metadata, or `None` when the file
+    /// grew past the limit while it was read.
+    #[error("it is larger than {limit} bytes")]
+    TooLarge { size: Option<u64>, limit: u64 },
+    #[error("{source}")]
+    Io { source: std::io::Error },
+}
+
+/// Read a regular file of at most `limit` bytes, holding at most `limit + 1` bytes in
+/// memory whatever the file is: the size is checked from metadata before reading, what
+/// is not a regular file is refused without being opened for reading (opening a named
+/// pipe blocks until a writer comes; a device may never end), and the read itself stops
+/// one byte past the limit (a file that grows, or lies about its size as /proc files do).
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    let io = |source| FileError::Io { source };
+    check_regular(&std::fs::metadata(path).map_err(io)?, limit)?;
+    let file = open_without_blocking(path).map_err(io)?;
+    // The path may have been swapped between the two looks: trust the open file.
+    let size = check_regular(&file.metadata().map_err(io)?, limit)?;
+    let mut bytes = Vec::with_capacity(size.min(limit) as usize + 1);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileError::TooLarge { size: None, limit });
+    }
+    Ok(bytes)
+}
+
+/// The file's size, if it is a regular file of at most `limit` bytes.
+fn check_regular(metadata: &std::fs::Metadata, limit: u64) -> Result<u64, FileError> {
+    let file_type = metadata.file_type();
+    if !file_type.is_file() {
+        return Err(FileError::NotAFile {
+            kind: kind_of(&file_type),
+        });
+    }
+    if metadata.len() > limit {
+        return Err(FileError::TooLarge {
+            size: Some(metadata.len()),
+            limit,
+        });
+    }
+    Ok(metadata.len())
+}
+
+fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK makes opening a named pipe return at once; reads of regular files
+    // ignore it.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
 }
 
 fn referenced_conda_files(read: &FileRead) -> Vec<PathBuf> {
@@ -252,4 +389,109 @@ fn referenced_conda_files(read: &FileRead) -> Vec<PathBuf> {
 
 fn canonical(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(path: &Path, limit: u64) -> FileError {
+        read_regular_file(path, limit).expect_err("refused")
+    }
+
+    #[test]
+    fn reads_regular_files_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.yaml");
+        std::fs::write(&path, "12345").unwrap();
+        assert_eq!(read_regular_file(&path, 5).unwrap(), b"12345");
+        assert!(matches!(
+            refused(&path, 4),
+            FileError::TooLarge {
+                size: Some(5),
+                limit: 4
+            }
+        ));
+        assert!(matches!(
+            refused(dir.path(), 5),
+            FileError::NotAFile { kind: "a folder" }
+        ));
+        assert!(matches!(
+            refused(&dir.path().join("missing"), 5),
+            FileError::Io { .. }
+        ));
+    }
+
+    #[test]
+    fn sparse_files_are_refused_from_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        assert!(matches!(
+            refused(&path, 1024),
+            FileError::TooLarge {
+                size: Some(size),
+                ..
+            } if size == 1 << 40
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn pipes_and_devices_are_refused_unopened() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+        // With no writer, opening the pipe for reading would block this test forever.
+        let error = refused(&fifo, 1024);
+        assert_eq!(
+            error.to_string(),
+            "it is a named pipe (FIFO), not a regular file"
+        );
+        let error = refused(Path::new("/dev/zero"), 1024);
+        assert_eq!(
+            error.to_string(),
+            "it is a character device, not a regular file"
+        );
+        // A link to a device is the device.
+        let link = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(matches!(refused(&link, 1024), FileError::NotAFile { .. }));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_that_say_they_are_empty_are_still_read_bounded() {
+        // /proc files report size 0 and hold more: the read stops past the limit.
+        let path = Path::new("/proc/self/maps");
+        assert_eq!(std::fs::metadata(path).unwrap().len(), 0);
+        assert!(matches!(
+            refused(path, 16),
+            FileError::TooLarge {
+                size: None,
+                limit: 16
+            }
+        ));
+    }
+
+    #[test]
+    fn values_under_keys_that_look_secret_are_found_at_any_depth() {
+        let text = "a:\n  pasword: one\n  list:\n    - {api_key: [two, three]}\n  safe: four\nb: &x five\nclient_secret: *x\n";
+        let documents = yaml::parse(text).unwrap();
+        let mut spans = Vec::new();
+        secret_looking_values(
+            &documents[0],
+            &mut secret::SecretKeys::default(),
+            &mut spans,
+        );
+        let found: Vec<&str> = spans.iter().map(|s| &text[s.start..s.end]).collect();
+        // An anchor's name is masked with its value: harmless.
+        assert_eq!(found, ["one", "two", "three", "&x five"]);
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::diagnostic::{Diagnostic, Span, did_you_mean, quoted};
+use crate::diagnostic::{Diagnostic, Span, did_you_mean, push_escaped, quoted};
 use crate::spec::interpolate::{self, EnvVars, InterpolationError};
 use crate::spec::raw::{
     Arguments, Cluster, Distribution, Environment, Job, KeyValues, Manifest, Registry, Required,
@@ -57,7 +57,23 @@ pub fn child_path(parent: &str, key: &str) -> String {
     match (parent.is_empty(), simple) {
         (true, true) => key.to_string(),
         (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{}]", serde_json::Value::from(key)),
+        (_, false) => {
+            // `["key"]`, with `"` and `\` escaped so the path reads back unambiguously,
+            // and control characters as everywhere else (`\u{1b}`).
+            let mut out = format!("{parent}[\"");
+            for c in key.chars() {
+                match c {
+                    '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '\t' => out.push_str("\\t"),
+                    c => push_escaped(&mut out, c),
+                }
+            }
+            out.push_str("\"]");
+            out
+        }
     }
 }
 
@@ -748,3 +764,29 @@ enum DistributionType {
 pub const MAX_NODES: u32 = 10_000;
 pub const MAX_PROCESSES_PER_NODE: u32 = 1024;
 pub const MAX_IDLE_SECONDS: u32 = 31_536_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_quote_keys_that_are_not_plain() {
+        let table = [
+            ("", "workspace", "workspace"),
+            ("workspace", "name", "workspace.name"),
+            ("tags", "my tag", "tags[\"my tag\"]"),
+            ("tags", "a\"b\\c", "tags[\"a\\\"b\\\\c\"]"),
+            ("tags", "é.x", "tags[\"é.x\"]"),
+            ("tags", "a\tb\nc", "tags[\"a\\tb\\nc\"]"),
+            (
+                "tags",
+                "x\x1b]0;t\x07\u{202e}",
+                "tags[\"x\\u{1b}]0;t\\u{7}\\u{202e}\"]",
+            ),
+            ("", "", "[\"\"]"),
+        ];
+        for (parent, key, expected) in table {
+            assert_eq!(child_path(parent, key), expected, "{key:?}");
+        }
+    }
+}

@@ -31,16 +31,75 @@ impl fmt::Debug for Secret {
 /// line of the file is shown in a message.
 pub const SECRET_KEYS: &[&str] = &["password"];
 
-/// Mask the values of secret keys (and keys that look like them, such as a misspelled
-/// `pasword:`) in `text`, line by line, keeping `${NAME}` references
-/// (they are names, not secrets) and every byte offset (masking is 1:1 per character
-/// class: ASCII stays ASCII, other characters become `*` padded to the same byte width).
-/// Used for the text that snippets are cut from, so it works even on a file that does
-/// not parse.
+/// Words that make a key look like it holds a secret, compared with the key in lower
+/// case without `_`, `-` and other separators (`client_secret`, `API-Key`, `apiKey`).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "connectionstring",
+    "authorization",
+];
+
+/// Whether a key looks like it holds a secret: one of [`SECRET_KEYS`], a key that
+/// contains a word such as `secret`, `token`, `password` or `api_key`, ends in `key`
+/// (`account_key`, `ssh_key`), or is a misspelling of `password`, `secret` or `token`
+/// (`pasword`, `Passwort`, `secert`). Such values are masked in every snippet, valid key
+/// or not: a secret typed under a misspelled key must not be shown back. A key that
+/// only looks secret costs a masked value in a snippet; a missed one costs a leak, so
+/// the rule leans wide.
+pub fn looks_secret(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if matches!(key.as_str(), "pw" | "pass") {
+        return true;
+    }
+    SECRET_WORDS.iter().any(|word| key.contains(word))
+        || (key.len() > 3 && key.ends_with("key"))
+        || (key.chars().count() >= 5
+            && ["password", "secret", "token"]
+                .iter()
+                .any(|word| strsim::jaro_winkler(&key, word) >= 0.9))
+}
+
+/// [`looks_secret`], remembered per key: a file repeats the same few keys thousands of
+/// times, and the fuzzy comparison is the costly part.
+#[derive(Default)]
+pub struct SecretKeys(std::collections::HashMap<String, bool>);
+
+impl SecretKeys {
+    pub fn looks_secret(&mut self, key: &str) -> bool {
+        if let Some(&known) = self.0.get(key) {
+            return known;
+        }
+        let answer = looks_secret(key);
+        self.0.insert(key.to_string(), answer);
+        answer
+    }
+}
+
+/// Mask the values of keys that look like secrets (see [`looks_secret`]) in `text`,
+/// line by line, keeping `${NAME}` references (they are names, not secrets) and every
+/// byte offset (masking is 1:1 per character class: ASCII stays ASCII, other characters
+/// become `*` padded to the same byte width). Used for the text that snippets are cut
+/// from, so it works even on a file that does not parse (the loader also masks, by
+/// position, the values of a parsed file that this line-based look cannot see, such as
+/// those in `{flow: mappings}`).
 pub fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut keys = SecretKeys::default();
     for line in text.split_inclusive('\n') {
-        match secret_value_start(line) {
+        match secret_value_start(line, &mut keys) {
             Some(start) => {
                 out.push_str(&line[..start]);
                 out.push_str(&mask_value(&line[start..]));
@@ -64,35 +123,6 @@ pub fn mask_range(text: &mut String, start: usize, end: usize) {
     text.replace_range(start..end, &masked);
 }
 
-/// Does `key` name a secret, or look like it does: the secret keys in any case and
-/// spelling close to them (`Password`, `pasword`, `passwort`), and names that say
-/// secret (`client_secret`, `api-token`, `pwd`). Guessing wide is safe: it only masks more.
-pub fn looks_like_secret_key(key: &str) -> bool {
-    let folded: String = key
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    if folded.is_empty() {
-        return false;
-    }
-    SECRET_KEYS.contains(&folded.as_str())
-        || [
-            "passw",
-            "pwd",
-            "secret",
-            "token",
-            "apikey",
-            "accesskey",
-            "credential",
-        ]
-        .iter()
-        .any(|word| folded.contains(word))
-        || SECRET_KEYS
-            .iter()
-            .any(|k| strsim::levenshtein(&folded, k) <= 2)
-}
-
 /// A `${NAME}` in the value of a key that looks like a secret's, with its byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretReference {
@@ -110,8 +140,9 @@ pub fn secret_references(text: &str) -> Vec<SecretReference> {
     let mut found = Vec::new();
     let mut aliases = Vec::new();
     let mut anchors: BTreeMap<&str, Vec<SecretReference>> = BTreeMap::new();
+    let mut keys = SecretKeys::default();
     for (colon, _) in text.match_indices(':') {
-        if !looks_like_secret_key(key_before(&text[..colon])) {
+        if !keys.looks_secret(key_before(&text[..colon])) {
             continue;
         }
         match value_after(text, colon + 1) {
@@ -240,27 +271,33 @@ fn references_in(text: &str, start: usize, end: usize) -> Vec<SecretReference> {
     found
 }
 
-fn secret_value_start(line: &str) -> Option<usize> {
+/// Where the value starts on a `key: value` line (also `- key: value` and quoted
+/// keys) whose key looks like a secret.
+fn secret_value_start(line: &str, keys: &mut SecretKeys) -> Option<usize> {
     let trimmed = line.trim_start();
     let mut offset = line.len() - trimmed.len();
     let mut rest = trimmed;
-    if let Some(after_dash) = rest.strip_prefix("- ") {
-        offset += 2;
-        rest = after_dash.trim_start();
-        offset += after_dash.len() - rest.len();
+    while let Some(after_dash) = rest.strip_prefix("- ") {
+        let after_dash = after_dash.trim_start();
+        offset += rest.len() - after_dash.len();
+        rest = after_dash;
     }
-    let rest_unquoted = rest.trim_start_matches(['"', '\'']);
-    offset += rest.len() - rest_unquoted.len();
-    let key_len = rest_unquoted
-        .find([':', '"', '\'', ' ', '\t'])
-        .unwrap_or(rest_unquoted.len());
-    if !looks_like_secret_key(&rest_unquoted[..key_len]) {
-        return None;
-    }
-    let after_key = rest_unquoted[key_len..].trim_start_matches(['"', '\'']);
-    let after_key = after_key.trim_start_matches([' ', '\t']);
-    after_key.strip_prefix(':')?;
-    Some(offset + (rest_unquoted.len() - after_key.len()) + 1)
+    let (key, after_key) = match rest.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            let end = rest[1..].find(quote)? + 1;
+            (&rest[1..end], &rest[end + 1..])
+        }
+        _ => {
+            let colon = rest.find(':')?;
+            (&rest[..colon], &rest[colon..])
+        }
+    };
+    let after_blank = after_key.trim_start_matches([' ', '\t']);
+    // (`password:hunter2` is one plain scalar in YAML, not a key and a value; it is
+    // masked all the same.)
+    let value = after_blank.strip_prefix(':')?;
+    keys.looks_secret(key.trim_end())
+        .then(|| offset + rest.len() - value.len())
 }
 
 fn mask_value(value: &str) -> String {
@@ -319,32 +356,110 @@ mod tests {
     }
 
     #[test]
-    fn secret_looking_keys() {
+    fn keys_that_look_like_secrets() {
         for key in [
             "password",
             "Password",
             "PASSWORD",
             "pasword",
-            "passwort",
-            "client_secret",
-            "api-token",
+            "passwrod",
+            "Passwort",
+            "passwd",
             "pwd",
-            "ACR_PASSWORD",
+            "pw",
+            "pass",
+            "secret",
+            "Secret",
+            "secert",
+            "client_secret",
+            "clientSecret",
+            "token",
+            "tokne",
+            "access_token",
+            "SAS_TOKEN",
+            "api_key",
+            "apiKey",
+            "API-KEY",
+            "account_key",
+            "ssh_key",
+            "private_key",
             "credentials",
+            "connection_string",
+            "authorization",
         ] {
-            assert!(looks_like_secret_key(key), "{key}");
+            assert!(looks_secret(key), "{key}");
         }
+        // Every key of the manifest but `password` reads as what it is.
         for key in [
+            "workspace",
+            "registries",
+            "environments",
+            "clusters",
+            "jobs",
             "name",
-            "address",
-            "username",
+            "subscription_id",
+            "resource_group",
+            "location",
+            "create_if_missing",
             "description",
             "tags",
+            "address",
+            "username",
+            "version",
             "image",
-            "pass",
-            "https",
+            "dockerfile",
+            "dockerfile_path",
+            "build_context",
+            "registry",
+            "user_managed_dependencies",
+            "conda_file",
+            "vm_size",
+            "vm_priority",
+            "min_nodes",
+            "max_nodes",
+            "idle_seconds_before_scale_down",
+            "experiment",
+            "source_directory",
+            "command",
+            "script",
+            "arguments",
+            "environment",
+            "environment_variables",
+            "cluster",
+            "node_count",
+            "distribution",
+            "type",
+            "processes_per_node",
+            "worker_count",
+            "parameter_server_count",
+            "key",
+            "team",
         ] {
-            assert!(!looks_like_secret_key(key), "{key}");
+            assert!(!looks_secret(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn masks_values_of_keys_that_look_like_secrets() {
+        let table = [
+            ("pasword: hunter2\n", "pasword: *******\n"),
+            ("  Password:  hunter2\n", "  Password:  *******\n"),
+            (
+                "- - client_secret: s3 # note\n",
+                "- - client_secret: ** # note\n",
+            ),
+            ("'api_key' : abc\n", "'api_key' : ***\n"),
+            ("\"token\": \"abc\"\r\n", "\"token\": *****\r\n"),
+            ("passwd:hunter2\n", "passwd:*******\n"),
+            ("secret: ${VAULT_SECRET}\n", "secret: ${VAULT_SECRET}\n"),
+            (
+                "description: token of thanks\n",
+                "description: token of thanks\n",
+            ),
+            ("name: password\n", "name: password\n"),
+        ];
+        for (line, expected) in table {
+            assert_eq!(mask_secret_lines(line), expected, "{line:?}");
         }
     }
 
@@ -377,16 +492,6 @@ mod tests {
         let text = "x: 1\npassword: ${ACR}\n";
         let found = secret_references(text);
         assert_eq!(&text[found[0].start..found[0].end], "${ACR}");
-    }
-
-    #[test]
-    fn masks_the_values_of_misspelled_secret_keys() {
-        let text =
-            "registries:\n  - pasword: hunter2\n    Password: \"hunter3\"\n    username: visible\n";
-        let masked = mask_secret_lines(text);
-        assert_eq!(masked.len(), text.len());
-        assert!(!masked.contains("hunter"), "{masked}");
-        assert!(masked.contains("username: visible"), "{masked}");
     }
 
     #[test]

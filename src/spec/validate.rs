@@ -496,20 +496,9 @@ impl Checker<'_> {
             ));
             return None;
         };
-        match std::fs::read(&dockerfile) {
-            Ok(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                self.dockerfile_text(dockerfile_path, &text, &dockerfile_path.path)?;
-            }
-            Err(error) => {
-                self.error(
-                    dockerfile_path.span,
-                    &dockerfile_path.path,
-                    format!("cannot read {}: {error}", dockerfile.display()),
-                );
-                return None;
-            }
-        }
+        let bytes = self.read_bounded(dockerfile_path, &dockerfile, &DOCKERFILE_LIMIT)?;
+        let text = String::from_utf8_lossy(&bytes);
+        self.dockerfile_text(dockerfile_path, &text, &dockerfile_path.path)?;
         Some(EnvironmentBuild::DockerfileFile {
             context,
             dockerfile: inside,
@@ -549,17 +538,7 @@ impl Checker<'_> {
 
     fn conda_file(&mut self, conda: &Spanned<String>) -> Option<CondaFile> {
         let path = self.existing_path(conda, PathKind::File)?;
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                self.error(
-                    conda.span,
-                    &conda.path,
-                    format!("cannot read {}: {error}", path.display()),
-                );
-                return None;
-            }
-        };
+        let bytes = self.read_bounded(conda, &path, &CONDA_FILE_LIMIT)?;
         let problem = match yaml::decode(&bytes).and_then(|text| Ok((text, yaml::parse(text)?))) {
             Ok((text, documents)) => match documents.as_slice() {
                 [document] if matches!(document.value, yaml::Value::Map(_)) => {
@@ -964,6 +943,47 @@ impl Checker<'_> {
 
     // ---- files ----------------------------------------------------------------------
 
+    /// Read a file a value names, through a bounded reader (see
+    /// [`crate::spec::read_regular_file`]): a named pipe, a device or a file over the
+    /// limit is reported at the value, and never read whole.
+    fn read_bounded(
+        &mut self,
+        value: &Spanned<String>,
+        file: &Path,
+        limit: &FileLimit,
+    ) -> Option<Vec<u8>> {
+        let problem = match crate::spec::read_regular_file(file, limit.bytes) {
+            Ok(bytes) => return Some(bytes),
+            Err(crate::spec::FileError::TooLarge { size, .. }) => {
+                let size =
+                    size.map_or_else(|| "larger".to_string(), |size| format!("{size} bytes"));
+                self.error(
+                    value.span,
+                    &value.path,
+                    format!(
+                        "the {} {} is {size}, more than the {} MiB {}",
+                        limit.noun,
+                        quoted(&value.value),
+                        limit.bytes / (1024 * 1024),
+                        limit.accepted_by
+                    ),
+                )
+                .hint = Some(format!(
+                    "is this the right file? a {} is a few kilobytes",
+                    limit.noun
+                ));
+                return None;
+            }
+            Err(error) => error,
+        };
+        self.error(
+            value.span,
+            &value.path,
+            format!("cannot read {}: {problem}", file.display()),
+        );
+        None
+    }
+
     fn existing_path(&mut self, value: &Spanned<String>, kind: PathKind) -> Option<PathBuf> {
         let relative = Path::new(&value.value);
         if relative.is_absolute() {
@@ -1046,6 +1066,32 @@ impl Checker<'_> {
         None
     }
 }
+
+/// The most a file named by a spec may hold, and who says so.
+struct FileLimit {
+    noun: &'static str,
+    bytes: u64,
+    accepted_by: &'static str,
+}
+
+/// Azure builds an environment from a build context of at most 1 MB in all, Dockerfile
+/// included ("Custom environments" in Azure Machine Learning's service limits,
+/// learn.microsoft.com/azure/machine-learning/resource-limits-capacity): a larger
+/// Dockerfile can never build. Read as 1 MiB, so nothing Azure accepts is refused.
+const DOCKERFILE_LIMIT: FileLimit = FileLimit {
+    noun: "Dockerfile",
+    bytes: 1024 * 1024,
+    accepted_by: "Azure accepts in a build context",
+};
+
+/// Azure documents no limit for a conda file, which travels inline in the environment
+/// version's request body (`condaFile`). 1 MiB, as for a Dockerfile: hundreds of times
+/// a real one (a few kilobytes), and far below ARM's 4 MB request limit.
+const CONDA_FILE_LIMIT: FileLimit = FileLimit {
+    noun: "conda file",
+    bytes: 1024 * 1024,
+    accepted_by: "amlspec reads",
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PathKind {
@@ -1304,11 +1350,11 @@ fn assemble_workspace(
 }
 
 fn duplicates(declared: &[(String, Origin)], what: &str, problems: &mut Vec<Diagnostic>) {
-    for (i, (name, origin)) in declared.iter().enumerate() {
-        if let Some((_, first)) = declared[..i]
-            .iter()
-            .find(|(other, _)| other.eq_ignore_ascii_case(name))
-        {
+    // The first declaration of each name, by a map: thousands of entries stay linear.
+    let mut firsts: std::collections::HashMap<String, &Origin> = std::collections::HashMap::new();
+    for (name, origin) in declared {
+        let first = *firsts.entry(name.to_ascii_lowercase()).or_insert(origin);
+        if !std::ptr::eq(first, origin) {
             problems.push(
                 Diagnostic::error(
                     &origin.file,
@@ -1328,11 +1374,10 @@ fn duplicates(declared: &[(String, Origin)], what: &str, problems: &mut Vec<Diag
 }
 
 fn same_registry_address(registries: &[Registry], problems: &mut Vec<Diagnostic>) {
-    for (i, registry) in registries.iter().enumerate() {
-        if let Some(first) = registries[..i]
-            .iter()
-            .find(|r| r.address == registry.address)
-        {
+    let mut firsts: std::collections::HashMap<&str, &Registry> = std::collections::HashMap::new();
+    for registry in registries {
+        let first = *firsts.entry(registry.address.as_str()).or_insert(registry);
+        if !std::ptr::eq(first, registry) {
             let origin = &registry.origin;
             problems.push(
                 Diagnostic::error(

@@ -7,6 +7,7 @@
 //! not UTF-8, oversize files, nesting deeper than [`MAX_DEPTH`], alias bombs (more than
 //! [`MAX_NODES`] nodes after expansion), custom tags and duplicate keys.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
@@ -107,18 +108,25 @@ impl LoadError {
     }
 }
 
+/// The problem with a file larger than [`MAX_FILE_BYTES`]; `size` when it is known.
+pub fn too_large(size: Option<u64>) -> LoadError {
+    let limit = MAX_FILE_BYTES / (1024 * 1024);
+    LoadError {
+        span: None,
+        message: match size {
+            Some(size) => {
+                format!("the file is {size} bytes, more than the {limit} MiB a spec may have")
+            }
+            None => format!("the file is more than the {limit} MiB a spec may have"),
+        },
+        hint: Some("is this the right file? a manifest is a few kilobytes".into()),
+    }
+}
+
 /// Decode a file's bytes, refusing what is not UTF-8 text of a sane size.
 pub fn decode(bytes: &[u8]) -> Result<&str, LoadError> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(LoadError {
-            span: None,
-            message: format!(
-                "the file is {} bytes, more than the {} MiB a spec may have",
-                bytes.len(),
-                MAX_FILE_BYTES / (1024 * 1024)
-            ),
-            hint: Some("is this the right file? a manifest is a few kilobytes".into()),
-        });
+        return Err(too_large(Some(bytes.len() as u64)));
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(LoadError {
@@ -182,28 +190,60 @@ fn scan_error(lines: &LineIndex, error: &ScanError) -> LoadError {
 }
 
 /// Byte offsets of line starts, to turn the parser's (line, character column) marks
-/// into byte ranges.
+/// into byte ranges. The parser's marks move forward through the text, so the last
+/// position found is kept and the next one is counted from there: on a 4 MiB line the
+/// columns cost one pass, not one pass per mark.
 struct LineIndex<'t> {
     text: &'t str,
     starts: Vec<usize>,
+    /// The last mark found: 0-based line, character column, byte offset.
+    cursor: Cell<(usize, usize, usize)>,
 }
 
 impl<'t> LineIndex<'t> {
     fn new(text: &'t str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts,
+            cursor: Cell::new((0, 0, 0)),
+        }
     }
 
     fn offset(&self, mark: Marker) -> usize {
-        let line = mark.line().max(1);
-        let Some(&start) = self.starts.get(line - 1) else {
+        let line = mark.line().max(1) - 1;
+        let Some(&start) = self.starts.get(line) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
-        rest.char_indices()
-            .nth(mark.col())
-            .map_or(self.text.len(), |(i, _)| start + i)
+        let target = mark.col();
+        let (cursor_line, cursor_col, cursor_byte) = self.cursor.get();
+        let (mut col, mut byte) = (0, start);
+        if cursor_line == line {
+            if cursor_col <= target {
+                (col, byte) = (cursor_col, cursor_byte);
+            } else if cursor_col - target < target {
+                // Closer to the last mark than to the line's start: step back.
+                (col, byte) = (cursor_col, cursor_byte);
+                for c in self.text[start..byte].chars().rev() {
+                    if col == target {
+                        break;
+                    }
+                    byte -= c.len_utf8();
+                    col -= 1;
+                }
+            }
+        }
+        let mut rest = self.text[byte..].chars();
+        while col < target {
+            let Some(c) = rest.next() else {
+                return self.text.len();
+            };
+            byte += c.len_utf8();
+            col += 1;
+        }
+        self.cursor.set((line, col, byte));
+        byte
     }
 
     fn span(&self, start: Marker, end: Marker) -> Span {
@@ -662,6 +702,32 @@ mod tests {
         let name = &entries(&root)[1];
         assert_eq!(name.value.span.column, 7);
         assert_eq!(&text[name.value.span.start..name.value.span.end], "ü-x");
+    }
+
+    #[test]
+    fn marks_map_to_byte_offsets_in_any_order() {
+        let text = "ab: é€x\n\nschlüssel: wert\nz";
+        let lines = LineIndex::new(text);
+        // (line, column) of every character, as the parser counts them.
+        let mut marks = Vec::new();
+        for (line, content) in text.split('\n').enumerate() {
+            let start = content.as_ptr() as usize - text.as_ptr() as usize;
+            for (col, (i, _)) in content.char_indices().enumerate() {
+                marks.push((line + 1, col, start + i));
+            }
+            marks.push((line + 1, content.chars().count(), start + content.len()));
+        }
+        let mut order: Vec<usize> = (0..marks.len()).collect();
+        // Forward, backward, and jumping about.
+        order.extend((0..marks.len()).rev());
+        order.extend((0..marks.len()).map(|i| (i * 7) % marks.len()));
+        for i in order {
+            let (line, col, expected) = marks[i];
+            let mark = Marker::new(0, line, col);
+            assert_eq!(lines.offset(mark), expected, "line {line} column {col}");
+        }
+        assert_eq!(lines.offset(Marker::new(0, 9, 0)), text.len());
+        assert_eq!(lines.offset(Marker::new(0, 4, 5)), text.len());
     }
 
     #[test]
