@@ -4,8 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::render;
+use crate::render::redact::{self, Masked};
 use crate::settings::{DiagnosticFormat, ValidateSettings};
-use crate::spec::{self, interpolate::EnvVars};
+use crate::spec::interpolate::EnvVars;
 
 pub fn run(settings: ValidateSettings) -> std::io::Result<ExitCode> {
     let ValidateSettings {
@@ -13,12 +14,14 @@ pub fn run(settings: ValidateSettings) -> std::io::Result<ExitCode> {
         format,
         load,
     } = settings;
-    let loaded = spec::load_with(&paths, &EnvVars::from_process(), load);
+    // From here on, what the specs' secret keys take is masked in everything written.
+    let loaded = crate::ops::load::load(&paths, &EnvVars::from_process(), load);
+    let redactor = redact::active();
     match format {
         DiagnosticFormat::Human => {
             super::print_problems(&loaded)?;
             if !loaded.has_errors() {
-                let mut stdout = anstream::stdout();
+                let mut stdout = redact::stdout();
                 for workspace in loaded.specs.iter().flat_map(|s| s.workspaces.iter()) {
                     writeln!(stdout, "{}", render::workspace_line(workspace))?;
                 }
@@ -27,20 +30,31 @@ pub fn run(settings: ValidateSettings) -> std::io::Result<ExitCode> {
                     "{}",
                     render::diagnostics::summary(&loaded.problems, loaded.files.len())
                 )?;
+                stdout.flush()?;
             }
         }
         DiagnosticFormat::Json => {
+            // Masked before rendering too, so JSON escaping cannot hide a secret.
+            let problems: Vec<_> = loaded
+                .problems
+                .iter()
+                .map(|p| redactor.diagnostic(p))
+                .collect();
+            let mut stdout = Masked::new(std::io::stdout());
             write!(
-                std::io::stdout(),
+                stdout,
                 "{}",
-                render::diagnostics::json(&loaded.problems, &loaded.files)
+                render::diagnostics::json(&problems, &loaded.files)
             )?;
+            stdout.flush()?;
         }
         DiagnosticFormat::Github => {
-            let mut stdout = std::io::stdout();
+            let mut stdout = Masked::new(std::io::stdout());
             for problem in &loaded.problems {
-                writeln!(stdout, "{}", render::diagnostics::github(problem))?;
+                let problem = redactor.diagnostic(problem);
+                writeln!(stdout, "{}", render::diagnostics::github(&problem))?;
             }
+            stdout.flush()?;
         }
     }
     Ok(if loaded.has_errors() {

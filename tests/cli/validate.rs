@@ -824,3 +824,30 @@ fn values_of_keys_that_look_like_secrets_never_reach_snippets() {
         out.stderr
     );
 }
+
+/// What a secret key takes is masked in validate's problems too, in every format, even
+/// where the message quotes another value built from it (cut short, JSON- or
+/// GitHub-escaped).
+#[test]
+fn secret_values_are_masked_in_every_validate_format() {
+    let secret = format!("s3cret\"%,:{}", "x".repeat(70));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  description: ${ACR_PASSWORD}\nregistries:\n  - name: reg\n    address: ${ACR_PASSWORD}_.azurecr.io\n    username: u\n    password: ${ACR_PASSWORD}\nenvironments:\n  - name: env\n    image: \"${ACR_PASSWORD} latest\"\n",
+    )
+    .unwrap();
+    for format in ["human", "json", "github"] {
+        let out = crate::common::Test::new()
+            .env("ACR_PASSWORD", &secret)
+            .secret(&secret)
+            .args(["-vvv", "validate", "--format", format])
+            .arg_path(&spec)
+            .run();
+        assert_eq!(out.code, 1, "{format}: {}", out.stderr);
+        let shown = format!("{}{}", out.stdout, out.stderr);
+        assert!(shown.contains("(sensitive)"), "{format}: {shown}");
+        assert!(!shown.contains("s3cret"), "{format}: {shown}");
+    }
+}
