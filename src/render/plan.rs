@@ -6,11 +6,10 @@
 //!
 //! Spec-derived text is escaped in every form: control characters (ESC, CR, BS, NUL,
 //! DEL, ...) and bidirectional and invisible format characters are shown as `\u{..}`
-//! escapes ([`escape_text`]), markdown keeps it inside its code block and out of HTML,
+//! escapes (`diagnostic::escape`, the one escaping of spec text for every output), markdown keeps it inside its code block and out of HTML,
 //! and GitHub workflow commands get GitHub's own escaping on top. Secrets are masked
 //! before any of it ([`redacted`]).
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
@@ -18,44 +17,8 @@ use serde_json::Value;
 
 use super::redact::Redactor;
 use super::{escape_data, escape_property};
+use crate::diagnostic::escape as escape_text;
 use crate::plan::{Action, Plan, ResourceChange, SpecLocation, Summary, WorkspacePlan};
-
-/// Characters that could move the cursor, rewrite the line or change the terminal, or
-/// make text read other than it is: C0 and C1 controls, DEL, and the bidirectional and
-/// invisible format characters.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-        )
-}
-
-/// `text` with every control and format character shown as an escape (`\n`, `\u{1b}`),
-/// so spec-derived text cannot drive a terminal or a log viewer.
-pub fn escape_text(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
 
 /// `text` for HTML (markdown's `<summary>`), escaped as text there.
 fn escape_html(text: &str) -> String {

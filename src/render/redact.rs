@@ -55,7 +55,7 @@ impl Redactor {
                 debug[1..debug.len() - 1].to_string(),
                 super::escape_data(secret),
                 super::escape_property(secret),
-                super::plan::escape_text(secret).into_owned(),
+                crate::diagnostic::escape(secret).into_owned(),
             ]);
         }
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
