@@ -20,6 +20,7 @@ pub mod observe;
 pub mod ops;
 pub mod plan;
 pub mod render;
+pub mod secret;
 pub mod settings;
 pub mod snapshot;
 pub mod spec;

@@ -28,8 +28,8 @@ use url::Url;
 use crate::azure::auth::seconds;
 use crate::azure::client::{ClientSettings, after_tries};
 use crate::azure::retry::{self, Gate, GaveUp, Outcome};
+use crate::secret::Secret;
 use crate::snapshot::Snapshot;
-use crate::spec::secret::Secret;
 
 /// The Blob service version every request asks for.
 pub const STORAGE_VERSION: &str = "2023-11-03";

@@ -1,31 +1,10 @@
-//! Secrets (registry passwords): a value that can be used but never shown.
-//!
-//! `Secret` has no `Display` and no `Serialize`, and its `Debug` prints `(sensitive)`,
-//! so a secret cannot reach output, logs or saved plans by accident. The one way out is
-//! [`Secret::expose`], used where the value is sent to Azure.
+//! Secrets in spec files: which keys hold them (and which look like they do), the
+//! variables they take, and masking their values in the lines a message shows. The
+//! `Secret` type itself lives in `crate::secret`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    /// The value itself, for the request that sends it to Azure. Nothing else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(sensitive)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Keys whose values are secrets wherever they appear; their text is masked before any
 /// line of the file is shown in a message.
@@ -175,8 +154,10 @@ pub fn secret_references(text: &str) -> Vec<SecretReference> {
 fn key_before(before: &str) -> &str {
     let before = before.trim_end_matches(['"', '\'']);
     let start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || "_-.".contains(*c)))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &before[start..]
 }
 
@@ -485,6 +466,8 @@ mod tests {
             ("username: ${A}\ndescription: ${B}\n", &[]),
             ("image: x.azurecr.io/a:${A}\n", &[]),
             ("password: ***** # masked\nusername: ${B}\n", &[]),
+            // A key with a character wider than a byte right before its name.
+            ("\"dscr\u{202e}ipton\": x\n\u{e9}password: ${A}\n", &["A"]),
         ];
         for (text, expected) in table {
             assert_eq!(names(text), *expected, "{text:?}");

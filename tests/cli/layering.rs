@@ -1,7 +1,8 @@
 //! The import rules that keep the stages apart (STYLE.md), checked on the sources: the
 //! executor makes no decisions and prints nothing (`apply` never imports `spec`,
 //! `observe` or `render`); the planner does no I/O (`plan` never imports `azure` or
-//! `tokio`); the emulator stands in for Azure and shares nothing with the client.
+//! `tokio`); `azure` is HTTP only and knows nothing of specs or stages; the emulator
+//! stands in for Azure and shares nothing with the client.
 
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,22 @@ fn apply_makes_no_decisions_and_prints_nothing() {
 #[test]
 fn plan_does_no_io() {
     let found = uses("plan", &["crate::azure", "tokio", "reqwest"]);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn azure_knows_nothing_of_specs_or_stages() {
+    let stages = [
+        "crate::spec",
+        "crate::desired",
+        "crate::observe",
+        "crate::plan",
+        "crate::apply",
+        "crate::render",
+        "crate::commands",
+        "crate::bodies",
+    ];
+    let found = uses("azure", &stages);
     assert!(found.is_empty(), "{found:#?}");
 }
 
