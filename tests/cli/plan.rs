@@ -1289,3 +1289,40 @@ fn literal_secrets_under_misspelled_keys_are_masked_in_snippets() {
         out.stderr
     );
 }
+
+/// The README's first command, as written (its variables included), in a copy of the
+/// repository's specs: it plans without a problem, not even a warning.
+#[test]
+fn the_readme_quick_start_runs_as_written() {
+    let readme = std::fs::read_to_string(crate::common::repo_root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("-- plan --emulator specs/pets.yaml"))
+        .expect("the README's quick start plans specs/pets.yaml against the emulator");
+    let variables: Vec<(&str, &str)> = lines[at - 1]
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .collect();
+    assert!(
+        variables.iter().any(|(name, _)| *name == "ACR_PASSWORD"),
+        "{variables:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let specs = specs_copy();
+    std::fs::rename(specs.path(), dir.path().join("specs")).unwrap();
+    let mut test = crate::common::Test::new().current_dir(dir.path());
+    for (name, value) in &variables {
+        test = test.env(name, value);
+        if name.contains("PASSWORD") {
+            test = test.secret(value);
+        }
+    }
+    let out = test.args(["plan", "--emulator", "specs/pets.yaml"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr, "",
+        "a new user's first run says nothing on stderr"
+    );
+    assert!(out.stdout.contains("Plan: 9 to create"), "{}", out.stdout);
+}
