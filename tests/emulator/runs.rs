@@ -310,3 +310,98 @@ async fn run_history_checks_token_scope_and_run() {
     assert_eq!(status, 404);
     assert!(text.contains("SubscriptionNotFound"), "{text}");
 }
+
+/// azure-ai-ml's own `jobs.stream` against the in-process emulator (tests/emulator/python/
+/// stream_probe.py). Needs python3 with azure-ai-ml (AMLSPEC_PYTHON names another
+/// interpreter, e.g. a venv's): `cargo test --test emulator azure_ai_ml -- --ignored`.
+#[tokio::test]
+#[ignore = "needs python3 with azure-ai-ml"]
+async fn azure_ai_ml_jobs_stream_prints_the_emulator_log() {
+    let python = std::env::var("AMLSPEC_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_sdk = tokio::process::Command::new(&python)
+        .args(["-c", "import azure.ai.ml, azure.identity"])
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_sdk,
+        "`{python}` cannot import azure.ai.ml and azure.identity: pip install azure-ai-ml==1.35.2 azure-identity (or set AMLSPEC_PYTHON)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let emu = amlspec::emulator::Emulator::start(EmulatorConfig {
+        tls: amlspec::emulator::TlsConfig::SelfSigned {
+            write_ca_to: Some(ca.clone()),
+        },
+        sim_mode: SimMode::Auto,
+        timings: SimTimings {
+            lro: Duration::ZERO,
+            job_phase: Duration::from_secs(1),
+            job_running: Duration::from_secs(6),
+            ..SimTimings::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/emulator/python/stream_probe.py"
+    );
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(emu.addr().port().to_string())
+        .arg(&ca)
+        .env("AMLSPEC_ADMIN_KEY", emu.admin_key())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("STREAM OK"),
+        "stream_probe.py failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    // What jobs.stream printed is exactly the emulator's log, line for line.
+    let printed: Vec<&str> = stdout
+        .split("--- jobs.stream(stream-ok) printed ---")
+        .nth(1)
+        .and_then(|s| s.split("Execution Summary").next())
+        .unwrap()
+        .lines()
+        .skip_while(|l| !l.starts_with("====="))
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut expected = Vec::new();
+    for status in ["Queued", "Preparing", "Running", "Completed"] {
+        expected.extend(amlspec_log_lines(
+            "stream-ok",
+            "python train.py --epochs 3",
+            status,
+        ));
+    }
+    assert_eq!(printed, expected);
+    assert!(!stdout.contains(emu.admin_key()) && !stderr.contains(emu.admin_key()));
+}
+
+/// The lines the emulator's jobs write per status (see src/emulator/runs.rs), spelled out
+/// here so a change there shows up as a failing test.
+fn amlspec_log_lines(name: &str, command: &str, status: &str) -> Vec<String> {
+    let phase = |what: &str| format!("[amlspec-emulator] job {name}: {what}");
+    match status {
+        "Queued" => vec![phase("Queued")],
+        "Preparing" => vec![phase("Preparing: image pulled, code snapshot mounted")],
+        "Running" => vec![
+            phase("Running"),
+            format!("[amlspec-emulator] $ {command}"),
+            "epoch 1/3 loss=0.900".to_string(),
+        ],
+        _ => vec![
+            "epoch 2/3 loss=0.600".to_string(),
+            "epoch 3/3 loss=0.300".to_string(),
+            phase("Completed"),
+        ],
+    }
+}

@@ -668,4 +668,152 @@ mod tests {
         s.blob = "other.txt";
         assert!(matches!(check_sas(&s, KEY), Err(AuthFailure::Signature(_))));
     }
+
+    /// `Authorization: SharedKey acct:…` over `string_to_sign`, written out independently of
+    /// the code under test.
+    fn shared_key(string_to_sign: &str) -> String {
+        format!("SharedKey acct:{}", hmac_b64(KEY, string_to_sign).unwrap())
+    }
+
+    fn put_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "text/plain".parse().unwrap());
+        h.insert("content-length", "0".parse().unwrap());
+        h.insert("x-ms-version", "2025-01-05".parse().unwrap());
+        h.insert(
+            "x-ms-date",
+            "Tue, 01 Jan 2030 00:00:00 GMT".parse().unwrap(),
+        );
+        h.insert("x-ms-meta-Owner", " team ".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn shared_key_signature_covers_method_headers_path_and_query() {
+        let headers = put_headers();
+        let query = vec![
+            ("include".to_string(), "snapshots".to_string()),
+            ("comp".to_string(), "list".to_string()),
+            ("include".to_string(), "metadata".to_string()),
+        ];
+        let s = signed(&query, &headers, 'w');
+        // content-length 0 signs as empty; x-ms-* sorted, lower-cased, values trimmed;
+        // repeated query keys joined by commas in order of appearance after sorting.
+        let string_to_sign = "PUT\n\n\n\n\ntext/plain\n\n\n\n\n\n\nx-ms-date:Tue, 01 Jan 2030 00:00:00 GMT\nx-ms-meta-owner:team\nx-ms-version:2025-01-05\n/acct/c/b.txt\ncomp:list\ninclude:metadata,snapshots";
+        assert_eq!(
+            check_shared_key(&s, &shared_key(string_to_sign), KEY),
+            Ok(())
+        );
+        // Any other string to sign is refused.
+        for other in [
+            string_to_sign.replace("PUT", "GET"),
+            string_to_sign.replace("text/plain", ""),
+            string_to_sign.replace("include:metadata,snapshots", "include:snapshots,metadata"),
+            string_to_sign.replace(
+                "\ninclude:metadata,snapshots",
+                "\ninclude:metadata\ninclude:snapshots",
+            ),
+        ] {
+            assert!(matches!(
+                check_shared_key(&s, &shared_key(&other), KEY),
+                Err(AuthFailure::Signature(_))
+            ));
+        }
+        // The account in the header must be the request's (in any case).
+        let sig = hmac_b64(KEY, string_to_sign).unwrap();
+        assert_eq!(
+            check_shared_key(&s, &format!("SharedKey ACCT:{sig}"), KEY),
+            Ok(())
+        );
+        assert!(matches!(
+            check_shared_key(&s, &format!("SharedKey other:{sig}"), KEY),
+            Err(AuthFailure::Signature(m)) if m.contains("'other'")
+        ));
+        for malformed in [format!("SharedKey acct{sig}"), format!("Bearer acct:{sig}")] {
+            assert!(matches!(
+                check_shared_key(&s, &malformed, KEY),
+                Err(AuthFailure::Signature(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn shared_key_path_style_signs_with_or_without_the_account_segment() {
+        let headers = HeaderMap::new();
+        let query = Vec::new();
+        let mut s = signed(&query, &headers, 'r');
+        s.method = "GET";
+        s.path_style = true;
+        s.raw_path = "/acct/c/b.txt";
+        let prefix = "GET\n\n\n\n\n\n\n\n\n\n\n\n";
+        for resource in ["/acct/acct/c/b.txt", "/acct/c/b.txt"] {
+            let auth = shared_key(&format!("{prefix}{resource}"));
+            assert_eq!(check_shared_key(&s, &auth, KEY), Ok(()), "{resource}");
+        }
+        // Virtual-host style: only the path as sent.
+        s.path_style = false;
+        s.raw_path = "/c/b.txt";
+        let auth = shared_key(&format!("{prefix}/acct/c/b.txt"));
+        assert_eq!(check_shared_key(&s, &auth, KEY), Ok(()));
+        let auth = shared_key(&format!("{prefix}/acct/b.txt"));
+        assert!(check_shared_key(&s, &auth, KEY).is_err());
+    }
+
+    /// An account SAS (`ss`), signed as Azure signs it for version `sv`.
+    fn account_query(sv: &str, sp: &str, with_ses_field: bool) -> Vec<(String, String)> {
+        let st = t(NOW - time::Duration::hours(1));
+        let se = t(NOW + time::Duration::hours(1));
+        let mut parts = vec!["acct", sp, "b", "sco", &st, &se, "", "", sv];
+        if with_ses_field {
+            parts.push("");
+        }
+        let sig = hmac_b64(KEY, &(parts.join("\n") + "\n")).unwrap();
+        [
+            ("sv", sv),
+            ("ss", "b"),
+            ("srt", "sco"),
+            ("sp", sp),
+            ("st", &st),
+            ("se", &se),
+            ("sig", &sig),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn account_sas_string_to_sign_depends_on_version() {
+        // From 2020-12-06 on the string to sign has the encryption scope field.
+        assert_eq!(
+            check_at(&account_query("2023-11-03", "rl", true), 'r'),
+            Ok(())
+        );
+        assert_eq!(
+            check_at(&account_query("2020-12-06", "rl", true), 'r'),
+            Ok(())
+        );
+        assert!(matches!(
+            check_at(&account_query("2023-11-03", "rl", false), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+        assert_eq!(
+            check_at(&account_query("2019-12-12", "rl", false), 'r'),
+            Ok(())
+        );
+        assert!(matches!(
+            check_at(&account_query("2019-12-12", "rl", true), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+        // Its permissions still apply; an account SAS may list a container.
+        assert!(matches!(
+            check_at(&account_query("2023-11-03", "l", true), 'r'),
+            Err(AuthFailure::Permission(_))
+        ));
+        let query = account_query("2023-11-03", "l", true);
+        let headers = HeaderMap::new();
+        let mut s = signed(&query, &headers, 'l');
+        s.container_level = true;
+        assert_eq!(check_sas(&s, KEY), Ok(()));
+    }
 }
