@@ -165,6 +165,7 @@ fn fail_job(w: &mut World, job_id: &str) -> Result<(), AdminError> {
     let now = w.now();
     r.body_mut()["properties"]["status"] = json!("Failed");
     r.phase_started = now;
+    super::runs::on_status(w, &key, &r, "Failed", now)?;
     w.store.put(&key, Record::Arm(r))?;
     w.active.remove(&key);
     Ok(())

@@ -43,6 +43,7 @@ mod faults;
 mod model;
 pub mod openapi;
 mod reply;
+mod runs;
 mod server;
 mod store;
 mod tls;

@@ -30,12 +30,20 @@ const BODY_LIMIT: usize = 1 << 30;
 enum Surface {
     Admin,
     Metadata,
-    Token { v2: bool },
+    Token {
+        v2: bool,
+    },
     OpenId,
     InstanceDiscovery,
     Jwks,
     Arm,
-    Blob { path_style: bool },
+    /// The workspace's discovery document (`discoveryUrl`).
+    Discovery,
+    /// Run history (`/history/v1.0/subscriptions/...`).
+    History,
+    Blob {
+        path_style: bool,
+    },
     Unknown,
 }
 
@@ -61,6 +69,8 @@ fn classify(shared: &Shared, host: &str, segs: &[String]) -> Surface {
         ["admin", ..] => Surface::Admin,
         ["metadata", "endpoints"] => Surface::Metadata,
         ["subscriptions", ..] => Surface::Arm,
+        ["discovery"] => Surface::Discovery,
+        ["history", "v1.0", "subscriptions", ..] => Surface::History,
         [_, "oauth2", "v2.0", "token"] => Surface::Token { v2: true },
         [_, "oauth2", "token"] => Surface::Token { v2: false },
         [_, "v2.0", ".well-known", "openid-configuration"]
@@ -92,7 +102,11 @@ fn fault_target(surface: Surface) -> Option<FaultTarget> {
         Surface::Token { .. } | Surface::OpenId | Surface::InstanceDiscovery | Surface::Jwks => {
             Some(FaultTarget::Token)
         }
-        Surface::Arm | Surface::Metadata | Surface::Unknown => Some(FaultTarget::Arm),
+        Surface::Arm
+        | Surface::Metadata
+        | Surface::Discovery
+        | Surface::History
+        | Surface::Unknown => Some(FaultTarget::Arm),
     }
 }
 
@@ -324,6 +338,19 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
         Surface::InstanceDiscovery => auth::instance_discovery(config, &base),
         Surface::Jwks => auth::jwks(),
         Surface::Arm => unreachable!("handled above"),
+        Surface::Discovery if method == Method::GET => super::runs::discovery(&base),
+        Surface::History if method == Method::GET => {
+            match history(shared, world, &base, &segs[2..], &headers) {
+                Ok(r) => r,
+                Err(e) => e.into_reply(),
+            }
+        }
+        Surface::Discovery | Surface::History => ArmError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("The emulator serves only GET on '{raw_path}'."),
+        )
+        .into_reply(),
         Surface::Blob { path_style } => {
             let (account, rest): (String, &[String]) = if path_style {
                 (segs[0].to_ascii_lowercase(), &segs[1..])
@@ -364,6 +391,48 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
         .into_reply(),
     };
     (reply, Vec::new())
+}
+
+/// Run history: the ARM token and scope rules, then the run's details.
+fn history(
+    shared: &Shared,
+    world: &mut World,
+    base: &str,
+    segs: &[String],
+    headers: &HeaderMap,
+) -> Result<Reply, ArmError> {
+    let config = &shared.config;
+    let served = auth::Served {
+        scheme: shared.scheme,
+        port: shared.port,
+    };
+    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let claims = auth::check_bearer(world, config, served, base, header, auth::Audience::Arm)?;
+    if let Some(sub) = segs.get(1)
+        && !config
+            .subscriptions
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(sub))
+    {
+        return Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            format!("The subscription '{sub}' could not be found."),
+        ));
+    }
+    let scope_path = format!("/{}", segs.join("/"));
+    if !auth::in_scope(config, &claims, &scope_path) {
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{oid}' with object id '{oid}' does not have authorization to read run history over scope '{scope_path}'.",
+                oid = claims.oid
+            ),
+        ));
+    }
+    world.advance(config)?;
+    super::runs::history(world, base, segs)
 }
 
 fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<Response> {

@@ -218,6 +218,7 @@ impl World {
                 };
                 set_job_status(r.body_mut(), next, at);
                 r.phase_started = at;
+                super::runs::on_status(self, key, &r, next, at)?;
                 let terminal = JOB_TERMINAL.contains(&next);
                 self.store.put(key, Record::Arm(r))?;
                 if terminal {
@@ -283,6 +284,7 @@ impl World {
                 {
                     set_job_status(r.body_mut(), "Canceled", at);
                     r.phase_started = at;
+                    super::runs::on_status(self, &op.target, &r, "Canceled", at)?;
                     self.store.put(&op.target, Record::Arm(r))?;
                     self.active.remove(&op.target);
                 }
@@ -310,6 +312,7 @@ impl World {
                 self.store.delete(&account_index_key(&name))?;
             }
             self.store.delete(&k)?;
+            super::runs::forget(self, &k)?;
             self.active.remove(&k);
         }
         Ok(())

@@ -15,6 +15,7 @@ mod identity;
 mod jobs;
 mod lro;
 mod persistence;
+mod runs;
 mod security;
 mod state;
 mod support;

@@ -210,6 +210,7 @@ pub(super) fn cancel(
     }
     r.body_mut()["properties"]["status"] = json!("CancelRequested");
     r.phase_started = ctx.now;
+    crate::emulator::runs::on_status(world, &key, &r, "CancelRequested", ctx.now)?;
     put_arm(world, &key, r)?;
     let ws = get_arm(world, &key_of(ws_id));
     let location = ws

@@ -509,6 +509,63 @@ fn commit_blob(
     Ok(reply)
 }
 
+/// Appends `text` to a block blob the emulator itself writes (a job's log), creating it
+/// when absent. Does nothing when the container is not held here (Azurite backend).
+pub(crate) fn append_text(
+    world: &mut World,
+    account: &str,
+    container: &str,
+    blob: &str,
+    text: &str,
+    at: OffsetDateTime,
+) -> Result<(), super::store::StoreError> {
+    if world
+        .store
+        .get(&container_key(account, container))
+        .is_none()
+    {
+        return Ok(());
+    }
+    let key = blob_key(account, container, blob);
+    let existing = match world.store.get(&key) {
+        Some(Record::Blob(b)) => Some(b.clone()),
+        _ => None,
+    };
+    let mut data = match &existing {
+        Some(b) => world.store.get_data(&b.data)?.to_vec(),
+        None => Vec::new(),
+    };
+    data.extend_from_slice(text.as_bytes());
+    let content_md5 = Some(STANDARD.encode(Md5::digest(&data)));
+    let length = data.len() as u64;
+    let hash = world.store.put_data(Bytes::from(data))?;
+    let seq = world.seq();
+    let record = BlobRecord {
+        etag: etag(at, seq),
+        created: existing.as_ref().map_or(at, |b| b.created),
+        last_modified: at,
+        content_length: length,
+        content_type: "text/plain; charset=utf-8".to_string(),
+        content_md5,
+        content_encoding: None,
+        content_language: None,
+        cache_control: None,
+        content_disposition: None,
+        metadata: BTreeMap::new(),
+        data: hash,
+        committed_blocks: Vec::new(),
+    };
+    world.store.put(&key, Record::Blob(record))
+}
+
+/// True when the blob exists in the emulator's own store.
+pub(crate) fn exists(world: &World, account: &str, container: &str, blob: &str) -> bool {
+    matches!(
+        world.store.get(&blob_key(account, container, blob)),
+        Some(Record::Blob(_))
+    )
+}
+
 fn put_blob(world: &mut World, req: &BlobReq) -> BlobResult {
     match header(&req.headers, "x-ms-blob-type") {
         Some("BlockBlob") => {}

@@ -39,9 +39,53 @@ pub(crate) fn container_sas(
     start: OffsetDateTime,
     expiry: OffsetDateTime,
 ) -> String {
+    service_sas(
+        account,
+        key_b64,
+        container,
+        None,
+        permissions,
+        start,
+        expiry,
+    )
+}
+
+/// A service SAS for one blob (`sr=b`), as run history hands out for log files.
+pub(crate) fn blob_sas(
+    account: &str,
+    key_b64: &str,
+    container: &str,
+    blob: &str,
+    permissions: &str,
+    start: OffsetDateTime,
+    expiry: OffsetDateTime,
+) -> String {
+    service_sas(
+        account,
+        key_b64,
+        container,
+        Some(blob),
+        permissions,
+        start,
+        expiry,
+    )
+}
+
+fn service_sas(
+    account: &str,
+    key_b64: &str,
+    container: &str,
+    blob: Option<&str>,
+    permissions: &str,
+    start: OffsetDateTime,
+    expiry: OffsetDateTime,
+) -> String {
     let st = sas_time(start);
     let se = sas_time(expiry);
-    let resource = format!("/blob/{account}/{container}");
+    let (resource, sr) = match blob {
+        Some(b) => (format!("/blob/{account}/{container}/{b}"), "b"),
+        None => (format!("/blob/{account}/{container}"), "c"),
+    };
     let string_to_sign = [
         permissions,
         &st,
@@ -51,7 +95,7 @@ pub(crate) fn container_sas(
         "",
         "https,http",
         SAS_VERSION,
-        "c",
+        sr,
         "",
         "",
         "",
@@ -64,7 +108,7 @@ pub(crate) fn container_sas(
     let sig = hmac_b64(key_b64, &string_to_sign).unwrap_or_default();
     let enc = |s: &str| crate::emulator::util::encode_query_value(s);
     format!(
-        "sv={SAS_VERSION}&st={}&se={}&sr=c&sp={permissions}&spr=https%2Chttp&sig={}",
+        "sv={SAS_VERSION}&st={}&se={}&sr={sr}&sp={permissions}&spr=https%2Chttp&sig={}",
         enc(&st),
         enc(&se),
         enc(&sig)
@@ -299,10 +343,21 @@ pub(crate) fn check_sas(s: &Signed<'_>, key_b64: &str) -> Result<(), AuthFailure
             )));
         }
     }
-    if !st.is_empty() && parse_sas_time(st).is_none_or(|t| t > now + time::Duration::minutes(15)) {
-        return Err(AuthFailure::Expired(format!(
-            "Signed start time [{st}] is in the future."
-        )));
+    // Azure Storage allows no clock skew: a SAS is valid from `st` on, inclusive.
+    if !st.is_empty() {
+        match parse_sas_time(st) {
+            Some(t) if t <= now => {}
+            Some(_) => {
+                return Err(AuthFailure::Expired(format!(
+                    "Signed start time [{st}] must be before or at the current time."
+                )));
+            }
+            None => {
+                return Err(AuthFailure::Signature(format!(
+                    "The signed start '{st}' is not a valid time."
+                )));
+            }
+        }
     }
     if spr == "https" && s.scheme != "https" {
         return Err(AuthFailure::Protocol);
@@ -416,5 +471,349 @@ mod tests {
             check_sas(&signed(&query, &headers, 'w'), KEY),
             Err(AuthFailure::Permission(_))
         ));
+    }
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2030-01-01 00:00:00 UTC);
+
+    /// A service SAS query for blob `c/b.txt` (or container `c`) with the times as given
+    /// (strings, so malformed and date-only forms can be signed too).
+    fn signed_query(sr: &str, sp: &str, st: &str, se: &str, spr: &str) -> Vec<(String, String)> {
+        let resource = match sr {
+            "c" => "/blob/acct/c".to_string(),
+            _ => "/blob/acct/c/b.txt".to_string(),
+        };
+        let string_to_sign = [
+            sp,
+            st,
+            se,
+            &resource,
+            "",
+            "",
+            spr,
+            SAS_VERSION,
+            sr,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+        .join("\n");
+        let sig = hmac_b64(KEY, &string_to_sign).unwrap();
+        let mut q = vec![
+            ("sv".to_string(), SAS_VERSION.to_string()),
+            ("sr".to_string(), sr.to_string()),
+            ("sp".to_string(), sp.to_string()),
+            ("sig".to_string(), sig),
+        ];
+        for (k, v) in [("st", st), ("se", se), ("spr", spr)] {
+            if !v.is_empty() {
+                q.push((k.to_string(), v.to_string()));
+            }
+        }
+        q
+    }
+
+    fn check_at(query: &[(String, String)], needs: char) -> Result<(), AuthFailure> {
+        let headers = HeaderMap::new();
+        check_sas(&signed(query, &headers, needs), KEY)
+    }
+
+    fn t(at: OffsetDateTime) -> String {
+        sas_time(at)
+    }
+
+    #[test]
+    fn start_time_edges() {
+        let hour = time::Duration::hours(1);
+        let second = time::Duration::seconds(1);
+        let se = t(NOW + hour);
+        // (st, accepted?)
+        let cases = [
+            (t(NOW - hour), true),
+            (t(NOW - second), true),
+            (t(NOW), true),
+            ("2030-01-01".to_string(), true),
+            (t(NOW + second), false),
+            (t(NOW + time::Duration::minutes(10)), false),
+            (t(NOW + hour), false),
+            ("2030-01-02".to_string(), false),
+        ];
+        for (st, ok) in cases {
+            let got = check_at(&signed_query("c", "r", &st, &se, ""), 'r');
+            if ok {
+                assert_eq!(got, Ok(()), "st {st}");
+            } else {
+                assert!(
+                    matches!(got, Err(AuthFailure::Expired(_))),
+                    "st {st}: {got:?}"
+                );
+            }
+        }
+        // No st: valid from the start.
+        assert_eq!(check_at(&signed_query("c", "r", "", &se, ""), 'r'), Ok(()));
+        // A malformed st is refused, not ignored.
+        assert!(matches!(
+            check_at(&signed_query("c", "r", "soon", &se, ""), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+    }
+
+    #[test]
+    fn expiry_edges() {
+        let second = time::Duration::seconds(1);
+        let st = t(NOW - time::Duration::hours(1));
+        let cases = [
+            (t(NOW + second), true),
+            (t(NOW + time::Duration::days(7)), true),
+            ("2030-01-02".to_string(), true),
+            (t(NOW), false),
+            ("2030-01-01".to_string(), false),
+            (t(NOW - second), false),
+        ];
+        for (se, ok) in cases {
+            let got = check_at(&signed_query("c", "r", &st, &se, ""), 'r');
+            if ok {
+                assert_eq!(got, Ok(()), "se {se}");
+            } else {
+                assert!(
+                    matches!(got, Err(AuthFailure::Expired(_))),
+                    "se {se}: {got:?}"
+                );
+            }
+        }
+        // Missing or malformed se: refused as a malformed SAS.
+        for se in ["", "tomorrow"] {
+            assert!(matches!(
+                check_at(&signed_query("c", "r", &st, se, ""), 'r'),
+                Err(AuthFailure::Signature(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn protocol_permissions_and_scope() {
+        let st = t(NOW - time::Duration::hours(1));
+        let se = t(NOW + time::Duration::hours(1));
+        let headers = HeaderMap::new();
+        // spr=https over http: refused; over https: accepted; https,http over http: accepted.
+        let https_only = signed_query("c", "r", &st, &se, "https");
+        assert_eq!(check_at(&https_only, 'r'), Err(AuthFailure::Protocol));
+        let mut s = signed(&https_only, &headers, 'r');
+        s.scheme = "https";
+        assert_eq!(check_sas(&s, KEY), Ok(()));
+        assert_eq!(
+            check_at(&signed_query("c", "r", &st, &se, "https,http"), 'r'),
+            Ok(())
+        );
+        // The alternative letter suffices (c for a new blob), and only it.
+        let create_only = signed_query("c", "c", &st, &se, "");
+        let mut s = signed(&create_only, &headers, 'w');
+        assert!(matches!(
+            check_sas(&s, KEY),
+            Err(AuthFailure::Permission(_))
+        ));
+        s.or_needs = Some('c');
+        assert_eq!(check_sas(&s, KEY), Ok(()));
+        s.or_needs = Some('d');
+        assert!(matches!(
+            check_sas(&s, KEY),
+            Err(AuthFailure::Permission(_))
+        ));
+        // A blob SAS authorizes its blob, not a container-level operation or another blob.
+        let blob = signed_query("b", "rl", &st, &se, "");
+        assert_eq!(check_at(&blob, 'r'), Ok(()));
+        let mut s = signed(&blob, &headers, 'l');
+        s.container_level = true;
+        assert!(matches!(
+            check_sas(&s, KEY),
+            Err(AuthFailure::Permission(_))
+        ));
+        let mut s = signed(&blob, &headers, 'r');
+        s.blob = "other.txt";
+        assert!(matches!(check_sas(&s, KEY), Err(AuthFailure::Signature(_))));
+        // A container SAS covers container-level operations.
+        let container = signed_query("c", "l", &st, &se, "");
+        let mut s = signed(&container, &headers, 'l');
+        s.container_level = true;
+        assert_eq!(check_sas(&s, KEY), Ok(()));
+        // An unknown signed resource is refused.
+        assert!(matches!(
+            check_at(&signed_query("x", "r", &st, &se, ""), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+    }
+
+    #[test]
+    fn generated_blob_sas_verifies_for_its_blob_only() {
+        let sas = blob_sas(
+            "acct",
+            KEY,
+            "c",
+            "b.txt",
+            "r",
+            NOW - time::Duration::minutes(1),
+            NOW + time::Duration::hours(1),
+        );
+        let query = crate::emulator::util::parse_query(Some(&sas));
+        assert_eq!(check_at(&query, 'r'), Ok(()));
+        assert!(matches!(
+            check_at(&query, 'w'),
+            Err(AuthFailure::Permission(_))
+        ));
+        let headers = HeaderMap::new();
+        let mut s = signed(&query, &headers, 'r');
+        s.blob = "other.txt";
+        assert!(matches!(check_sas(&s, KEY), Err(AuthFailure::Signature(_))));
+    }
+
+    /// `Authorization: SharedKey acct:…` over `string_to_sign`, written out independently of
+    /// the code under test.
+    fn shared_key(string_to_sign: &str) -> String {
+        format!("SharedKey acct:{}", hmac_b64(KEY, string_to_sign).unwrap())
+    }
+
+    fn put_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "text/plain".parse().unwrap());
+        h.insert("content-length", "0".parse().unwrap());
+        h.insert("x-ms-version", "2025-01-05".parse().unwrap());
+        h.insert(
+            "x-ms-date",
+            "Tue, 01 Jan 2030 00:00:00 GMT".parse().unwrap(),
+        );
+        h.insert("x-ms-meta-Owner", " team ".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn shared_key_signature_covers_method_headers_path_and_query() {
+        let headers = put_headers();
+        let query = vec![
+            ("include".to_string(), "snapshots".to_string()),
+            ("comp".to_string(), "list".to_string()),
+            ("include".to_string(), "metadata".to_string()),
+        ];
+        let s = signed(&query, &headers, 'w');
+        // content-length 0 signs as empty; x-ms-* sorted, lower-cased, values trimmed;
+        // repeated query keys joined by commas in order of appearance after sorting.
+        let string_to_sign = "PUT\n\n\n\n\ntext/plain\n\n\n\n\n\n\nx-ms-date:Tue, 01 Jan 2030 00:00:00 GMT\nx-ms-meta-owner:team\nx-ms-version:2025-01-05\n/acct/c/b.txt\ncomp:list\ninclude:metadata,snapshots";
+        assert_eq!(
+            check_shared_key(&s, &shared_key(string_to_sign), KEY),
+            Ok(())
+        );
+        // Any other string to sign is refused.
+        for other in [
+            string_to_sign.replace("PUT", "GET"),
+            string_to_sign.replace("text/plain", ""),
+            string_to_sign.replace("include:metadata,snapshots", "include:snapshots,metadata"),
+            string_to_sign.replace(
+                "\ninclude:metadata,snapshots",
+                "\ninclude:metadata\ninclude:snapshots",
+            ),
+        ] {
+            assert!(matches!(
+                check_shared_key(&s, &shared_key(&other), KEY),
+                Err(AuthFailure::Signature(_))
+            ));
+        }
+        // The account in the header must be the request's (in any case).
+        let sig = hmac_b64(KEY, string_to_sign).unwrap();
+        assert_eq!(
+            check_shared_key(&s, &format!("SharedKey ACCT:{sig}"), KEY),
+            Ok(())
+        );
+        assert!(matches!(
+            check_shared_key(&s, &format!("SharedKey other:{sig}"), KEY),
+            Err(AuthFailure::Signature(m)) if m.contains("'other'")
+        ));
+        for malformed in [format!("SharedKey acct{sig}"), format!("Bearer acct:{sig}")] {
+            assert!(matches!(
+                check_shared_key(&s, &malformed, KEY),
+                Err(AuthFailure::Signature(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn shared_key_path_style_signs_with_or_without_the_account_segment() {
+        let headers = HeaderMap::new();
+        let query = Vec::new();
+        let mut s = signed(&query, &headers, 'r');
+        s.method = "GET";
+        s.path_style = true;
+        s.raw_path = "/acct/c/b.txt";
+        let prefix = "GET\n\n\n\n\n\n\n\n\n\n\n\n";
+        for resource in ["/acct/acct/c/b.txt", "/acct/c/b.txt"] {
+            let auth = shared_key(&format!("{prefix}{resource}"));
+            assert_eq!(check_shared_key(&s, &auth, KEY), Ok(()), "{resource}");
+        }
+        // Virtual-host style: only the path as sent.
+        s.path_style = false;
+        s.raw_path = "/c/b.txt";
+        let auth = shared_key(&format!("{prefix}/acct/c/b.txt"));
+        assert_eq!(check_shared_key(&s, &auth, KEY), Ok(()));
+        let auth = shared_key(&format!("{prefix}/acct/b.txt"));
+        assert!(check_shared_key(&s, &auth, KEY).is_err());
+    }
+
+    /// An account SAS (`ss`), signed as Azure signs it for version `sv`.
+    fn account_query(sv: &str, sp: &str, with_ses_field: bool) -> Vec<(String, String)> {
+        let st = t(NOW - time::Duration::hours(1));
+        let se = t(NOW + time::Duration::hours(1));
+        let mut parts = vec!["acct", sp, "b", "sco", &st, &se, "", "", sv];
+        if with_ses_field {
+            parts.push("");
+        }
+        let sig = hmac_b64(KEY, &(parts.join("\n") + "\n")).unwrap();
+        [
+            ("sv", sv),
+            ("ss", "b"),
+            ("srt", "sco"),
+            ("sp", sp),
+            ("st", &st),
+            ("se", &se),
+            ("sig", &sig),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn account_sas_string_to_sign_depends_on_version() {
+        // From 2020-12-06 on the string to sign has the encryption scope field.
+        assert_eq!(
+            check_at(&account_query("2023-11-03", "rl", true), 'r'),
+            Ok(())
+        );
+        assert_eq!(
+            check_at(&account_query("2020-12-06", "rl", true), 'r'),
+            Ok(())
+        );
+        assert!(matches!(
+            check_at(&account_query("2023-11-03", "rl", false), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+        assert_eq!(
+            check_at(&account_query("2019-12-12", "rl", false), 'r'),
+            Ok(())
+        );
+        assert!(matches!(
+            check_at(&account_query("2019-12-12", "rl", true), 'r'),
+            Err(AuthFailure::Signature(_))
+        ));
+        // Its permissions still apply; an account SAS may list a container.
+        assert!(matches!(
+            check_at(&account_query("2023-11-03", "l", true), 'r'),
+            Err(AuthFailure::Permission(_))
+        ));
+        let query = account_query("2023-11-03", "l", true);
+        let headers = HeaderMap::new();
+        let mut s = signed(&query, &headers, 'l');
+        s.container_level = true;
+        assert_eq!(check_sas(&s, KEY), Ok(()));
     }
 }
