@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::azure::ids::ResourceId;
+use crate::hash::{canonical, sha256_hex};
 use crate::snapshot::{self, Snapshot, SnapshotError};
 use crate::spec::model::{
     Cluster, Distribution, EnvironmentBuild, EnvironmentRef, Origin, Specs, VmPriority,
@@ -517,8 +518,6 @@ fn dependencies(spec: &WorkspaceSpec) -> WorkspaceDependencies {
 fn truncate(text: &str, max: usize) -> &str {
     &text[..text.len().min(max)]
 }
-
-pub use crate::hash::{canonical, sha256_hex};
 
 /// The ARM id of the workspace `spec` declares.
 pub fn workspace_id(spec: &WorkspaceSpec) -> ResourceId {

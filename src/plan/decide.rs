@@ -8,8 +8,9 @@ use super::{
 };
 use crate::desired::{
     BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
-    DesiredWorkspace, JobEnvironment, canonical, distribution_json, sha256_hex, vm_priority_name,
+    DesiredWorkspace, JobEnvironment, distribution_json, vm_priority_name,
 };
+use crate::hash::{canonical, sha256_hex};
 use crate::observe::live::{
     LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace,
 };
