@@ -16,6 +16,7 @@ pub mod duration;
 pub mod emulator;
 pub mod env;
 pub mod hash;
+pub mod ids;
 pub mod observe;
 pub mod ops;
 pub mod plan;

@@ -24,9 +24,9 @@ use url::Url;
 
 use crate::azure::auth::{AuthError, Credential, seconds};
 use crate::azure::endpoints::Endpoints;
-use crate::azure::ids::ResourceId;
 use crate::azure::retry::{self, Gate, GaveUp, Outcome};
 pub use crate::azure::retry::{RetryPolicy, Sleep, tokio_sleep};
+use crate::ids::ResourceId;
 
 #[derive(Clone)]
 pub struct ClientSettings {
@@ -97,6 +97,11 @@ pub struct Response {
     pub text: String,
     pub request_id: Option<String>,
     pub etag: Option<String>,
+    /// Long-running operations: where to poll (`Azure-AsyncOperation`, `Location`) and
+    /// how long to wait between polls (`Retry-After`).
+    pub async_operation: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
 }
 
 impl Response {
@@ -164,6 +169,15 @@ pub enum ArmError {
         action: &'static str,
         resource: String,
         source: Box<AuthError>,
+    },
+    /// A long-running operation that ended in `Failed` or `Canceled` (or never ended).
+    #[error("failed to {action} {resource}: the operation ended {status}: {code}: {message}")]
+    Operation {
+        action: &'static str,
+        resource: String,
+        status: String,
+        code: String,
+        message: String,
     },
     #[error("failed to {action} {resource}: the response is not JSON: {message}")]
     Body {
@@ -261,6 +275,15 @@ impl ArmClient {
         &self.endpoints
     }
 
+    /// The HTTP client (its trust and timeouts), for blob uploads next to ARM.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
     /// The URL of a resource id at an api-version.
     pub fn url(&self, id: &ResourceId, api_version: &str) -> Url {
         let mut url = self
@@ -271,6 +294,11 @@ impl ArmClient {
         url.query_pairs_mut()
             .append_pair("api-version", api_version);
         url
+    }
+
+    /// The URL of a resource at its provider's api-version ([`super::api_version_of`]).
+    pub fn url_of(&self, id: &ResourceId) -> Url {
+        self.url(id, super::api_version_of(id))
     }
 
     /// GET a resource; a 404 is `Found::Missing` with its ARM error code.
@@ -593,6 +621,8 @@ impl ArmClient {
         };
         let request_id = header("x-ms-request-id");
         let etag = header("etag");
+        let async_operation = header("azure-asyncoperation");
+        let location = header("location");
         let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
@@ -615,6 +645,9 @@ impl ArmClient {
                 text,
                 request_id,
                 etag,
+                async_operation,
+                location,
+                retry_after,
             });
         }
         let (code, message) = error_code(&text);
@@ -716,7 +749,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// URLs in logs lose their query beyond api-version: SAS tokens live there.
-fn redact_query(url: &Url) -> String {
+pub(crate) fn redact_query(url: &Url) -> String {
     let mut shown = url.clone();
     let kept: Vec<(String, String)> = url
         .query_pairs()

@@ -5,7 +5,7 @@ pub mod auth;
 pub mod blob;
 pub mod client;
 pub mod endpoints;
-pub mod ids;
+pub mod lro;
 pub mod retry;
 
 /// The one pinned, stable api-version of Microsoft.MachineLearningServices used for
@@ -19,6 +19,27 @@ pub const STORAGE_API_VERSION: &str = "2023-05-01";
 pub const KEYVAULT_API_VERSION: &str = "2023-07-01";
 /// Microsoft.Insights components.
 pub const INSIGHTS_API_VERSION: &str = "2020-02-02";
+
+/// The request catalogue's one rule: the api-version of a resource's requests, by its
+/// provider namespace. Every read and write of a resource goes through
+/// [`client::ArmClient::url_of`], so observe and apply always speak the same version.
+pub fn api_version_of(id: &crate::ids::ResourceId) -> &'static str {
+    let namespace = id
+        .as_str()
+        .split('/')
+        .skip_while(|segment| !segment.eq_ignore_ascii_case("providers"))
+        .nth(1)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match namespace.as_str() {
+        "microsoft.machinelearningservices" => ML_API_VERSION,
+        "microsoft.storage" => STORAGE_API_VERSION,
+        "microsoft.keyvault" => KEYVAULT_API_VERSION,
+        "microsoft.insights" => INSIGHTS_API_VERSION,
+        // Subscriptions and resource groups.
+        _ => RESOURCES_API_VERSION,
+    }
+}
 
 /// Which certificate authorities a client trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,4 +84,34 @@ pub(crate) fn http_builder(
             builder.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes())?])
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ResourceId;
+
+    #[test]
+    fn each_provider_has_its_api_version() {
+        let ws = ResourceId::workspace("s", "rg", "ws");
+        for (id, version) in [
+            (ResourceId::resource_group("s", "rg"), RESOURCES_API_VERSION),
+            (ws.clone(), ML_API_VERSION),
+            (ws.child("computes", "c"), ML_API_VERSION),
+            (
+                ResourceId::provider("s", "rg", "Microsoft.Storage/storageAccounts", "a"),
+                STORAGE_API_VERSION,
+            ),
+            (
+                ResourceId::provider("s", "rg", "Microsoft.KeyVault/vaults", "v"),
+                KEYVAULT_API_VERSION,
+            ),
+            (
+                ResourceId::provider("s", "rg", "microsoft.insights/components", "i"),
+                INSIGHTS_API_VERSION,
+            ),
+        ] {
+            assert_eq!(api_version_of(&id), version, "{id}");
+        }
+    }
 }

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::azure::ids::ResourceId;
 use crate::hash::{canonical, sha256_hex};
+use crate::ids::ResourceId;
 use crate::snapshot::{self, Snapshot, SnapshotError};
 use crate::spec::model::{
     Cluster, Distribution, EnvironmentBuild, EnvironmentRef, Origin, Specs, VmPriority,

@@ -45,6 +45,21 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// What clients sent since the start (or the last [`Admin::reset_traffic`]).
+    pub fn traffic(&self) -> super::Traffic {
+        self.shared
+            .traffic
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn reset_traffic(&self) {
+        if let Ok(mut traffic) = self.shared.traffic.lock() {
+            *traffic = super::Traffic::default();
+        }
+    }
+
     /// Replaces the fault rules; `seed` restarts the fault dice when given.
     pub fn set_faults(&self, rules: Vec<FaultRule>, seed: Option<u64>) {
         if let Ok(mut f) = self.shared.faults.lock() {

@@ -63,6 +63,7 @@ pub use config::{
 pub use faults::{Fault, FaultRule, FaultTarget};
 
 use faults::FaultState;
+pub use world::Traffic;
 use world::{Shared, World};
 
 /// HTTP/2 streams one client connection may have open at once: a plan reads a whole
@@ -188,6 +189,7 @@ impl Emulator {
             world: Mutex::new(world),
             faults: Mutex::new(faults),
             config,
+            traffic: Mutex::new(world::Traffic::default()),
         });
         let app = server::router(shared.clone());
         let handle = axum_server::Handle::new();

@@ -195,6 +195,17 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
             );
         }
     };
+    if let Ok(mut traffic) = shared.traffic.lock() {
+        let method = parts.method.as_str().to_string();
+        match surface {
+            Surface::Arm => *traffic.arm.entry(method).or_default() += 1,
+            Surface::Blob { .. } => {
+                *traffic.blob.entry(method).or_default() += 1;
+                traffic.blob_bytes_in += body.len() as u64;
+            }
+            _ => {}
+        }
+    }
     let incoming = Incoming {
         surface,
         method: parts.method.clone(),

@@ -27,6 +27,34 @@ pub(crate) struct Shared {
     pub base_url: String,
     pub scheme: &'static str,
     pub port: u16,
+    /// What clients sent, for tests that count writes.
+    pub traffic: Mutex<Traffic>,
+}
+
+/// Requests answered by the ARM and blob surfaces, by method, and the request-body bytes
+/// the blob surface received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub arm: std::collections::BTreeMap<String, u64>,
+    pub blob: std::collections::BTreeMap<String, u64>,
+    pub blob_bytes_in: u64,
+}
+
+impl Traffic {
+    /// ARM requests of `method` (`PUT`, `PATCH`, ...).
+    pub fn arm(&self, method: &str) -> u64 {
+        self.arm.get(method).copied().unwrap_or(0)
+    }
+
+    /// ARM requests that write (anything but GET and HEAD; POSTs included, since
+    /// `listsecrets` is not told apart here).
+    pub fn arm_writes(&self) -> u64 {
+        ["PUT", "PATCH", "DELETE"].iter().map(|m| self.arm(m)).sum()
+    }
+
+    pub fn blob_writes(&self) -> u64 {
+        self.blob.get("PUT").copied().unwrap_or(0)
+    }
 }
 
 /// Waits until every write made so far is durable (no-op in memory). Call it after the

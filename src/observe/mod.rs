@@ -15,11 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::azure::client::{ArmClient, ArmError, Found, Operation};
-use crate::azure::ids::ResourceId;
-use crate::azure::{
-    INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, STORAGE_API_VERSION,
-};
 use crate::desired::{Desired, DesiredWorkspace, ExistingEnvironment};
+use crate::ids::ResourceId;
 use crate::snapshot::HASH_VERSION;
 use live::{
     LiveCode, LiveCompute, LiveConnection, LiveEnvironmentRef, LiveEnvironmentVersion, LiveJob,
@@ -98,7 +95,7 @@ pub async fn read_workspaces(
 ) -> Result<Vec<WorkspaceRead>, Vec<ArmError>> {
     let results = join_all(ids.iter().map(|id| async move {
         let read = Operation::new("read workspace", id.name());
-        match client.get(&read, client.url(id, ML_API_VERSION)).await? {
+        match client.get(&read, client.url_of(id)).await? {
             Found::Present(response) => Ok(WorkspaceRead::Present(LiveWorkspace::from_arm(
                 response.decode(&read)?,
             ))),
@@ -200,7 +197,7 @@ async fn observe_children(
             "read registry connection",
             format!("{name}/{}", registry.name),
         );
-        let mut url = client.url(&registry.id, ML_API_VERSION);
+        let mut url = client.url_of(&registry.id);
         url.path_segments_mut()
             .expect("an ARM URL has a path")
             .push("listsecrets");
@@ -209,9 +206,7 @@ async fn observe_children(
             // A reader may see connections but not their secrets: read it without the
             // password, which the plan then cannot compare (and says so).
             Err(ArmError::Status { status: 403, .. }) => {
-                let found = client
-                    .get(&operation, client.url(&registry.id, ML_API_VERSION))
-                    .await?;
+                let found = client.get(&operation, client.url_of(&registry.id)).await?;
                 present(found, &operation, LiveConnection::from_arm_without_secrets)
             }
             Err(error) => Err(error),
@@ -222,9 +217,7 @@ async fn observe_children(
             "read environment",
             format!("{name}/{}:{}", env.name, env.version),
         );
-        let found = client
-            .get(&operation, client.url(&env.id, ML_API_VERSION))
-            .await?;
+        let found = client.get(&operation, client.url_of(&env.id)).await?;
         present(found, &operation, LiveEnvironmentVersion::from_arm)
     }));
     let existing = join_all(
@@ -234,9 +227,7 @@ async fn observe_children(
     );
     let clusters = join_all(ws.clusters.iter().map(|cluster| async move {
         let operation = Operation::new("read compute", format!("{name}/{}", cluster.name));
-        let found = client
-            .get(&operation, client.url(&cluster.id, ML_API_VERSION))
-            .await?;
+        let found = client.get(&operation, client.url_of(&cluster.id)).await?;
         present(found, &operation, LiveCompute::from_arm)
     }));
     let codes = join_all(ws.codes.iter().map(|code| async move {
@@ -246,7 +237,7 @@ async fn observe_children(
         );
         // Azure searches every code asset for the hash, whatever name is in the path.
         let versions = ws.id.child("codes", &code.name).collection("versions");
-        let mut url = client.url(&versions, ML_API_VERSION);
+        let mut url = client.url_of(&versions);
         url.query_pairs_mut()
             .append_pair("hash", &code.hash)
             .append_pair("hashVersion", &HASH_VERSION.to_string());
@@ -258,9 +249,7 @@ async fn observe_children(
     }));
     let jobs = join_all(ws.jobs.iter().map(|job| async move {
         let operation = Operation::new("read job", format!("{name}/{}", job.name));
-        let found = client
-            .get(&operation, client.url(&job.id, ML_API_VERSION))
-            .await?;
+        let found = client.get(&operation, client.url_of(&job.id)).await?;
         present(found, &operation, LiveJob::from_arm)
     }));
     let (registries, environments, existing, clusters, codes, jobs) =
@@ -328,9 +317,7 @@ async fn read_existing_environment(
                 .id
                 .child("environments", &env.name)
                 .child("versions", version);
-            let found = client
-                .get(&operation, client.url(&id, ML_API_VERSION))
-                .await?;
+            let found = client.get(&operation, client.url_of(&id)).await?;
             present(found, &operation, |body: Value| {
                 LiveEnvironmentRef::from_arm(&body)
             })
@@ -340,7 +327,7 @@ async fn read_existing_environment(
                 "find the latest version of environment",
                 format!("{}/{}", ws.spec.name, env.name),
             );
-            let mut url = client.url(&versions, ML_API_VERSION);
+            let mut url = client.url_of(&versions);
             url.query_pairs_mut()
                 .append_pair("$orderBy", "createdtime desc")
                 .append_pair("$top", "1");
@@ -362,9 +349,9 @@ async fn observe_dependencies(
     client: &ArmClient,
     ws: &DesiredWorkspace,
 ) -> Result<ObservedDependencies, Vec<ArmError>> {
-    let exists = |id: &ResourceId, api: &'static str, what: &'static str| {
+    let exists = |id: &ResourceId, what: &'static str| {
         let operation = Operation::new(what, id.name().to_string());
-        let url = client.url(id, api);
+        let url = client.url_of(id);
         async move {
             client.get(&operation, url).await.map(|found| match found {
                 Found::Present(_) => Live::Present(()),
@@ -374,17 +361,9 @@ async fn observe_dependencies(
     };
     let deps = &ws.dependencies;
     let found = futures::join!(
-        exists(
-            &deps.storage_account,
-            STORAGE_API_VERSION,
-            "read storage account"
-        ),
-        exists(&deps.key_vault, KEYVAULT_API_VERSION, "read key vault"),
-        exists(
-            &deps.application_insights,
-            INSIGHTS_API_VERSION,
-            "read application insights"
-        ),
+        exists(&deps.storage_account, "read storage account"),
+        exists(&deps.key_vault, "read key vault"),
+        exists(&deps.application_insights, "read application insights"),
     );
     match found {
         (Ok(storage_account), Ok(key_vault), Ok(application_insights)) => {

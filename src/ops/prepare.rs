@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::azure::client::ArmError;
-use crate::azure::ids::ResourceId;
 use crate::desired::{self, Desired, DesiredError};
+use crate::ids::ResourceId;
 use crate::observe::{self, Observed};
 use crate::ops::connect::{ConnectError, Connection, connect};
 use crate::plan;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use amlspec::azure::ML_API_VERSION;
 use amlspec::azure::client::{ArmClient, ClientSettings, Operation};
-use amlspec::azure::ids::ResourceId;
 use amlspec::desired::{self, Desired};
 use amlspec::emulator::{Emulator, EmulatorConfig, SimTimings, TlsConfig};
+use amlspec::ids::ResourceId;
 use amlspec::ops::connect::client_for_emulator;
 use amlspec::spec;
 use reqwest::Method;

@@ -3,13 +3,13 @@
 //! itself. Shared by the test binary and the plan benchmark (`#[path]` includes it).
 
 use amlspec::azure::client::{ArmClient, Operation};
-use amlspec::azure::ids::ResourceId;
 use amlspec::azure::{
     INSIGHTS_API_VERSION, KEYVAULT_API_VERSION, ML_API_VERSION, RESOURCES_API_VERSION,
     STORAGE_API_VERSION,
 };
 use amlspec::bodies;
 use amlspec::desired::{Desired, JobEnvironment};
+use amlspec::ids::ResourceId;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
