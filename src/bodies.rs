@@ -62,6 +62,19 @@ pub fn workspace(ws: &DesiredWorkspace) -> Value {
     })
 }
 
+/// PATCH body of an existing workspace: what a spec manages and may change in place.
+pub fn workspace_update(ws: &DesiredWorkspace) -> Value {
+    let spec = &ws.spec;
+    let mut body = json!({"properties": {}});
+    if let Some(description) = &spec.description {
+        body["properties"]["description"] = json!(description);
+    }
+    if !spec.tags.is_empty() {
+        body["tags"] = json!(spec.tags);
+    }
+    body
+}
+
 /// PUT body of a container registry connection (create and update alike).
 pub fn connection(registry: &DesiredRegistry) -> Value {
     json!({
@@ -120,6 +133,12 @@ pub fn compute(cluster: &DesiredCluster, location: &str) -> Value {
         body["tags"] = json!(spec.tags);
     }
     body
+}
+
+/// PATCH body of an existing cluster: its scale settings, the only thing that changes
+/// in place.
+pub fn compute_update(cluster: &DesiredCluster) -> Value {
+    json!({"properties": {"properties": {"scaleSettings": scale_settings(cluster)}}})
 }
 
 fn scale_settings(cluster: &DesiredCluster) -> Value {

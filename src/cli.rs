@@ -15,8 +15,8 @@ use crate::azure::client::DEFAULT_MAX_PARALLEL;
 use crate::azure::endpoints::Cloud;
 use crate::commands;
 use crate::settings::{
-    AzureTarget, ConnectionSettings, DiagnosticFormat, EMULATOR_STATE_DIR, PlanFormat,
-    PlanSettings, Target, ValidateSettings,
+    ApplyFormat, ApplySettings, AzureTarget, ConnectionSettings, DiagnosticFormat,
+    EMULATOR_STATE_DIR, PlanFormat, PlanSettings, Target, ValidateSettings,
 };
 use crate::spec::LoadOptions;
 
@@ -61,6 +61,16 @@ pub enum Command {
     /// when there is nothing to change), 1 on errors or when something is blocked, 2
     /// with --detailed-exitcode when there are changes.
     Plan(PlanArgs),
+    /// Make the plan, show it, and carry it out: create what is missing, update what may
+    /// change in place, submit the jobs that have not run.
+    ///
+    /// Asks for confirmation on a terminal (--auto-approve skips it; without a terminal it
+    /// is required). A plan saved by `plan --out` is applied as reviewed, without asking,
+    /// after checking that nothing moved since it was made. Blocked plans are not applied;
+    /// replacements need --allow-replace. Every step is safe to repeat: after a failure
+    /// or an interruption, apply again. Exit 0 when everything was done, 1 when something
+    /// failed or was refused, 130/143 when stopped by Ctrl-C/SIGTERM.
+    Apply(ApplyArgs),
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
     Schema,
@@ -114,6 +124,75 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Spec files, or folders whose *.yaml / *.yml files are specs (not recursive); or
+    /// one plan saved by `plan --out`.
+    #[arg(required = true, value_name = "FILE|DIR|PLANFILE")]
+    pub paths: Vec<PathBuf>,
+
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Allow replacing resources whose fixed attributes changed (a cluster's VM size or
+    /// priority): each is deleted, then created again, losing its nodes.
+    #[arg(long)]
+    pub allow_replace: bool,
+
+    /// Follow the jobs this apply submits until each ends, showing every change of
+    /// status; exit 1 when one does not complete.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// The closing report: `human` or `json` (versioned, on stdout; the plan and
+    /// progress then go to stderr).
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Human)]
+    pub format: ApplyFormat,
+
+    /// How long one long-running operation (creating a workspace or a cluster) may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub operation_timeout: u64,
+
+    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
+    /// that resolve outside the manifest's repository: its git work tree, else its folder.
+    #[arg(long)]
+    pub allow_outside_repo: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+/// After Ctrl-C or SIGTERM, how long what runs may take to finish (a second signal ends
+/// the wait at once).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl ApplyArgs {
+    fn settings(self, matches: &clap::ArgMatches) -> ApplySettings {
+        let ApplyArgs {
+            paths,
+            auto_approve,
+            allow_replace,
+            wait,
+            format,
+            operation_timeout,
+            allow_outside_repo,
+            azure,
+        } = self;
+        ApplySettings {
+            paths,
+            format,
+            auto_approve,
+            allow_replace,
+            wait,
+            operation_timeout: std::time::Duration::from_secs(operation_timeout),
+            grace: STOP_GRACE,
+            load: LoadOptions { allow_outside_repo },
+            connection: azure.settings("apply", matches),
+        }
+    }
 }
 
 /// The connection options that `--emulator` replaces: (argument id, option).
@@ -224,7 +303,7 @@ impl AzureArgs {
 /// Where Azure is and how to sign in.
 #[derive(Debug, Clone, Args)]
 pub struct AzureArgs {
-    /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and plan
+    /// Run the local Azure emulator in-process (state in .amlspec/emulator/) and work
     /// against it: no Azure account needed.
     /// With it, the `AMLSPEC_*` connection variables of the environment are ignored (-v
     /// names them), and the connection options below are refused.
@@ -282,6 +361,10 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => {
             let (_, plan) = matches.subcommand().expect("a subcommand was given");
             run_async(commands::plan::run(args.settings(plan)))
+        }
+        Command::Apply(args) => {
+            let (_, apply) = matches.subcommand().expect("a subcommand was given");
+            run_async(commands::apply::run(args.settings(apply)))
         }
         Command::Schema => commands::schema(),
         Command::Emulator(args) => return crate::emulator::cli::run(&args),

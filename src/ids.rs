@@ -47,6 +47,11 @@ impl ResourceId {
         ResourceId(format!("{}/{kind}", self.0))
     }
 
+    /// An id as a saved plan records it (made by this module when the plan was made).
+    pub fn from_plan(id: &str) -> Self {
+        ResourceId(id.to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -46,6 +46,31 @@ pub struct PlanSettings {
     pub connection: ConnectionSettings,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// Spec files and folders, or one plan saved by `plan --out`.
+    pub paths: Vec<PathBuf>,
+    pub format: ApplyFormat,
+    /// Apply without asking.
+    pub auto_approve: bool,
+    /// Replace resources whose fixed attributes changed (delete, then create).
+    pub allow_replace: bool,
+    /// Follow the submitted jobs until they end.
+    pub wait: bool,
+    /// How long one long-running operation may take.
+    pub operation_timeout: std::time::Duration,
+    /// After Ctrl-C or SIGTERM, how long to let what runs finish.
+    pub grace: std::time::Duration,
+    pub load: LoadOptions,
+    pub connection: ConnectionSettings,
+}
+
 /// Where Azure is, how to sign in, and how hard to push.
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {

@@ -2,4 +2,7 @@
 //! its own (every fact a step needs is resolved by `plan`).
 
 pub mod drive;
+pub mod execute;
+pub mod follow;
 pub mod queue;
+pub mod report;

@@ -72,6 +72,7 @@ pub(crate) fn http_builder(
     // installed earlier (by whoever embeds this) is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let builder = reqwest::Client::builder()
+        .dns_resolver(std::sync::Arc::new(LocalhostResolver))
         .user_agent(concat!("amlspec/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(settings.connect_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(60));
@@ -86,10 +87,52 @@ pub(crate) fn http_builder(
     })
 }
 
+/// The system's resolver, except that `localhost` and every `*.localhost` name are the
+/// loopback address without asking anyone (RFC 6761, as browsers do). A local emulator's
+/// storage accounts are `{account}.blob.core.localhost:{port}`, which most systems'
+/// resolvers do not know.
+struct LocalhostResolver;
+
+impl reqwest::dns::Resolve for LocalhostResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: reqwest::dns::Addrs = if is_localhost_name(&host) {
+                Box::new(
+                    [
+                        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                        std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+                    ]
+                    .into_iter(),
+                )
+            } else {
+                let found: Vec<std::net::SocketAddr> =
+                    tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+                Box::new(found.into_iter())
+            };
+            Ok(addrs)
+        })
+    }
+}
+
+/// `localhost` or a name under it.
+fn is_localhost_name(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::ResourceId;
+
+    #[test]
+    fn localhost_names_are_loopback_and_nothing_else_is() {
+        assert!(is_localhost_name("localhost"));
+        assert!(is_localhost_name("acct.blob.core.localhost"));
+        assert!(!is_localhost_name("localhost.example.com"));
+        assert!(!is_localhost_name("notlocalhost"));
+        assert!(!is_localhost_name("acct.blob.core.windows.net"));
+    }
 
     #[test]
     fn each_provider_has_its_api_version() {

@@ -2,6 +2,7 @@
 //! stages together (spec -> desired -> observe -> plan -> render) and decides the exit
 //! code; the stages themselves know nothing about the command line.
 
+pub mod apply;
 pub mod plan;
 pub mod validate;
 

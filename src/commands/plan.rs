@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::azure::client::ArmError;
-use crate::ops::prepare::{PrepareError, Prepared, prepare};
+use crate::ops::prepare::{PrepareError, Prepared, Ready, prepare};
 use crate::plan::{self, Plan};
 use crate::render;
 use crate::settings::{ConnectionSettings, PlanFormat, PlanSettings};
@@ -82,6 +82,24 @@ pub async fn make_plan(
     connection: &ConnectionSettings,
     env: &EnvVars,
 ) -> std::io::Result<Result<Plan, Failed>> {
+    let Ok((plan, ready)) = plan_and_inputs(paths, load, connection, env).await? else {
+        return Ok(Err(Failed));
+    };
+    if let Some(emulator) = ready.connection.emulator {
+        emulator.shutdown().await;
+    }
+    Ok(Ok(plan))
+}
+
+/// The plan and what it was made from (the connection still open, for `apply`), with
+/// every problem printed on stderr.
+pub async fn plan_and_inputs(
+    paths: Vec<std::path::PathBuf>,
+    load: LoadOptions,
+    connection: &ConnectionSettings,
+    env: &EnvVars,
+) -> std::io::Result<Result<(Plan, Ready), Failed>> {
+    let specs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let Prepared { loaded, ready } = prepare(paths, load, connection, env).await;
     super::print_problems(&loaded)?;
     let ready = match ready {
@@ -100,16 +118,20 @@ pub async fn make_plan(
             return Ok(Err(Failed));
         }
     };
-    if let Some(emulator) = ready.connection.emulator {
-        emulator.shutdown().await;
-    }
-    let plan = plan::plan_with_digest(&ready.desired, &ready.observed, ready.manifest_digest);
+    let mut plan = plan::plan_with_digest(
+        &ready.desired,
+        &ready.observed,
+        ready.manifest_digest.clone(),
+    );
+    plan.specs = specs;
     tracing::info!(resources = plan.resources().count(), "planned");
-    Ok(Ok(plan))
+    Ok(Ok((plan, ready)))
 }
 
 /// `error: ...` on stderr, one line per error.
-fn print_errors(errors: impl IntoIterator<Item = impl std::fmt::Display>) -> std::io::Result<()> {
+pub fn print_errors(
+    errors: impl IntoIterator<Item = impl std::fmt::Display>,
+) -> std::io::Result<()> {
     let mut stderr = render::redact::stderr();
     for error in errors {
         writeln!(stderr, "error: {error}")?;

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Action, Address, Attributes, Kind, ResourceChange, SENSITIVE, SpecLocation, size_summary,
+    Action, Address, Attributes, BuildContextFact, CodeFact, Facts, Kind, ResourceChange,
+    SENSITIVE, SpecLocation, size_summary,
 };
 use crate::desired::{
     BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
@@ -78,6 +79,7 @@ impl Draft {
             origin: self.origin,
             fingerprint,
             depends_on: self.depends_on,
+            facts: None,
         }
     }
 
@@ -261,14 +263,30 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
                 );
                 depends.push(address);
             }
-            Draft {
+            let mut change = Draft {
                 depends_on: depends,
                 ..draft
             }
-            .create()
+            .create();
+            change.facts = Some(Facts::Workspace {
+                location: spec
+                    .location
+                    .as_ref()
+                    .map(|l| l.as_str().to_string())
+                    .unwrap_or_default(),
+                storage_account: deps.storage_account.to_string(),
+                key_vault: deps.key_vault.to_string(),
+                application_insights: deps.application_insights.to_string(),
+            });
+            change
         }
     };
     changes.push(ws_change);
+    // Where new children go: the workspace's own region.
+    let location = match &o.workspace {
+        Live::Present(live) => Some(live.location.clone()),
+        _ => spec.location.as_ref().map(|l| l.as_str().to_string()),
+    };
 
     for (registry, live) in d.registries.iter().zip(&o.registries) {
         changes.push(registry_change(registry, live, &ws_address));
@@ -277,7 +295,15 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
         changes.push(environment_change(env, live, &ws_address));
     }
     for (cluster, live) in d.clusters.iter().zip(&o.clusters) {
-        changes.push(cluster_change(cluster, live, &ws_address));
+        let mut change = cluster_change(cluster, live, &ws_address);
+        if matches!(change.action, Action::Create | Action::Replace)
+            && let Some(location) = &location
+        {
+            change.facts = Some(Facts::Location {
+                location: location.clone(),
+            });
+        }
+        changes.push(change);
     }
     for (job, live) in d.jobs.iter().zip(&o.jobs) {
         changes.push(job_change(job, live, d, o, &ws_address));
@@ -440,6 +466,13 @@ fn environment_change(
             }
             None => format!("version {}", env.version),
         });
+        change.facts = Some(Facts::Environment {
+            build_context: build.map(|b| BuildContextFact::Upload {
+                sha256: b.hash.clone(),
+                files: b.files,
+                bytes: b.total_bytes,
+            }),
+        });
         return change;
     };
     let context_matches = match (build, &live.build_context_uri) {
@@ -497,6 +530,13 @@ fn environment_change(
     }
     let mut change = draft.compare(before, &[], live.fingerprint.clone());
     change.detail = Some(format!("version {}", env.version));
+    change.facts = Some(Facts::Environment {
+        build_context: live
+            .build_context_uri
+            .as_ref()
+            .filter(|_| build.is_some())
+            .map(|uri| BuildContextFact::Uploaded { uri: uri.clone() }),
+    });
     change
 }
 
@@ -681,6 +721,7 @@ fn job_change(
                 "submitted, {}",
                 live.status.as_deref().unwrap_or("status unknown")
             ));
+            change.facts = job_facts(job, d, o);
             change
         }
         _ => {
@@ -716,9 +757,50 @@ fn job_change(
             };
             let mut change = draft.create();
             change.detail = Some(format!("submit to {}{upload}", job.cluster));
+            change.facts = job_facts(job, d, o);
             change
         }
     }
+}
+
+/// The ids a job is submitted with: its environment version (an existing one as read,
+/// `@latest` resolved), its compute, and its code (found by content hash, or the version
+/// to upload). `None` when an existing environment was not found.
+fn job_facts(job: &DesiredJob, d: &DesiredWorkspace, o: &ObservedWorkspace) -> Option<Facts> {
+    let environment_id = match &job.environment {
+        JobEnvironment::Declared { id, .. } => id.to_string(),
+        JobEnvironment::Existing(existing) => {
+            let index = d.existing_environments.iter().position(|e| e == existing)?;
+            o.existing_environments.get(index)?.present()?.id.clone()
+        }
+    };
+    let code = match &job.code_hash {
+        None => None,
+        Some(hash) => {
+            let index = d.codes.iter().position(|c| &c.hash == hash)?;
+            let code = &d.codes[index];
+            Some(match o.codes.get(index) {
+                Some(Live::Present(found)) => CodeFact::Found {
+                    id: found.id.clone(),
+                },
+                _ => CodeFact::Upload {
+                    id: d
+                        .id
+                        .child("codes", &code.name)
+                        .child("versions", &code.version)
+                        .to_string(),
+                    sha256: code.hash.clone(),
+                    files: code.snapshot.files.len(),
+                    bytes: code.snapshot.total_bytes,
+                },
+            })
+        }
+    };
+    Some(Facts::Job {
+        environment_id,
+        compute_id: job.compute_id.to_string(),
+        code,
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 mod decide;
 mod saved;
+pub mod step;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,10 @@ pub struct Plan {
     pub format_version: u32,
     /// sha256 over every resource's desired attributes (secrets excluded).
     pub manifest_digest: String,
+    /// The spec files and folders the plan was made from, as given (`apply PLANFILE`
+    /// loads them again).
+    #[serde(default)]
+    pub specs: Vec<String>,
     pub workspaces: Vec<WorkspacePlan>,
     pub summary: Summary,
 }
@@ -62,6 +67,9 @@ pub enum Kind {
     Registry,
     Environment,
     Cluster,
+    /// A code snapshot a job needs uploaded: a step of apply, never a plan entry of its
+    /// own (its job's entry says what it uploads).
+    Code,
     Job,
 }
 
@@ -77,6 +85,7 @@ impl Kind {
             Kind::Registry => "registry",
             Kind::Environment => "environment",
             Kind::Cluster => "cluster",
+            Kind::Code => "code",
             Kind::Job => "job",
         }
     }
@@ -91,6 +100,7 @@ impl Kind {
             Kind::Registry => "registry",
             Kind::Environment => "environment",
             Kind::Cluster => "cluster",
+            Kind::Code => "code",
             Kind::Job => "job",
         }
     }
@@ -201,6 +211,65 @@ pub struct ResourceChange {
     pub fingerprint: Option<String>,
     /// Resources of this plan that this one needs first.
     pub depends_on: Vec<Address>,
+    /// What apply needs beyond the attributes, resolved from what was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+}
+
+/// Facts the executor needs, resolved by the plan from the spec and from Azure, so that
+/// apply makes no decision of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum Facts {
+    /// A workspace to create, and what it is created with.
+    Workspace {
+        location: String,
+        storage_account: String,
+        key_vault: String,
+        application_insights: String,
+    },
+    /// Where a resource that needs a region goes (a new cluster: its workspace's region).
+    Location { location: String },
+    /// An environment version's build context: to upload (a new version) or where it is
+    /// (an existing version, updated in place).
+    Environment {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        build_context: Option<BuildContextFact>,
+    },
+    /// What a new job is submitted with.
+    Job {
+        environment_id: String,
+        compute_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<CodeFact>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BuildContextFact {
+    Upload {
+        sha256: String,
+        files: usize,
+        bytes: u64,
+    },
+    Uploaded {
+        uri: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CodeFact {
+    /// A code version with the same content exists: the job uses it.
+    Found { id: String },
+    /// Uploaded as this code version first.
+    Upload {
+        id: String,
+        sha256: String,
+        files: usize,
+        bytes: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +344,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
     Plan {
         format_version: FORMAT_VERSION,
         manifest_digest,
+        specs: Vec::new(),
         workspaces,
         summary,
     }

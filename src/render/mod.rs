@@ -1,6 +1,7 @@
 //! Stage: render. Everything amlspec prints is formatted here; `cli` decides where it
 //! goes (data on stdout, the rest on stderr). No other module prints.
 
+pub mod apply;
 pub mod diagnostics;
 pub mod plan;
 pub mod redact;

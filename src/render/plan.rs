@@ -55,12 +55,14 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
     let Plan {
         format_version,
         manifest_digest,
+        specs,
         workspaces,
         summary,
     } = plan;
     Plan {
         format_version: *format_version,
         manifest_digest: text(manifest_digest),
+        specs: texts(specs),
         summary: *summary,
         workspaces: workspaces
             .iter()
@@ -94,6 +96,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                 origin,
                                 fingerprint,
                                 depends_on,
+                                facts,
                             } = change;
                             ResourceChange {
                                 address: address.map_text(text),
@@ -115,6 +118,11 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                 }),
                                 fingerprint: fingerprint.as_ref().map(text),
                                 depends_on: depends_on.iter().map(|a| a.map_text(text)).collect(),
+                                facts: facts.as_ref().and_then(|facts| {
+                                    let mut value = serde_json::to_value(facts).ok()?;
+                                    redactor.redact_json(&mut value);
+                                    serde_json::from_value(value).ok()
+                                }),
                             }
                         })
                         .collect(),
