@@ -124,7 +124,7 @@ async fn apply_plan(
     }
     let replacements: Vec<&Address> = plan
         .resources()
-        .filter(|r| r.action == Action::Replace)
+        .filter(|r| r.needs_allow_replace())
         .map(|r| &r.address)
         .collect();
     if !replacements.is_empty() && !settings.allow_replace {

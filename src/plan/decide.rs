@@ -301,6 +301,7 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
         {
             change.facts = Some(Facts::Location {
                 location: location.clone(),
+                provisioning_failed: matches!(live, Live::Present(l) if l.provisioning_state.as_deref() == Some("Failed")),
             });
         }
         changes.push(change);
@@ -345,7 +346,20 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
         );
         return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
     }
-    draft.compare(before, &[], live.fingerprint.clone())
+    let mut change = draft.compare(before, &[], live.fingerprint.clone());
+    if live.provisioning_state.as_deref() == Some("Failed") {
+        // Sent again whole (PUT is idempotent): Azure retries what failed.
+        change.action = Action::Update;
+        change.actions = Action::Update.terraform_actions();
+        change.reason = Some("its provisioning failed in Azure; it is created again".into());
+        change.facts = Some(Facts::Workspace {
+            location: live.location.clone(),
+            storage_account: d.dependencies.storage_account.to_string(),
+            key_vault: d.dependencies.key_vault.to_string(),
+            application_insights: d.dependencies.application_insights.to_string(),
+        });
+    }
+    change
 }
 
 fn registry_draft(registry: &DesiredRegistry, ws_address: &Address) -> Draft {
@@ -805,50 +819,9 @@ fn job_facts(job: &DesiredJob, d: &DesiredWorkspace, o: &ObservedWorkspace) -> O
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::desired::Desired;
     use crate::observe::{Live, Observed, ObservedWorkspace};
-    use crate::spec::interpolate::EnvVars;
-
-    /// The desired state of one spec text.
-    fn desired(yaml: &str) -> Desired {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let loaded = crate::spec::load(&[path], &EnvVars::default());
-        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
-        crate::desired::desired(&loaded.specs.unwrap()).unwrap()
-    }
-
-    const WORKSPACE: &str = "workspace:\n  name: pets-ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n";
-
-    fn live_workspace(location: &str) -> LiveWorkspace {
-        LiveWorkspace {
-            location: location.to_string(),
-            description: None,
-            tags: BTreeMap::new(),
-            provisioning_state: Some("Succeeded".into()),
-            fingerprint: "f".into(),
-        }
-    }
-
-    fn observed(workspace: Live<LiveWorkspace>, clusters: Vec<Live<LiveCompute>>) -> Observed {
-        Observed {
-            workspaces: vec![ObservedWorkspace {
-                workspace,
-                resource_group_exists: Some(true),
-                dependencies: None,
-                registries: Vec::new(),
-                environments: Vec::new(),
-                existing_environments: Vec::new(),
-                clusters,
-                codes: Vec::new(),
-                jobs: Vec::new(),
-            }],
-        }
-    }
+    use crate::plan::testing::{WORKSPACE, desired, live_cluster, live_workspace, observed};
 
     fn actions(plan: &crate::plan::Plan) -> Vec<(Kind, Action)> {
         plan.resources()
@@ -872,21 +845,6 @@ mod tests {
                 &observed(Live::Present(live_workspace(live)), Vec::new()),
             );
             assert_eq!(actions(&plan), [(Kind::Workspace, action)], "{live}");
-        }
-    }
-
-    fn live_cluster(vm_size: &str, min: u64, max: u64) -> LiveCompute {
-        LiveCompute {
-            compute_type: Some("AmlCompute".into()),
-            vm_size: Some(vm_size.into()),
-            vm_priority: Some("Dedicated".into()),
-            min_nodes: Some(min),
-            max_nodes: Some(max),
-            idle_seconds: Some(120),
-            description: None,
-            tags: BTreeMap::new(),
-            provisioning_state: Some("Succeeded".into()),
-            fingerprint: "c".into(),
         }
     }
 

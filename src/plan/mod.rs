@@ -14,6 +14,8 @@
 mod decide;
 mod saved;
 pub mod step;
+#[cfg(test)]
+mod testing;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -229,7 +231,13 @@ pub enum Facts {
         application_insights: String,
     },
     /// Where a resource that needs a region goes (a new cluster: its workspace's region).
-    Location { location: String },
+    Location {
+        location: String,
+        /// The resource exists, but its provisioning failed: replacing it loses nothing,
+        /// so apply does it without `--allow-replace`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        provisioning_failed: bool,
+    },
     /// An environment version's build context: to upload (a new version) or where it is
     /// (an existing version, updated in place).
     Environment {
@@ -277,6 +285,21 @@ pub struct SpecLocation {
     pub file: String,
     pub line: u32,
     pub column: u32,
+}
+
+impl ResourceChange {
+    /// A replacement that may destroy something of value: not of a resource whose
+    /// provisioning failed.
+    pub fn needs_allow_replace(&self) -> bool {
+        self.action == Action::Replace
+            && !matches!(
+                self.facts,
+                Some(Facts::Location {
+                    provisioning_failed: true,
+                    ..
+                })
+            )
+    }
 }
 
 impl From<&Origin> for SpecLocation {

@@ -160,10 +160,17 @@ fn change_steps(
             id: id(),
             body: Body(bodies::application_insights(&location()?)),
         },
-        (Kind::Workspace, Action::Create) => Work::Put {
-            id: ws.id.clone(),
-            body: Body(bodies::workspace(ws)),
-        },
+        // Created, or created again after its provisioning failed (the plan then gives
+        // the facts of a creation).
+        (Kind::Workspace, action)
+            if action == Action::Create
+                || matches!(change.facts, Some(Facts::Workspace { .. })) =>
+        {
+            Work::Put {
+                id: ws.id.clone(),
+                body: Body(bodies::workspace(ws)),
+            }
+        }
         (Kind::Workspace, _) => Work::Patch {
             id: ws.id.clone(),
             body: Body(bodies::workspace_update(ws)),
@@ -212,7 +219,7 @@ fn change_steps(
                     id: cluster.id.clone(),
                     body: Body(bodies::compute_update(cluster)),
                 },
-                (action, Some(Facts::Location { location })) => {
+                (action, Some(Facts::Location { location, .. })) => {
                     let body = Body(bodies::compute(cluster, location));
                     let id = cluster.id.clone();
                     if action == Action::Replace {
@@ -285,4 +292,219 @@ fn dedup(steps: Vec<Step>) -> Vec<Step> {
         .into_iter()
         .filter(|s| seen.insert(s.address.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Live;
+    use crate::plan::testing::{
+        WORKSPACE, desired, desired_with_files, live_cluster, live_workspace, nothing, observed,
+    };
+
+    /// A new workspace with an inline-Dockerfile environment, a cluster and two jobs that
+    /// share one source folder.
+    const FULL: &str = "workspace:\n  name: pets-ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n  create_if_missing: true\nenvironments:\n  - name: built\n    dockerfile: |\n      FROM ubuntu:22.04\n  - name: plain\n    image: ubuntu:22.04\nclusters:\n  - name: gpu\n    vm_size: STANDARD_NC6\n    max_nodes: 2\njobs:\n  - name: a\n    command: python a.py\n    source_directory: src\n    environment: built\n    cluster: gpu\n  - name: b\n    command: python b.py\n    source_directory: src\n    environment: plain\n    cluster: gpu\n";
+
+    fn summary(steps: &[Step]) -> Vec<(String, &'static str, Vec<String>)> {
+        steps
+            .iter()
+            .map(|s| {
+                let work = match &s.work {
+                    Work::Put { .. } => "put",
+                    Work::Patch { .. } => "patch",
+                    Work::Replace { .. } => "replace",
+                    Work::KeyVault { .. } => "key vault",
+                    Work::Environment { .. } => "environment with upload",
+                    Work::Code { .. } => "code with upload",
+                };
+                (
+                    s.address.to_string(),
+                    work,
+                    s.depends_on.iter().map(|a| a.to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn from_nothing_every_resource_is_a_step_and_shared_code_is_uploaded_once() {
+        let desired = desired_with_files(FULL, &[("src/train.py", "print(1)\n")]);
+        let plan = crate::plan::plan(&desired, &nothing(&desired));
+        let steps = steps(&plan, &desired).unwrap();
+        let hash = &desired.workspaces[0].codes[0].hash[..12];
+        let code = format!("rg/pets-ws/code/{hash}");
+        let deps = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let job_a = desired.workspaces[0].jobs[0].name.clone();
+        let job_b = desired.workspaces[0].jobs[1].name.clone();
+        let built = &desired.workspaces[0].environments[0].version;
+        let plain = &desired.workspaces[0].environments[1].version;
+        let mut expected = vec![
+            ("rg".to_string(), "put", deps(&[])),
+            (
+                "rg/storage_account/petswsad13817e".into(),
+                "put",
+                deps(&["rg"]),
+            ),
+            (
+                "rg/key_vault/petsws-ad13817e".into(),
+                "key vault",
+                deps(&["rg"]),
+            ),
+            (
+                "rg/application_insights/pets-ws-insights".into(),
+                "put",
+                deps(&["rg"]),
+            ),
+            (
+                "rg/pets-ws".into(),
+                "put",
+                deps(&[
+                    "rg",
+                    "rg/application_insights/pets-ws-insights",
+                    "rg/key_vault/petsws-ad13817e",
+                    "rg/storage_account/petswsad13817e",
+                ]),
+            ),
+            (
+                format!("rg/pets-ws/environment/built:{built}"),
+                "environment with upload",
+                deps(&["rg/pets-ws"]),
+            ),
+            (
+                format!("rg/pets-ws/environment/plain:{plain}"),
+                "put",
+                deps(&["rg/pets-ws"]),
+            ),
+            (
+                "rg/pets-ws/cluster/gpu".into(),
+                "put",
+                deps(&["rg/pets-ws"]),
+            ),
+            (code.clone(), "code with upload", deps(&["rg/pets-ws"])),
+        ];
+        let mut job = |name: &str, env: String| {
+            let mut d = vec![
+                "rg/pets-ws".to_string(),
+                "rg/pets-ws/cluster/gpu".into(),
+                code.clone(),
+                env,
+            ];
+            d.sort();
+            expected.push((format!("rg/pets-ws/job/{name}"), "put", d));
+        };
+        job(&job_a, format!("rg/pets-ws/environment/built:{built}"));
+        job(&job_b, format!("rg/pets-ws/environment/plain:{plain}"));
+        assert_eq!(summary(&steps), expected);
+        // Every dependency is a step: the queue can be built.
+        for step in &steps {
+            for dependency in &step.depends_on {
+                assert!(
+                    steps.iter().any(|s| &s.address == dependency),
+                    "{dependency}"
+                );
+            }
+        }
+        // The cluster goes where the workspace goes.
+        let cluster = steps.iter().find(|s| s.kind == Kind::Cluster).unwrap();
+        let Work::Put { body, .. } = &cluster.work else {
+            panic!("a new cluster is put");
+        };
+        assert_eq!(body.0["location"], "westeurope");
+        // A job names its code version and its environment version by id.
+        let job = steps.iter().find(|s| s.kind == Kind::Job).unwrap();
+        let Work::Put { body, .. } = &job.work else {
+            panic!("a job is put");
+        };
+        let ws = desired.workspaces[0].id.as_str();
+        assert_eq!(
+            body.0["properties"]["codeId"],
+            format!(
+                "{ws}/codes/{}/versions/{}",
+                desired.workspaces[0].codes[0].name, desired.workspaces[0].codes[0].version
+            )
+        );
+        assert_eq!(
+            body.0["properties"]["environmentId"],
+            format!("{ws}/environments/built/versions/{built}")
+        );
+    }
+
+    #[test]
+    fn in_an_existing_workspace_only_what_changed_is_a_step_and_waits_for_nothing_else() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    min_nodes: 0\n    max_nodes: 4\n"
+        );
+        let desired = desired(&spec);
+        let ws = || Live::Present(live_workspace("westeurope"));
+        let mut failed = live_cluster("STANDARD_NC6", 0, 4);
+        failed.provisioning_state = Some("Failed".into());
+        for (live, expected, needs_allow) in [
+            (live_cluster("STANDARD_NC6", 0, 4), vec![], false),
+            (live_cluster("STANDARD_NC6", 0, 2), vec!["patch"], false),
+            (live_cluster("STANDARD_NC12", 0, 4), vec!["replace"], true),
+            (live_cluster("STANDARD_NC12", 0, 2), vec!["replace"], true),
+            // A cluster whose provisioning failed is made again, with nothing to lose.
+            (failed, vec!["replace"], false),
+        ] {
+            let plan = crate::plan::plan(&desired, &observed(ws(), vec![Live::Present(live)]));
+            let steps = steps(&plan, &desired).unwrap();
+            let works: Vec<&str> = summary(&steps).into_iter().map(|s| s.1).collect();
+            assert_eq!(works, expected);
+            assert!(steps.iter().all(|s| s.depends_on.is_empty()));
+            let cluster = plan.resources().find(|r| r.kind == Kind::Cluster).unwrap();
+            assert_eq!(cluster.needs_allow_replace(), needs_allow, "{works:?}");
+        }
+    }
+
+    #[test]
+    fn a_workspace_whose_provisioning_failed_is_put_again_and_drift_is_patched() {
+        let spec = WORKSPACE.replace(
+            "  location: westeurope\n",
+            "  location: westeurope\n  tags:\n    team: vision\n",
+        );
+        let desired = desired(&spec);
+        let mut failed = live_workspace("westeurope");
+        failed.provisioning_state = Some("Failed".into());
+        let plan = crate::plan::plan(&desired, &observed(Live::Present(failed), Vec::new()));
+        let works: Vec<&str> = summary(&steps(&plan, &desired).unwrap())
+            .into_iter()
+            .map(|s| s.1)
+            .collect();
+        assert_eq!(works, ["put"]);
+        let plan = crate::plan::plan(
+            &desired,
+            &observed(Live::Present(live_workspace("westeurope")), Vec::new()),
+        );
+        let works: Vec<&str> = summary(&steps(&plan, &desired).unwrap())
+            .into_iter()
+            .map(|s| s.1)
+            .collect();
+        assert_eq!(works, ["patch"]);
+    }
+
+    #[test]
+    fn a_plan_that_does_not_match_the_specs_is_refused() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 4\n"
+        );
+        let desired = desired(&spec);
+        let mut plan = crate::plan::plan(
+            &desired,
+            &observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![Live::Missing],
+            ),
+        );
+        let cluster = plan.workspaces[0]
+            .resources
+            .iter_mut()
+            .find(|r| r.kind == Kind::Cluster)
+            .unwrap();
+        cluster.id.push_str("-other");
+        assert!(matches!(
+            steps(&plan, &desired),
+            Err(StepError::Mismatch { .. })
+        ));
+    }
 }

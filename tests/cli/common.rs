@@ -32,7 +32,7 @@ pub fn relative(path: &Path) -> PathBuf {
 }
 
 pub struct Test {
-    command: assert_cmd::Command,
+    command: std::process::Command,
     /// Values that must not reach stdout or stderr in any form.
     secrets: Vec<String>,
 }
@@ -71,7 +71,7 @@ pub struct Output {
 
 impl Test {
     pub fn new() -> Self {
-        let mut command = assert_cmd::Command::cargo_bin("amlspec").expect("the binary is built");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_amlspec"));
         command.current_dir(repo_root());
         for (name, _) in test_env() {
             command.env_remove(name);
@@ -137,10 +137,57 @@ impl Test {
         self
     }
 
+    /// Start it with stdout and stderr piped; [`Running::finish`] waits and checks.
+    pub fn spawn(mut self) -> Running {
+        use std::process::Stdio;
+        let child = self
+            .command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("amlspec starts");
+        Running {
+            child,
+            secrets: self.secrets,
+        }
+    }
+
     pub fn run(mut self) -> Output {
         let output = self.command.output().expect("amlspec runs");
         let out = Output {
             code: output.status.code().expect("amlspec exits normally"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        };
+        for secret in &self.secrets {
+            assert_no_leak("stdout", &out.stdout, secret);
+            assert_no_leak("stderr", &out.stderr, secret);
+        }
+        out
+    }
+}
+
+/// A started `amlspec`.
+pub struct Running {
+    pub child: std::process::Child,
+    secrets: Vec<String>,
+}
+
+impl Running {
+    /// Send `signal` (`libc::SIGTERM`, ...).
+    #[cfg(unix)]
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Wait for the end; `code` is -1 when a signal ended the process.
+    pub fn finish(self) -> Output {
+        let output = self.child.wait_with_output().expect("amlspec runs");
+        let out = Output {
+            code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
         };
