@@ -1,6 +1,7 @@
 //! The integration test binary: the real `amlspec` command, the spec corpus, and the
 //! editor schema. One binary, so it links once.
 
+mod apply;
 mod azure;
 #[path = "../support/azurite.rs"]
 mod azurite_support;
