@@ -28,6 +28,9 @@ pub struct JobState {
     pub status: Option<String>,
     /// The job's page in Azure ML studio.
     pub studio_url: Option<String>,
+    /// Why it failed, as run history says (for a job that ended otherwise than
+    /// Completed, when run history could be read).
+    pub error: Option<String>,
 }
 
 impl JobState {
@@ -64,6 +67,7 @@ pub async fn follow(
             id,
             status: None,
             studio_url: None,
+            error: None,
         })
         .collect();
     let mut stop = std::pin::pin!(stop);
@@ -94,6 +98,9 @@ pub async fn follow(
                     }
                     if state.status != status {
                         state.status = status;
+                        if state.is_terminal() && !state.succeeded() {
+                            state.error = run_error(client, &state.id).await;
+                        }
                         on_event(FollowEvent::Status(state));
                     }
                 }
@@ -137,4 +144,88 @@ async fn read(
         .and_then(|mut services| services.remove("Studio"))
         .and_then(|service| service.endpoint);
     Ok((job.properties.status, studio))
+}
+
+/// The error run history gives for a job, as Azure ML's clients find it: the
+/// workspace's `discoveryUrl`, its `api` service, then
+/// `/history/v1.0{workspace}/runs/{job}/details`. `None` when any of it cannot be had
+/// (the job's status is reported all the same).
+async fn run_error(client: &ArmClient, job: &ResourceId) -> Option<String> {
+    let (workspace, name) = job.as_str().rsplit_once("/jobs/")?;
+    let workspace = ResourceId::from_plan(workspace);
+    let operation = Operation::new("read workspace", workspace.to_string());
+    let response = client
+        .send(&operation, Method::GET, client.url_of(&workspace), None, true)
+        .await
+        .ok()?;
+    let body: serde_json::Value = response.decode(&operation).ok()?;
+    let discovery = body["properties"]["discoveryUrl"].as_str()?;
+    let discovery = trusted_url(discovery)?;
+    // Anonymous, as Azure ML's clients read it.
+    let services: serde_json::Value = client
+        .http()
+        .get(discovery)
+        .timeout(client.settings().timeout)
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let api = trusted_url(services["api"].as_str()?)?;
+    let details = api
+        .join(&format!(
+            "history/v1.0{}/runs/{name}/details",
+            workspace.as_str()
+        ))
+        .ok()?;
+    let operation = Operation::new("read run history of", job.to_string());
+    let response = client
+        .send(&operation, Method::GET, details, None, true)
+        .await
+        .ok()?;
+    let details: serde_json::Value = response.decode(&operation).ok()?;
+    let error = &details["error"]["error"];
+    let message = error["message"].as_str()?;
+    Some(match error["code"].as_str() {
+        Some(code) => format!("{code}: {message}"),
+        None => message.to_string(),
+    })
+}
+
+/// A service URL from Azure's answers that may receive the token: https, or http on
+/// loopback (a local emulator).
+fn trusted_url(text: &str) -> Option<url::Url> {
+    let mut url = url::Url::parse(text).ok()?;
+    let ok = url.scheme() == "https"
+        || (url.scheme() == "http" && crate::azure::endpoints::is_loopback(&url));
+    if !ok {
+        tracing::warn!(url = text, "not reading run history from a URL that is neither https nor loopback");
+        return None;
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_only_to_https_or_loopback() {
+        assert!(trusted_url("https://westeurope.api.azureml.ms").is_some());
+        assert!(trusted_url("http://127.0.0.1:8443/").is_some());
+        assert!(trusted_url("http://westeurope.api.azureml.ms").is_none());
+        assert!(trusted_url("ftp://127.0.0.1/").is_none());
+        assert_eq!(
+            trusted_url("https://h/api").unwrap().as_str(),
+            "https://h/api/",
+            "joined paths stay under it"
+        );
+    }
 }

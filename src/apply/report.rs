@@ -62,6 +62,8 @@ pub struct JobReport {
     pub id: String,
     pub status: Option<String>,
     pub studio_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -95,6 +97,7 @@ impl Report {
                 id: job.id.to_string(),
                 status: job.status.clone(),
                 studio_url: job.studio_url.clone(),
+                error: job.error.clone(),
             })
             .collect();
         let outcome = if ran.stopped {
@@ -177,6 +180,7 @@ mod tests {
             id: ResourceId::resource_group("s", "j"),
             status: Some(status.to_string()),
             studio_url: None,
+            error: None,
         };
         let failed_job = Report::new(&steps, &ran(&["a", "b"], &[], false), &[job("Failed")]);
         assert_eq!(failed_job.outcome, ApplyOutcome::Failed);

@@ -213,6 +213,7 @@ async fn apply_plan(
                     id: id.clone(),
                     status: None,
                     studio_url: None,
+                    error: None,
                 })
                 .collect();
             let mut stderr = render::redact::stderr();

@@ -54,10 +54,16 @@ pub fn follow_progress(elapsed: Duration, event: &FollowEvent<'_>) -> String {
     let line = match event {
         FollowEvent::Status(job) => {
             let status = job.status.as_deref().unwrap_or("unknown");
-            match (&job.studio_url, job.is_terminal()) {
-                (Some(url), true) => format!("job {}: {status} ({url})", job.id.name()),
-                _ => format!("job {}: {status}", job.id.name()),
+            let mut line = format!("job {}: {status}", job.id.name());
+            if job.is_terminal()
+                && let Some(url) = &job.studio_url
+            {
+                let _ = write!(line, " ({url})");
             }
+            if let Some(error) = &job.error {
+                let _ = write!(line, ": {error}");
+            }
+            line
         }
         FollowEvent::ReadFailed { id, error } => {
             format!(
@@ -147,6 +153,9 @@ pub fn human(report: &Report, elapsed: Duration) -> String {
         );
         if let Some(url) = &job.studio_url {
             let _ = write!(line, " ({url})");
+        }
+        if let Some(error) = &job.error {
+            let _ = write!(line, ": {error}");
         }
         let _ = writeln!(out, "{}", escape_text(&line));
     }

@@ -473,6 +473,13 @@ async fn wait_follows_jobs_and_fails_with_a_failed_one() {
         "{}",
         out.stdout
     );
+    // The error run history gives.
+    assert!(
+        out.stdout
+            .contains("UserError: Execution failed. User process exited with status code 1"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Poll `ready` every 50 ms for up to 60 s.
