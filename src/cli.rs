@@ -122,6 +122,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub allow_outside_repo: bool,
 
+    /// Upload files that look like credentials (`.env`, private keys, cloud and tool
+    /// credential files) when they are in a job's source_directory or a build context.
+    /// Without it such a plan is blocked: better, list them in `.amlignore`.
+    #[arg(long)]
+    pub allow_secret_files: bool,
+
     #[command(flatten)]
     pub azure: AzureArgs,
 }
@@ -161,6 +167,12 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub allow_outside_repo: bool,
 
+    /// Upload files that look like credentials (`.env`, private keys, cloud and tool
+    /// credential files) when they are in a job's source_directory or a build context.
+    /// Without it such a plan is blocked: better, list them in `.amlignore`.
+    #[arg(long)]
+    pub allow_secret_files: bool,
+
     #[command(flatten)]
     pub azure: AzureArgs,
 }
@@ -179,6 +191,7 @@ impl ApplyArgs {
             format,
             operation_timeout,
             allow_outside_repo,
+            allow_secret_files,
             azure,
         } = self;
         ApplySettings {
@@ -189,7 +202,10 @@ impl ApplyArgs {
             wait,
             operation_timeout: std::time::Duration::from_secs(operation_timeout),
             grace: STOP_GRACE,
-            load: LoadOptions { allow_outside_repo },
+            load: LoadOptions {
+                allow_outside_repo,
+                allow_secret_files,
+            },
             connection: azure.settings("apply", matches),
         }
     }
@@ -215,7 +231,10 @@ impl ValidateArgs {
         ValidateSettings {
             paths,
             format,
-            load: LoadOptions { allow_outside_repo },
+            load: LoadOptions {
+                allow_outside_repo,
+                allow_secret_files: false,
+            },
         }
     }
 }
@@ -230,6 +249,7 @@ impl PlanArgs {
             out,
             detailed_exitcode,
             allow_outside_repo,
+            allow_secret_files,
             azure,
         } = self;
         PlanSettings {
@@ -237,7 +257,10 @@ impl PlanArgs {
             format,
             out,
             detailed_exitcode,
-            load: LoadOptions { allow_outside_repo },
+            load: LoadOptions {
+                allow_outside_repo,
+                allow_secret_files,
+            },
             connection: azure.settings("plan", matches),
         }
     }

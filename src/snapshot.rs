@@ -367,9 +367,112 @@ fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Above this, Azure ML's SDK v1 refuses a job's snapshot (`Your total snapshot size
+/// exceeds the limit of 300.0 MB`); a folder this big usually holds data that belongs
+/// in a datastore.
+pub const SNAPSHOT_WARN_BYTES: u64 = 300 * 1024 * 1024;
+
+impl Snapshot {
+    /// Files that look like credentials (see [`likely_secret`]), by relative path.
+    pub fn likely_secrets(&self) -> Vec<&str> {
+        self.files
+            .iter()
+            .map(|f| f.relative.as_str())
+            .filter(|relative| likely_secret(relative))
+            .collect()
+    }
+}
+
+/// Whether a file, by its relative path, looks like a credential that should not be
+/// uploaded to a workspace's storage: dotenv files (not their `.example`, `.sample` or
+/// `.template`), private keys and certificates with keys, SSH identities, and the
+/// credential files of the usual tools and clouds. Compared without regard to case.
+pub fn likely_secret(relative: &str) -> bool {
+    let path = relative.to_ascii_lowercase();
+    let name = path.rsplit('/').next().unwrap_or(&path);
+    let parent = path.rsplit('/').nth(1).unwrap_or_default();
+    const NAMES: [&str; 14] = [
+        ".env",
+        ".netrc",
+        "_netrc",
+        ".pgpass",
+        ".git-credentials",
+        ".npmrc",
+        ".pypirc",
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+        "kubeconfig",
+        "application_default_credentials.json",
+        "msal_token_cache.json",
+    ];
+    const EXTENSIONS: [&str; 7] = [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk"];
+    const TEMPLATES: [&str; 4] = [".example", ".sample", ".template", ".dist"];
+    if NAMES.contains(&name) {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix(".env.") {
+        return !TEMPLATES.iter().any(|t| &t[1..] == rest);
+    }
+    if EXTENSIONS.iter().any(|e| name.ends_with(e)) {
+        return true;
+    }
+    // Credential files known by their folder: ~/.aws/credentials, ~/.azure/*,
+    // ~/.docker/config.json, ~/.kube/config, ~/.ssh/* (public keys aside).
+    match parent {
+        ".aws" => name == "credentials" || name == "config",
+        ".azure" => name.ends_with(".json") || name == "credentials",
+        ".docker" => name == "config.json",
+        ".kube" => name == "config",
+        ".ssh" => !name.ends_with(".pub") && name != "known_hosts" && name != "config",
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn likely_secrets_are_known_by_name_extension_and_folder() {
+        for secret in [
+            ".env",
+            "config/.env",
+            ".ENV",
+            ".env.production",
+            "keys/id_rsa",
+            "ID_ED25519",
+            "certs/server.pem",
+            "tls.KEY",
+            "store.p12",
+            ".aws/credentials",
+            "home/.azure/msal_token_cache.json",
+            ".docker/config.json",
+            ".kube/config",
+            ".ssh/deploy",
+            ".git-credentials",
+            ".netrc",
+        ] {
+            assert!(likely_secret(secret), "{secret}");
+        }
+        for fine in [
+            "train.py",
+            ".env.example",
+            ".env.sample",
+            ".env.template",
+            "environment.yml",
+            "env.py",
+            "keys/id_rsa.pub",
+            ".ssh/known_hosts",
+            "docker/config.json",
+            "kube/config",
+            "monkey.py",
+            "README.md",
+        ] {
+            assert!(!likely_secret(fine), "{fine}");
+        }
+    }
     use std::fs;
 
     fn write(root: &Path, files: &[(&str, &str)]) {

@@ -155,7 +155,13 @@ async fn run_error(client: &ArmClient, job: &ResourceId) -> Option<String> {
     let workspace = ResourceId::from_plan(workspace);
     let operation = Operation::new("read workspace", workspace.to_string());
     let response = client
-        .send(&operation, Method::GET, client.url_of(&workspace), None, true)
+        .send(
+            &operation,
+            Method::GET,
+            client.url_of(&workspace),
+            None,
+            true,
+        )
         .await
         .ok()?;
     let body: serde_json::Value = response.decode(&operation).ok()?;
@@ -202,7 +208,10 @@ fn trusted_url(text: &str) -> Option<url::Url> {
     let ok = url.scheme() == "https"
         || (url.scheme() == "http" && crate::azure::endpoints::is_loopback(&url));
     if !ok {
-        tracing::warn!(url = text, "not reading run history from a URL that is neither https nor loopback");
+        tracing::warn!(
+            url = text,
+            "not reading run history from a URL that is neither https nor loopback"
+        );
         return None;
     }
     if !url.path().ends_with('/') {

@@ -33,6 +33,8 @@ use crate::spec::secret::Secret;
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub workspaces: Vec<DesiredWorkspace>,
+    /// Files that look like credentials may be uploaded (`--allow-secret-files`).
+    pub allow_secret_files: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -210,7 +212,10 @@ pub fn desired(specs: &Specs) -> Result<Desired, Vec<DesiredError>> {
         workspaces.push(workspace(spec, &mut snapshots, &mut errors));
     }
     if errors.is_empty() {
-        Ok(Desired { workspaces })
+        Ok(Desired {
+            workspaces,
+            allow_secret_files: false,
+        })
     } else {
         Err(errors)
     }

@@ -79,7 +79,14 @@ pub async fn prepare(
     };
     let ids: Vec<ResourceId> = specs.workspaces.iter().map(desired::workspace_id).collect();
 
-    let (desired, reads) = tokio::join!(blocking(move || desired::desired(&specs)), async {
+    let allow_secret_files = options.allow_secret_files;
+    let desired_state = move || {
+        desired::desired(&specs).map(|mut desired| {
+            desired.allow_secret_files = allow_secret_files;
+            desired
+        })
+    };
+    let (desired, reads) = tokio::join!(blocking(desired_state), async {
         let connection = sign_in.await.unwrap_or_else(resume_panic)?;
         let workspaces = observe::read_workspaces(&connection.client, &ids).await;
         Ok::<_, ConnectError>((connection, workspaces))

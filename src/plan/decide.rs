@@ -175,7 +175,11 @@ fn workspace_draft(d: &DesiredWorkspace) -> Draft {
     }
 }
 
-pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec<ResourceChange> {
+pub(super) fn workspace_plan(
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    allow_secret_files: bool,
+) -> Vec<ResourceChange> {
     let spec = &d.spec;
     let rg = spec.resource_group.as_str();
     let ws_address = Address::workspace(rg, spec.name.as_str());
@@ -292,7 +296,12 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
         changes.push(registry_change(registry, live, &ws_address));
     }
     for (env, live) in d.environments.iter().zip(&o.environments) {
-        changes.push(environment_change(env, live, &ws_address));
+        changes.push(environment_change(
+            env,
+            live,
+            &ws_address,
+            allow_secret_files,
+        ));
     }
     for (cluster, live) in d.clusters.iter().zip(&o.clusters) {
         let mut change = cluster_change(cluster, live, &ws_address);
@@ -307,7 +316,7 @@ pub(super) fn workspace_plan(d: &DesiredWorkspace, o: &ObservedWorkspace) -> Vec
         changes.push(change);
     }
     for (job, live) in d.jobs.iter().zip(&o.jobs) {
-        changes.push(job_change(job, live, d, o, &ws_address));
+        changes.push(job_change(job, live, d, o, &ws_address, allow_secret_files));
     }
     changes
 }
@@ -463,6 +472,7 @@ fn environment_change(
     env: &DesiredEnvironment,
     live: &Live<LiveEnvironmentVersion>,
     ws_address: &Address,
+    allow_secret_files: bool,
 ) -> ResourceChange {
     let draft = environment_draft(env, ws_address);
     let definition = &env.definition;
@@ -487,6 +497,9 @@ fn environment_change(
                 bytes: b.total_bytes,
             }),
         });
+        if let Some(BuildSource::Folder(snapshot)) = build.map(|b| &b.source) {
+            return upload_guard(change, snapshot, "build context", allow_secret_files);
+        }
         return change;
     };
     let context_matches = match (build, &live.build_context_uri) {
@@ -696,6 +709,7 @@ fn job_change(
     d: &DesiredWorkspace,
     o: &ObservedWorkspace,
     ws_address: &Address,
+    allow_secret_files: bool,
 ) -> ResourceChange {
     let draft = job_draft(job, ws_address);
     match live {
@@ -772,9 +786,64 @@ fn job_change(
             let mut change = draft.create();
             change.detail = Some(format!("submit to {}{upload}", job.cluster));
             change.facts = job_facts(job, d, o);
-            change
+            match code {
+                Some((code, None | Some(Live::Missing | Live::NotRead))) => upload_guard(
+                    change,
+                    &code.snapshot,
+                    "source_directory",
+                    allow_secret_files,
+                ),
+                _ => change,
+            }
         }
     }
+}
+
+/// A folder's own name, as plans show it (never the machine's absolute path).
+fn folder_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Files shown in a refusal, at most.
+const SECRETS_SHOWN: usize = 5;
+
+/// What a folder about to be uploaded (`what`: "source_directory", "build context")
+/// must pass: no file that looks like a credential (unless allowed), and a note when it
+/// is larger than Azure ML takes comfortably.
+fn upload_guard(
+    mut change: ResourceChange,
+    snapshot: &crate::snapshot::Snapshot,
+    what: &str,
+    allow_secret_files: bool,
+) -> ResourceChange {
+    let secrets = snapshot.likely_secrets();
+    if !secrets.is_empty() && !allow_secret_files {
+        let mut shown: Vec<String> = secrets
+            .iter()
+            .take(SECRETS_SHOWN)
+            .map(|f| format!("`{f}`"))
+            .collect();
+        if secrets.len() > SECRETS_SHOWN {
+            shown.push(format!("and {} more", secrets.len() - SECRETS_SHOWN));
+        }
+        change.action = Action::Blocked;
+        change.actions = Action::Blocked.terraform_actions();
+        change.reason = Some(format!(
+            "its {what} `{}` holds files that look like credentials, which would be uploaded to the workspace's storage: {}; list them in `.amlignore` there (or its `.gitignore`), or pass --allow-secret-files",
+            folder_name(&snapshot.root),
+            shown.join(", ")
+        ));
+        return change;
+    }
+    if snapshot.total_bytes > crate::snapshot::SNAPSHOT_WARN_BYTES {
+        change.reason = Some(format!(
+            "its {what} is {}: Azure ML's SDK v1 refuses snapshots above 300 MB, and each new content is uploaded whole; data belongs in a datastore (list it in `.amlignore`)",
+            size_summary(snapshot.files.len(), snapshot.total_bytes)
+        ));
+    }
+    change
 }
 
 /// The ids a job is submitted with: its environment version (an existing one as read,
@@ -987,5 +1056,63 @@ mod tests {
             ]
         );
         assert!(depends(&plan, Kind::KeyVault).is_empty());
+    }
+
+    #[test]
+    fn uploads_of_likely_credentials_are_blocked_unless_allowed_or_already_there() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 1\njobs:\n  - name: train\n    command: python train.py\n    source_directory: src\n    environment: AzureML-sklearn-1.5:1\n    cluster: gpu\n"
+        );
+        let files = [("src/train.py", "print(1)\n"), ("src/.env", "TOKEN=x\n")];
+        for (allow, ignored, code_exists, expected) in [
+            (false, false, false, Action::Blocked),
+            (true, false, false, Action::Create),
+            (false, true, false, Action::Create),
+            // Found by its hash in Azure: nothing is uploaded.
+            (false, false, true, Action::Create),
+        ] {
+            let mut files = files.to_vec();
+            if ignored {
+                files.push(("src/.amlignore", ".env\n"));
+            }
+            let mut desired = crate::plan::testing::desired_with_files(&spec, &files);
+            desired.allow_secret_files = allow;
+            let mut observed = observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![Live::Present(live_cluster("STANDARD_NC6", 0, 1))],
+            );
+            let ws = &mut observed.workspaces[0];
+            ws.existing_environments =
+                vec![Live::Present(crate::observe::live::LiveEnvironmentRef {
+                    id: "env-id".into(),
+                    version: "1".into(),
+                    fingerprint: "e".into(),
+                })];
+            ws.codes = vec![if code_exists {
+                Live::Present(crate::observe::live::LiveCode {
+                    id: "code-id".into(),
+                    code_uri: None,
+                    fingerprint: "c".into(),
+                })
+            } else {
+                Live::Missing
+            }];
+            ws.jobs = vec![Live::Missing];
+            let plan = crate::plan::plan(&desired, &observed);
+            let job = plan.resources().find(|r| r.kind == Kind::Job).unwrap();
+            assert_eq!(
+                job.action, expected,
+                "allow {allow}, ignored {ignored}, exists {code_exists}"
+            );
+            if expected == Action::Blocked {
+                let reason = job.reason.as_deref().unwrap();
+                assert!(
+                    reason.contains("`src` holds files that look like credentials")
+                        && reason.contains("`.env`")
+                        && reason.contains("--allow-secret-files"),
+                    "{reason}"
+                );
+            }
+        }
     }
 }

@@ -351,7 +351,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
             name: d.spec.name.to_string(),
             resource_group: d.spec.resource_group.to_string(),
             subscription_id: d.spec.subscription_id.as_str().to_string(),
-            resources: decide::workspace_plan(d, o),
+            resources: decide::workspace_plan(d, o, desired.allow_secret_files),
         })
         .collect();
     let mut summary = Summary::default();

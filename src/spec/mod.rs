@@ -63,6 +63,10 @@ struct FileRead {
 pub struct LoadOptions {
     /// Allow paths that resolve outside the manifest's repository (`--allow-outside-repo`).
     pub allow_outside_repo: bool,
+    /// Upload files that look like credentials (`.env`, private keys) in code snapshots
+    /// and build contexts (`--allow-secret-files`); without it, a plan that would upload
+    /// one is blocked.
+    pub allow_secret_files: bool,
 }
 
 pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {

@@ -600,3 +600,36 @@ fn the_readme_quick_start_runs_as_written() {
         "a new user's second run says nothing on stderr"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_likely_credential_in_a_source_folder_blocks_the_upload_until_ignored_or_allowed() {
+    let azure = Local::start().await;
+    let specs = specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    let pets = pets.to_str().unwrap();
+    let source = specs.path().join("fastai-example");
+    std::fs::write(source.join(".env"), "API_TOKEN=never-uploaded\n").unwrap();
+    let out = apply(&azure, &[pets]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "its source_directory `fastai-example` holds files that look like credentials"
+        ) && out.stdout.contains("`.env`"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("the plan is blocked"), "{}", out.stderr);
+    assert_eq!(azure.emulator.admin().traffic().arm_writes(), 0);
+
+    // Listed in .amlignore: not part of the snapshot, so nothing blocks.
+    std::fs::write(source.join(".amlignore"), ".env\n").unwrap();
+    let out = apply(&azure, &[pets]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // Or explicitly allowed (a new content, so a new upload).
+    std::fs::remove_file(source.join(".amlignore")).unwrap();
+    let out = azure.run(&["plan", pets]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let out = apply(&azure, &["--allow-secret-files", pets]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
