@@ -633,3 +633,56 @@ async fn a_likely_credential_in_a_source_folder_blocks_the_upload_until_ignored_
     let out = apply(&azure, &["--allow-secret-files", pets]).await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs azurite-blob (npm install -g azurite@3.35.0); .ci/run runs it with `cargo test -- --ignored azurite`"]
+async fn apply_uploads_code_and_build_contexts_to_azurite() {
+    use crate::azurite_support::{self, AZURITE_KEY};
+    let dir = tempfile::tempdir().unwrap();
+    let azurite = azurite_support::start(dir.path(), "apply's uploads against Azurite");
+    let endpoint = azurite.account_url();
+    let mut config = config();
+    config.blob_backend = amlspec::emulator::BlobBackend::Azurite {
+        endpoint: endpoint.clone(),
+        account: "devstoreaccount1".into(),
+        key: AZURITE_KEY.into(),
+    };
+    let azure = Local::start_with(config).await;
+    let out = apply(&azure, &[PETS, ENVIRONMENTS]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        azure.emulator.admin().traffic().blob_bytes_in,
+        0,
+        "every byte went to Azurite"
+    );
+    let desired = load(&[ENVIRONMENTS]);
+    let ws = &desired.workspaces[0];
+    let hello = ws.environments.iter().find(|e| e.name == "hello").unwrap();
+    let version = azure.get_json(hello.id.as_str()).await;
+    let uri = version["properties"]["build"]["contextUri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.starts_with(&endpoint), "{uri}");
+    let bytes = datastore_blob(&azure, ws.id.as_str(), uri, "Dockerfile").await;
+    assert!(
+        String::from_utf8(bytes)
+            .unwrap()
+            .starts_with("FROM mcr.microsoft.com/azureml/")
+    );
+    let pets = load(&[PETS]);
+    let jobs = list(&azure, &format!("{}/jobs", pets.workspaces[0].id)).await;
+    let code = azure
+        .get_json(jobs[0]["properties"]["codeId"].as_str().unwrap())
+        .await;
+    assert!(
+        code["properties"]["codeUri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&endpoint),
+        "{code}"
+    );
+    let out = azure
+        .run(&["plan", "--detailed-exitcode", PETS, ENVIRONMENTS])
+        .await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
