@@ -79,13 +79,13 @@ fn main() {
         lro,
     };
     if "pets.yaml from empty".contains(&only) {
-        bench.from_empty("pets.yaml from empty", &pets, runs);
+        bench.apply_from_empty("pets.yaml from empty", &pets, runs);
     }
     if "pets.yaml unchanged (apply vs plan)".contains(&only) {
         bench.unchanged("pets.yaml unchanged", &pets, runs);
     }
     if "1,000 resources / 10 workspaces from empty".contains(&only) {
-        bench.from_empty(
+        bench.apply_from_empty(
             "1,000 resources / 10 workspaces from empty",
             &[generated.path().to_path_buf()],
             runs,
@@ -132,7 +132,7 @@ impl Bench<'_> {
         emulator
     }
 
-    fn from_empty(&self, name: &str, paths: &[PathBuf], runs: usize) {
+    fn apply_from_empty(&self, name: &str, paths: &[PathBuf], runs: usize) {
         let mut measured = Vec::new();
         let mut critical = Duration::ZERO;
         let (mut steps, mut requests, mut writes) = (0, 0, 0);
