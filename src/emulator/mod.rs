@@ -63,6 +63,7 @@ pub use config::{
 pub use faults::{Fault, FaultRule, FaultTarget};
 
 use faults::FaultState;
+pub use store::StoreError;
 pub use world::Traffic;
 use world::{Shared, World};
 

@@ -12,14 +12,14 @@ use amlspec::emulator::{EmulatorConfig, Fault, FaultRule, FaultTarget, SimTiming
 use amlspec::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::azure::{Local, config, load};
-use crate::common::{PASSWORD, edit, specs_copy};
+use crate::cli::azure::{Local, config, load};
+use crate::cli::common::{PASSWORD, edit, specs_copy};
 
 const PETS: &str = "specs/pets.yaml";
 const ENVIRONMENTS: &str = "specs/environments.yaml";
 
 /// `apply --auto-approve` with `args`.
-async fn apply(azure: &Local, args: &[&str]) -> crate::common::Output {
+async fn apply(azure: &Local, args: &[&str]) -> crate::cli::common::Output {
     azure
         .run(&[&["apply", "--auto-approve"][..], args].concat())
         .await
@@ -249,7 +249,7 @@ async fn dockerfile_environments_have_their_build_context_in_blob_storage_byte_f
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let desired = load(&[ENVIRONMENTS]);
     let ws = &desired.workspaces[0];
-    let root = crate::common::repo_root().join("specs");
+    let root = crate::cli::common::repo_root().join("specs");
     for env in &ws.environments {
         let version = azure.get_json(env.id.as_str()).await;
         let build = &version["properties"]["build"];
@@ -554,7 +554,8 @@ async fn sigterm_stops_starting_work_and_sigkill_loses_nothing() {
 /// nothing on stderr.
 #[test]
 fn the_readme_quick_start_runs_as_written() {
-    let readme = std::fs::read_to_string(crate::common::repo_root().join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(crate::cli::common::repo_root().join("README.md")).unwrap();
     let lines: Vec<&str> = readme.lines().collect();
     let at = lines
         .iter()
@@ -579,7 +580,7 @@ fn the_readme_quick_start_runs_as_written() {
     let specs = specs_copy();
     std::fs::rename(specs.path(), dir.path().join("specs")).unwrap();
     let run = |args: &[&str]| {
-        let mut test = crate::common::Test::new().current_dir(dir.path());
+        let mut test = crate::cli::common::Test::new().current_dir(dir.path());
         for (name, value) in &variables {
             test = test.env(name, value);
             if name.contains("PASSWORD") {
@@ -637,7 +638,7 @@ async fn a_likely_credential_in_a_source_folder_blocks_the_upload_until_ignored_
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs azurite-blob (npm install -g azurite@3.35.0); .ci/run runs it with `cargo test -- --ignored azurite`"]
 async fn apply_uploads_code_and_build_contexts_to_azurite() {
-    use crate::azurite_support::{self, AZURITE_KEY};
+    use crate::cli::azurite_support::{self, AZURITE_KEY};
     let dir = tempfile::tempdir().unwrap();
     let azurite = azurite_support::start(dir.path(), "apply's uploads against Azurite");
     let endpoint = azurite.account_url();

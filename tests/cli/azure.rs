@@ -16,8 +16,8 @@ use amlspec::spec;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::common::{Output, Test, env_vars};
-use crate::seed::json;
+use crate::cli::common::{Output, Test, env_vars};
+use crate::cli::seed::json;
 
 pub struct Local {
     pub emulator: Emulator,
@@ -94,7 +94,7 @@ impl Local {
     }
 
     pub async fn put(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
-        crate::seed::put(&self.client, id, api_version, body).await
+        crate::cli::seed::put(&self.client, id, api_version, body).await
     }
 
     pub async fn patch(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
@@ -172,7 +172,7 @@ impl Local {
     /// Create every resource of the specs as a client would, from their request bodies.
     pub async fn seed(&self, paths: &[&str]) -> Desired {
         let desired = load(paths);
-        crate::seed::seed(&self.client, self.emulator.tenant_id(), &desired).await;
+        crate::cli::seed::seed(&self.client, self.emulator.tenant_id(), &desired).await;
         desired
     }
 }

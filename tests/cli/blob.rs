@@ -11,8 +11,8 @@ use amlspec::snapshot::snapshot;
 use amlspec::spec::secret::Secret;
 use serde_json::json;
 
-use crate::azure::Local;
-use crate::azurite_support::{self, AZURITE_KEY};
+use crate::cli::azure::Local;
+use crate::cli::azurite_support::{self, AZURITE_KEY};
 
 /// A SAS container from `startPendingUpload`, and the workspace's datastore with its key.
 async fn containers(
@@ -163,7 +163,7 @@ async fn uploads_to_the_emulator_with_sas_and_shared_key() {
 }
 
 fn azure_root() -> std::path::PathBuf {
-    crate::common::repo_root()
+    crate::cli::common::repo_root()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,7 +172,7 @@ async fn uploads_to_azurite_with_sas_and_shared_key() {
     let dir = tempfile::tempdir().unwrap();
     let azurite = azurite_support::start(dir.path(), "the client's blob uploads against Azurite");
     let endpoint = azurite.account_url();
-    let mut config = crate::azure::config();
+    let mut config = crate::cli::azure::config();
     config.blob_backend = BlobBackend::Azurite {
         endpoint: endpoint.clone(),
         account: "devstoreaccount1".into(),

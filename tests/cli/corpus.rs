@@ -7,7 +7,7 @@ use std::path::Path;
 use amlspec::render::diagnostics;
 use amlspec::spec;
 
-use crate::common::{PASSWORD, env_vars, relative};
+use crate::cli::common::{PASSWORD, env_vars, relative};
 
 /// Problems that concern a whole file and so have no position.
 const WHOLE_FILE: &[&str] = &["empty.yaml", "only-comments.yaml", "utf16.yaml"];

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Every `.rs` file under `src/<module>` (or `src/<module>.rs`).
 fn sources(module: &str) -> Vec<PathBuf> {
-    let src = crate::common::repo_root().join("src");
+    let src = crate::cli::common::repo_root().join("src");
     let mut files = Vec::new();
     let file = src.join(format!("{module}.rs"));
     if file.is_file() {
@@ -66,7 +66,7 @@ fn names(code: &str, name: &str) -> bool {
 }
 
 fn relative(path: &Path) -> String {
-    crate::common::relative(path).display().to_string()
+    crate::cli::common::relative(path).display().to_string()
 }
 
 #[test]

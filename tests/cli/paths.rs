@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::Test;
+use crate::cli::common::Test;
 
 const WORKSPACE: &str = "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n";
 
@@ -54,7 +54,7 @@ impl Layout {
         self
     }
 
-    fn run(&self, args: &[&str]) -> crate::common::Output {
+    fn run(&self, args: &[&str]) -> crate::cli::common::Output {
         Test::new()
             .current_dir(&self.repo)
             .env("PATH", "/nonexistent")

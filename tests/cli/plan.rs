@@ -1,7 +1,7 @@
 //! `amlspec plan` against the emulator: full create plans, no changes once everything
 //! exists, each kind of drift, blocked cases, authentication failures and faults.
 
-use crate::azure::Local;
+use crate::cli::azure::Local;
 
 const PETS: &str = "specs/pets.yaml";
 
@@ -40,7 +40,7 @@ use amlspec::azure::ML_API_VERSION;
 use amlspec::emulator::{Fault, FaultRule, FaultTarget, ServicePrincipal};
 use serde_json::json;
 
-use crate::common::{edit, specs_copy};
+use crate::cli::common::{edit, specs_copy};
 
 /// The lines of a plan without the summary, for compact assertions.
 fn lines(stdout: &str) -> Vec<&str> {
@@ -348,7 +348,7 @@ async fn wrong_credentials_are_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_scope_principal_gets_403_with_request_id() {
-    let mut config = crate::azure::config();
+    let mut config = crate::cli::azure::config();
     config.principals = vec![ServicePrincipal {
         client_id: "33333333-3333-3333-3333-333333333333".into(),
         client_secret: Some("scoped-secret".into()),
@@ -425,7 +425,7 @@ async fn saved_plans_hold_no_secrets_and_go_stale_when_azure_moves() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("Saved the plan to"), "{}", out.stderr);
     let text = std::fs::read_to_string(&saved_path).unwrap();
-    assert!(!text.contains(crate::common::PASSWORD));
+    assert!(!text.contains(crate::cli::common::PASSWORD));
     let saved = amlspec::plan::load_saved(&saved_path).unwrap();
     assert!(
         saved
@@ -530,7 +530,7 @@ async fn the_manifest_digest_does_not_depend_on_live_state() {
     let seeded = Local::start().await;
     seeded.seed(&all).await;
     let (a, b) = (empty.run(&args).await, seeded.run(&args).await);
-    let digest = |out: &crate::common::Output| {
+    let digest = |out: &crate::cli::common::Output| {
         serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["manifest_digest"].clone()
     };
     assert_eq!(digest(&a), digest(&b));
@@ -543,7 +543,7 @@ async fn workload_identity_signs_in_with_a_federated_token() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let issuer = "https://token.actions.githubusercontent.com";
     let subject = "repo:example/ml:ref:refs/heads/main";
-    let mut config = crate::azure::config();
+    let mut config = crate::cli::azure::config();
     config.principals.push(ServicePrincipal {
         client_id: "44444444-4444-4444-4444-444444444444".into(),
         client_secret: None,
@@ -585,7 +585,7 @@ async fn workload_identity_signs_in_with_a_federated_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn short_lived_tokens_are_refreshed() {
-    let mut config = crate::azure::config();
+    let mut config = crate::cli::azure::config();
     config.token_lifetime = std::time::Duration::from_secs(60);
     let azure = Local::start_with(config).await;
     azure.seed(&[PETS]).await;
@@ -598,7 +598,7 @@ async fn short_lived_tokens_are_refreshed() {
 
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .args([
             "plan",
             PETS,
@@ -617,7 +617,7 @@ fn plain_http_to_a_remote_host_is_refused() {
 
 #[test]
 fn no_credentials_lists_what_was_tried() {
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", "/nonexistent")
         .env_remove("AZURE_CLIENT_ID")
         .env_remove("AZURE_TENANT_ID")
@@ -642,7 +642,7 @@ fn invalid_specs_are_reported_before_any_sign_in_problem() {
         "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nclusters:\n  - name: gpu\n    vm_size: STANDARD_NC6\n    max_nodes: -1\n",
     )
     .unwrap();
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", "/nonexistent")
         .args(["plan"])
         .arg_path(&spec)
@@ -667,7 +667,7 @@ fn snapshot_problems_are_reported_before_any_sign_in_problem() {
         "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nclusters:\n  - name: cpu\n    vm_size: STANDARD_DS3_V2\n    max_nodes: 1\njobs:\n  - name: train\n    source_directory: src\n    command: python train.py\n    environment: AzureML-sklearn-1.5@latest\n    cluster: cpu\n",
     )
     .unwrap();
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", "/nonexistent")
         .args(["plan"])
         .arg_path(&spec)
@@ -706,7 +706,7 @@ fn a_failed_sign_in_is_tried_once_and_said_once() {
     )
     .unwrap();
     std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", &format!("{}:/usr/bin:/bin", bin.path().display()))
         .args(["plan", "specs/multi-workspace", "--auth", "azure-cli"])
         .run();
@@ -735,7 +735,7 @@ fn the_embedded_emulator_needs_no_account() {
     let specs = specs_copy();
     let pets = specs.path().join("pets.yaml");
     let run = || {
-        crate::common::Test::new()
+        crate::cli::common::Test::new()
             .current_dir(specs.path())
             .args([
                 "plan",
@@ -764,7 +764,7 @@ fn the_embedded_emulator_needs_no_account() {
 fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
     let specs = specs_copy();
     let pets = specs.path().join("pets.yaml");
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .current_dir(specs.path())
         .env("AMLSPEC_CLOUD", "china")
         .env("AMLSPEC_ARM_ENDPOINT", "https://management.example.invalid")
@@ -784,7 +784,7 @@ fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
         );
     }
 
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .current_dir(specs.path())
         .args(["plan", "--emulator", "--cloud", "public"])
         .arg_path(&pets)
@@ -798,7 +798,7 @@ fn the_emulator_ignores_connection_variables_but_refuses_connection_options() {
     );
     assert!(out.stderr.contains("Usage: amlspec plan"), "{}", out.stderr);
 
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .current_dir(specs.path())
         .args(["plan", "--emulator", "--ca-cert", "ca.pem"])
         .arg_path(&pets)
@@ -883,7 +883,7 @@ fn the_emulator_state_is_never_staged_by_git() {
         String::from_utf8(out.stdout).unwrap()
     };
     git(&["init", "-q"]);
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .current_dir(specs.path())
         .args(["plan", "--emulator", "pets.yaml"])
         .run();
@@ -899,7 +899,7 @@ fn the_emulator_state_is_never_staged_by_git() {
 fn specs_in(folder: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join(folder);
-    crate::common::copy_dir(&crate::common::repo_root().join("specs"), &root);
+    crate::cli::common::copy_dir(&crate::cli::common::repo_root().join("specs"), &root);
     (dir, root)
 }
 
@@ -908,7 +908,7 @@ fn specs_in(folder: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 /// the step summary and the log at every level, raw and in every escaped form.
 #[tokio::test(flavor = "multi_thread")]
 async fn secret_values_are_masked_wherever_the_spec_uses_them() {
-    use crate::common::assert_no_leak;
+    use crate::cli::common::assert_no_leak;
     let azure = Local::start().await;
     // Escaped differently by JSON, GitHub's workflow commands and the plan's quoting.
     let secret = "s3cret\"quo\\te%d:,pw-Never-Shown";
@@ -1003,7 +1003,7 @@ fn secret_values_are_masked_in_problems() {
         "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  description: ${ACR_PASSWORD}\nregistries:\n  - name: reg\n    address: ${ACR_PASSWORD}_.azurecr.io\n    username: u\n    password: ${ACR_PASSWORD}\nenvironments:\n  - name: env\n    image: \"${ACR_PASSWORD} latest\"\n",
     )
     .unwrap();
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", "/nonexistent")
         .env("ACR_PASSWORD", &secret)
         .secret(&secret)
@@ -1270,7 +1270,7 @@ fn literal_secrets_under_misspelled_keys_are_masked_in_snippets() {
         "workspace:\n  name: ws1\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: reg\n    address: reg.azurecr.io\n    username: u\n    pasword: literal-Secret-one\n    Password: \"literal-Secret-two\"\n",
     )
     .unwrap();
-    let out = crate::common::Test::new()
+    let out = crate::cli::common::Test::new()
         .env("PATH", "/nonexistent")
         .secret("literal-Secret-one")
         .secret("literal-Secret-two")

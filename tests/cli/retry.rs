@@ -10,7 +10,7 @@ use amlspec::emulator::{Fault, FaultRule, FaultTarget};
 use amlspec::observe;
 use amlspec::ops::connect::client_for_emulator;
 
-use crate::azure::{Local, load};
+use crate::cli::azure::{Local, load};
 
 /// A `Sleep` that returns at once and remembers what it was asked to wait.
 fn recording_sleep() -> (Sleep, Arc<Mutex<Vec<Duration>>>) {
@@ -157,7 +157,7 @@ async fn a_429_pauses_every_request_in_flight() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_follow_next_link_to_the_end() {
-    let mut config = crate::azure::config();
+    let mut config = crate::cli::azure::config();
     config.page_size = 1;
     let azure = Local::start_with(config).await;
     let desired = azure.seed(&["specs/distributed.yaml"]).await;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use amlspec::spec::{self, names, schema};
 use serde_json::Value;
 
-use crate::common::{env_vars, repo_root};
+use crate::cli::common::{env_vars, repo_root};
 
 fn validator() -> jsonschema::Validator {
     jsonschema::draft7::new(&schema::json_schema()).expect("the schema compiles as draft-07")
@@ -71,7 +71,7 @@ fn committed_schema_is_current() {
 
 #[test]
 fn schema_command_prints_the_committed_schema() {
-    let out = crate::common::Test::new().args(["schema"]).run();
+    let out = crate::cli::common::Test::new().args(["schema"]).run();
     assert_eq!(out.code, 0);
     assert_eq!(out.stdout, schema::json_schema_text());
 }

@@ -171,7 +171,7 @@ async fn a_stalled_blob_service_times_out_per_try() {
 /// stall is after the TLS handshake, in the HTTP exchange.
 #[tokio::test(start_paused = true)]
 async fn a_token_endpoint_that_answers_too_late_ends_in_one_error() {
-    let azure = crate::azure::Local::start().await;
+    let azure = crate::cli::azure::Local::start().await;
     azure.emulator.admin().set_faults(
         vec![
             FaultRule::always(Fault::Latency {

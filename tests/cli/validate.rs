@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::common::Test;
+use crate::cli::common::Test;
 
 #[test]
 fn valid_spec_exits_0_and_says_what_it_holds() {
@@ -198,7 +198,7 @@ fn missing_paths_and_empty_folders_are_errors() {
 const WORKSPACE: &str = "workspace:\n  name: shared-ws\n  subscription_id: ${AZURE_SUBSCRIPTION_ID}\n  resource_group: ml-rg\n  location: westeurope\n";
 
 /// Write files into a fresh folder and validate the folder.
-fn validate_folder(files: &[(&str, &str)]) -> crate::common::Output {
+fn validate_folder(files: &[(&str, &str)]) -> crate::cli::common::Output {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let path = dir.path().join(name);
@@ -411,7 +411,7 @@ fn run_guarded(dir: &std::path::Path, args: &[&str]) -> Guarded {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (name, value) in crate::common::test_env() {
+    for (name, value) in crate::cli::common::test_env() {
         command.env(name, value);
     }
     // SAFETY: setrlimit and alarm are async-signal-safe; nothing else runs between fork
@@ -839,7 +839,7 @@ fn secret_values_are_masked_in_every_validate_format() {
     )
     .unwrap();
     for format in ["human", "json", "github"] {
-        let out = crate::common::Test::new()
+        let out = crate::cli::common::Test::new()
             .env("ACR_PASSWORD", &secret)
             .secret(&secret)
             .args(["-vvv", "validate", "--format", format])

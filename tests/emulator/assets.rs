@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{explicit, start};
+use crate::emulator::support::{explicit, start};
 
 #[tokio::test]
 async fn environment_versions_are_immutable_and_containers_track_versions() {

@@ -8,7 +8,7 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{explicit, start, token_for};
+use crate::emulator::support::{explicit, start, token_for};
 
 #[tokio::test]
 async fn missing_invalid_and_expired_tokens_are_refused() {

@@ -5,8 +5,8 @@
 use amlspec::emulator::{BlobBackend, EmulatorConfig};
 use serde_json::json;
 
-use crate::azurite_support::{self, AZURITE_KEY};
-use crate::support::{explicit, start};
+use crate::emulator::azurite_support::{self, AZURITE_KEY};
+use crate::emulator::support::{explicit, start};
 
 #[tokio::test]
 #[ignore = "needs azurite-blob (npm install -g azurite@3.35.0); .ci/run runs it with `cargo test -- --ignored azurite`"]

@@ -1,5 +1,5 @@
 //! Throughput benchmark (ignored by default; no timing assertions):
-//! `cargo test --release --test emulator -- --ignored --nocapture throughput`
+//! `cargo test --release --test integration -- --ignored --nocapture throughput`
 //! Builds 10 workspaces with 100 resources each, then measures authenticated ARM GETs and
 //! PUTs per second from 64 concurrent clients on loopback, in memory and on disk.
 
@@ -9,7 +9,7 @@ use std::time::Instant;
 use amlspec::emulator::EmulatorConfig;
 use serde_json::json;
 
-use crate::support::{Env, explicit, start};
+use crate::emulator::support::{Env, explicit, start};
 
 async fn populate(env: &Env) -> Vec<String> {
     let mut ids = Vec::new();

@@ -11,7 +11,7 @@ use md5::Digest;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Env, explicit, start};
+use crate::emulator::support::{Env, explicit, start};
 
 struct Account {
     name: String,

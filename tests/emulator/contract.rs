@@ -7,7 +7,7 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Env, explicit, find_operation, start};
+use crate::emulator::support::{Env, explicit, find_operation, start};
 
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use amlspec::emulator::{ADMIN_KEY_HEADER, EmulatorConfig, Fault, FaultRule, FaultTarget};
 use serde_json::json;
 
-use crate::support::{explicit, start};
+use crate::emulator::support::{explicit, start};
 
 #[tokio::test]
 async fn throttling_answers_429_with_retry_after_then_recovers() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use amlspec::emulator::{EmulatorConfig, SimMode, SimTimings};
 use serde_json::{Value, json};
 
-use crate::support::{Env, explicit, start};
+use crate::emulator::support::{Env, explicit, start};
 
 async fn prerequisites(env: &Env) -> (String, Value) {
     let ws = env.workspace("rg", "ws1").await;

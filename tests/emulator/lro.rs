@@ -7,7 +7,7 @@ use std::time::Duration;
 use amlspec::emulator::{EmulatorConfig, SimMode, SimTimings};
 use serde_json::{Value, json};
 
-use crate::support::{explicit, start};
+use crate::emulator::support::{explicit, start};
 
 fn cluster(max: u32) -> Value {
     json!({

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use amlspec::emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 
-use crate::support::{API, explicit, start, token_for};
+use crate::emulator::support::{API, explicit, start, token_for};
 
 struct Proc {
     child: Child,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use amlspec::emulator::{EmulatorConfig, Fault, FaultRule, FaultTarget, SimMode, SimTimings};
 use serde_json::{Value, json};
 
-use crate::support::{Env, explicit, start};
+use crate::emulator::support::{Env, explicit, start};
 
 const STD_LOG: &str = "user_logs/std_log.txt";
 
@@ -313,7 +313,7 @@ async fn run_history_checks_token_scope_and_run() {
 
 /// azure-ai-ml's own `jobs.stream` against the in-process emulator (tests/emulator/python/
 /// stream_probe.py). Needs python3 with azure-ai-ml (AMLSPEC_PYTHON names another
-/// interpreter, e.g. a venv's): `cargo test --test emulator azure_ai_ml -- --ignored`.
+/// interpreter, e.g. a venv's): `cargo test --test integration azure_ai_ml -- --ignored`.
 #[tokio::test]
 #[ignore = "needs python3 with azure-ai-ml"]
 async fn azure_ai_ml_jobs_stream_prints_the_emulator_log() {

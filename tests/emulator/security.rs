@@ -8,7 +8,7 @@ use hmac::{KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{explicit, start, token_for};
+use crate::emulator::support::{explicit, start, token_for};
 
 /// The token-signing key, as the state folder holds it.
 fn signing_key(state: &std::path::Path) -> String {

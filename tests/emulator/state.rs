@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use amlspec::emulator::{Emulator, EmulatorConfig};
 use serde_json::json;
 
-use crate::support::{explicit, start};
+use crate::emulator::support::{explicit, start};
 
 fn on_disk(dir: &Path) -> EmulatorConfig {
     EmulatorConfig {

@@ -73,7 +73,7 @@ pub async fn token_for(http: &reqwest::Client, emu: &Emulator, scope: &str) -> S
 }
 
 pub async fn start(config: EmulatorConfig) -> Env {
-    let emu = Emulator::start(config).await.expect("emulator starts");
+    let emu = start_emulator(config).await;
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -357,4 +357,20 @@ pub fn contract_check(
             op["operationId"]
         )),
     }
+}
+
+/// Start an emulator. A state folder may look locked for a moment after its last user
+/// stopped: another test of this binary forking a child between `fork` and `exec`
+/// shares the lock's open file for that moment. Only then is it tried again, for up to
+/// 5 s.
+pub async fn start_emulator(config: EmulatorConfig) -> Emulator {
+    for _ in 0..100 {
+        match Emulator::start(config.clone()).await {
+            Err(amlspec::emulator::EmulatorError::Store(
+                amlspec::emulator::StoreError::Locked { .. },
+            )) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            started => return started.expect("emulator starts"),
+        }
+    }
+    panic!("the state folder stayed locked for 5 s");
 }

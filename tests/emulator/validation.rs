@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Env, explicit, start};
+use crate::emulator::support::{Env, explicit, start};
 
 const ML: &str = "Microsoft.MachineLearningServices";
 

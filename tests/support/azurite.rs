@@ -1,5 +1,5 @@
 //! A real Azurite (the Azure Storage emulator, npm package `azurite`) on a free loopback
-//! port, for the tests that check blob code against it. Shared by both test binaries
+//! port, for the tests that check blob code against it. Shared by the CLI and emulator tests
 //! (`#[path]` includes it). Those tests are `#[ignore = "needs azurite-blob ..."]`, so a
 //! plain `cargo test` counts them as ignored in its summary; `.ci/run` installs Azurite
 //! and runs them with `--ignored azurite` (every such test has `azurite` in its name).

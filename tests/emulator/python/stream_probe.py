@@ -1,7 +1,7 @@
 """azure-ai-ml's `ml_client.jobs.stream(name)` against the emulator: workspace discovery
 (`discoveryUrl`), run-history run details, and the job's log read through its SAS URL.
 
-Run by `cargo test --test emulator azure_ai_ml -- --ignored` (tests/emulator/runs.rs), or by
+Run by `cargo test --test integration azure_ai_ml -- --ignored` (tests/emulator/runs.rs), or by
 hand against `amlspec emulator --tls-self-signed CA.pem` in auto mode:
 
     python -m venv /tmp/venv && /tmp/venv/bin/pip install azure-ai-ml==1.35.2 azure-identity

@@ -4,8 +4,7 @@
 mod assets;
 mod auth;
 mod azurite;
-#[path = "../support/azurite.rs"]
-mod azurite_support;
+use crate::azurite_support;
 mod bench;
 mod blob;
 mod cli;

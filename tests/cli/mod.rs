@@ -1,0 +1,18 @@
+//! The real `amlspec` command against the in-process emulator, the spec corpus, and the
+//! editor schema (part of the one integration-test binary, tests/main.rs).
+
+mod apply;
+mod azure;
+use crate::azurite_support;
+mod blob;
+mod common;
+mod corpus;
+mod layering;
+#[cfg(unix)]
+mod paths;
+mod plan;
+mod retry;
+mod schema;
+use crate::seed;
+mod stalls;
+mod validate;
