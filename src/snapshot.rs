@@ -23,7 +23,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ignore::gitignore::Gitignore;
-use sha2::{Digest, Sha256};
 
 /// The content hash version Azure ML stores beside `hash_sha256`.
 pub const HASH_VERSION: u32 = 202208;
@@ -338,33 +337,86 @@ impl Walk<'_> {
 }
 
 /// Azure ML's `_get_file_list_content_hash` over files already in order.
+///
+/// Reading and hashing overlap: a reader thread fills chunks of [`CHUNK`] bytes while
+/// this thread hashes the ones before (at most [`CHUNKS_IN_FLIGHT`] wait, so memory is
+/// bounded), which keeps the hash, not the reads, the limit.
 fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
-    let mut hasher = Sha256::new();
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
     hasher.update(files.len().to_string().as_bytes());
     for file in files {
         hasher.update(format!("#{}#", file.relative).as_bytes());
         hasher.update(file.size.to_string().as_bytes());
     }
-    let mut buffer = vec![0u8; 64 * 1024];
+    let (full, filled) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let (give_back, empty) = std::sync::mpsc::channel::<Vec<u8>>();
+    // Every buffer there will be, made once: no page faults on fresh memory while
+    // reading, and memory bounded to these.
+    for _ in 0..CHUNKS_IN_FLIGHT + 2 {
+        give_back
+            .send(vec![0u8; CHUNK])
+            .expect("the receiver is here");
+    }
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_chunks(files, &full, &empty));
+        for chunk in filled {
+            hasher.update(&chunk);
+            // The reader may have stopped (an error): its buffers are no longer needed.
+            let _ = give_back.send(chunk);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    Ok(hex::encode(hasher.finish()))
+}
+
+/// Bytes read at once.
+const CHUNK: usize = 512 * 1024;
+/// Chunks read ahead of the hash, at most.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Send every file's bytes, in order, in chunks of up to [`CHUNK`], in the buffers that
+/// come on `empty` (and come back there once hashed). Stops at the first error.
+fn read_chunks(
+    files: &[SnapshotFile],
+    full: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), SnapshotError> {
+    let Ok(mut buffer) = empty.recv() else {
+        return Ok(());
+    };
+    buffer.resize(CHUNK, 0);
+    let mut used = 0;
     for file in files {
-        let mut reader = std::fs::File::open(&file.path).map_err(|source| SnapshotError::Io {
+        let error = |source| SnapshotError::Io {
             path: file.path.clone(),
             source,
-        })?;
+        };
+        let mut reader = std::fs::File::open(&file.path).map_err(error)?;
         loop {
-            let n = reader
-                .read(&mut buffer)
-                .map_err(|source| SnapshotError::Io {
-                    path: file.path.clone(),
-                    source,
-                })?;
+            let n = reader.read(&mut buffer[used..]).map_err(error)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buffer[..n]);
+            used += n;
+            if used == buffer.len() {
+                // The hasher gone means it stopped: nothing more to read.
+                let Ok(next) = empty.recv() else {
+                    return Ok(());
+                };
+                let chunk = std::mem::replace(&mut buffer, next);
+                if full.send(chunk).is_err() {
+                    return Ok(());
+                }
+                buffer.resize(CHUNK, 0);
+                used = 0;
+            }
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    buffer.truncate(used);
+    let _ = full.send(buffer);
+    Ok(())
 }
 
 /// Above this, Azure ML's SDK v1 refuses a job's snapshot (`Your total snapshot size
@@ -433,6 +485,31 @@ pub fn likely_secret(relative: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash read in chunks is the hash of the plain algorithm, whatever the file
+    /// sizes are next to the chunk size (empty, a chunk exactly, across boundaries).
+    #[test]
+    fn chunked_reading_hashes_every_byte_once_in_order() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 5];
+        for (i, size) in sizes.iter().enumerate() {
+            let bytes: Vec<u8> = (0..*size).map(|b| (b * 7 + i) as u8).collect();
+            std::fs::write(dir.path().join(format!("f{i}.bin")), bytes).unwrap();
+        }
+        let snapshot = snapshot(dir.path()).unwrap();
+        let mut reference = Sha256::new();
+        reference.update(snapshot.files.len().to_string());
+        for file in &snapshot.files {
+            reference.update(format!("#{}#", file.relative));
+            reference.update(file.size.to_string());
+        }
+        for file in &snapshot.files {
+            reference.update(std::fs::read(&file.path).unwrap());
+        }
+        assert_eq!(snapshot.hash, hex::encode(reference.finalize()));
+        assert_eq!(snapshot.files.len(), sizes.len());
+    }
 
     #[test]
     fn likely_secrets_are_known_by_name_extension_and_folder() {

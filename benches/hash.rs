@@ -1,0 +1,149 @@
+//! Benchmark: the content hash of a large source folder (what plan computes for a job's
+//! code snapshot), warm cache, next to one core's sha256 rate as `openssl speed`
+//! measures it on the same machine in the same run, and next to the `sha2` crate hashing
+//! bytes already in memory (the ceiling for amlspec's own hashing).
+//!
+//! Run: `cargo bench --bench hash`. `AMLSPEC_BENCH_HASH_MB` (default 1024) and
+//! `AMLSPEC_BENCH_HASH_FILES` (default 20000) size the generated tree;
+//! `AMLSPEC_BENCH_RUNS` (default 3) the runs (the median is reported).
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let megabytes = env("AMLSPEC_BENCH_HASH_MB", 1024);
+    let files = env("AMLSPEC_BENCH_HASH_FILES", 20_000).max(1);
+    let runs = env("AMLSPEC_BENCH_RUNS", 3).max(1) as usize;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let size = megabytes * 1024 * 1024 / files;
+    generate(dir.path(), files, size);
+
+    // Warm the cache, and check the tree is what was asked for.
+    let snapshot = amlspec::snapshot::snapshot(dir.path()).expect("the tree hashes");
+    assert_eq!(snapshot.files.len() as u64, files);
+    let bytes = snapshot.total_bytes;
+    // Measured in turns, so that a noisy neighbour weighs on each alike.
+    let (mut walls, mut sha2s, mut rings, mut openssls) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let again = amlspec::snapshot::snapshot(dir.path()).expect("the tree hashes");
+        walls.push(start.elapsed());
+        assert_eq!(again.hash, snapshot.hash);
+        sha2s.push(sha2_in_memory_rate());
+        rings.push(ring_in_memory_rate());
+        openssls.extend(openssl_rate());
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied()
+    };
+    walls.sort();
+    let wall = walls[walls.len() / 2];
+    let ours = bytes as f64 / wall.as_secs_f64();
+    let in_memory = median(&mut sha2s).unwrap_or(f64::NAN);
+    let ring_in_memory = median(&mut rings).unwrap_or(f64::NAN);
+    let openssl = median(&mut openssls);
+
+    let mb = |rate: f64| rate / 1e6;
+    println!(
+        "content hash of {} files, {:.0} MB, warm cache, median of {runs}\n",
+        files,
+        bytes as f64 / 1e6
+    );
+    println!("{:<44} {:>10}", "what", "MB/s");
+    println!(
+        "{:<44} {:>10.0}   ({} ms)",
+        "amlspec content hash (walk, read, hash)",
+        mb(ours),
+        wall.as_millis()
+    );
+    println!(
+        "{:<44} {:>10.0}   (ours / this: {:.2}x)",
+        "sha2 crate, bytes in memory",
+        mb(in_memory),
+        ours / in_memory
+    );
+    println!(
+        "{:<44} {:>10.0}   (ours / this: {:.2}x)",
+        "ring (what amlspec uses), bytes in memory",
+        mb(ring_in_memory),
+        ours / ring_in_memory
+    );
+    match openssl {
+        Some(rate) => println!(
+            "{:<44} {:>10.0}   (ours / this: {:.2}x)",
+            "openssl speed sha256, 16 KiB blocks, 1 core",
+            mb(rate),
+            ours / rate
+        ),
+        None => println!("openssl speed: not available on this machine"),
+    }
+}
+
+/// `files` files of `size` bytes each (content that does not compress, from a fixed
+/// seed) in 100 folders.
+fn generate(dir: &std::path::Path, files: u64, size: u64) {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = vec![0u8; size as usize];
+    for i in 0..files {
+        for chunk in bytes.chunks_mut(8) {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = chunk.len();
+            chunk.copy_from_slice(&state.to_le_bytes()[..n]);
+        }
+        let folder = dir.join(format!("d{:02}", i % 100));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut file = std::fs::File::create(folder.join(format!("f{i:05}.bin"))).unwrap();
+        file.write_all(&bytes).unwrap();
+    }
+}
+
+/// Bytes per second of the `sha2` crate over 256 MiB already in memory.
+fn sha2_in_memory_rate() -> f64 {
+    let block = vec![0x5au8; 16 * 1024 * 1024];
+    let start = Instant::now();
+    let mut hasher = Sha256::new();
+    for _ in 0..16 {
+        hasher.update(&block);
+    }
+    std::hint::black_box(hasher.finalize());
+    (16 * block.len()) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Bytes per second of ring's SHA-256 over 256 MiB already in memory.
+fn ring_in_memory_rate() -> f64 {
+    let block = vec![0x5au8; 16 * 1024 * 1024];
+    let start = Instant::now();
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for _ in 0..16 {
+        context.update(&block);
+    }
+    std::hint::black_box(context.finish());
+    (16 * block.len()) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Bytes per second of `openssl speed -bytes 16384 sha256` (one process, one core).
+fn openssl_rate() -> Option<f64> {
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "1", "-bytes", "16384", "sha256"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // `sha256  1999781.89k` : thousands of bytes per second.
+    let line = text.lines().rev().find(|l| l.starts_with("sha256"))?;
+    let value = line.split_whitespace().last()?;
+    let thousands: f64 = value.trim_end_matches('k').parse().ok()?;
+    Some(thousands * 1000.0)
+}
