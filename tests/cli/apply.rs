@@ -687,3 +687,24 @@ async fn apply_uploads_code_and_build_contexts_to_azurite() {
         .await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_or_upload_credential_reaches_the_log_at_trace_level() {
+    let azure = Local::start().await;
+    // The password (and the client secret) are checked on every run by the harness.
+    let test = azure
+        .cli(&["-vvv", "apply", "--auto-approve", PETS, ENVIRONMENTS])
+        .env("RUST_LOG", "trace")
+        .secret(azure.emulator.client_secret());
+    let out = tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("startPendingUpload"), "the log is at trace level");
+    for credential in ["sig=", "SharedKey ", "Bearer ", "\"key\""] {
+        assert!(
+            !out.stderr.contains(credential) && !out.stdout.contains(credential),
+            "`{credential}` reached the output"
+        );
+    }
+}
