@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Action, Address, Attributes, BuildContextFact, CodeFact, Facts, Kind, ResourceChange,
-    SENSITIVE, SpecLocation, size_summary,
+    Action, Address, Attributes, BuildContextFact, CodeDetail, CodeFact, Detail, Facts, Kind,
+    ResourceChange, SENSITIVE, SpecLocation, Upload,
 };
 use crate::desired::{
     BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
@@ -479,16 +479,15 @@ fn environment_change(
     let build = definition.build.as_ref();
     let Live::Present(live) = live else {
         let mut change = draft.create();
-        change.detail = Some(match build.map(|b| &b.source) {
-            Some(BuildSource::Folder(snapshot)) => format!(
-                "version {}, build context {} to upload",
-                env.version,
-                size_summary(snapshot.files.len(), snapshot.total_bytes)
-            ),
-            Some(BuildSource::Inline { .. }) => {
-                format!("version {}, inline Dockerfile to upload", env.version)
-            }
-            None => format!("version {}", env.version),
+        change.detail = Some(Detail::EnvironmentVersion {
+            version: env.version.clone(),
+            upload: build.map(|b| match &b.source {
+                BuildSource::Folder(snapshot) => Upload::BuildContext {
+                    files: snapshot.files.len(),
+                    bytes: snapshot.total_bytes,
+                },
+                BuildSource::Inline { .. } => Upload::InlineDockerfile,
+            }),
         });
         change.facts = Some(Facts::Environment {
             build_context: build.map(|b| BuildContextFact::Upload {
@@ -556,7 +555,10 @@ fn environment_change(
         return draft.blocked(reason, Some(before), Some(live.fingerprint.clone()));
     }
     let mut change = draft.compare(before, &[], live.fingerprint.clone());
-    change.detail = Some(format!("version {}", env.version));
+    change.detail = Some(Detail::EnvironmentVersion {
+        version: env.version.clone(),
+        upload: None,
+    });
     change.facts = Some(Facts::Environment {
         build_context: live
             .build_context_uri
@@ -745,10 +747,9 @@ fn job_change(
                     "display_name is fixed when a job is submitted; `{wanted}` applies to the next run (change something that defines the run)"
                 ));
             }
-            change.detail = Some(format!(
-                "submitted, {}",
-                live.status.as_deref().unwrap_or("status unknown")
-            ));
+            change.detail = Some(Detail::Submitted {
+                status: live.status.clone(),
+            });
             change.facts = job_facts(job, d, o);
             change
         }
@@ -775,16 +776,18 @@ fn job_change(
                 let index = d.codes.iter().position(|c| &c.hash == hash)?;
                 Some((&d.codes[index], o.codes.get(index)))
             });
-            let upload = match code {
-                Some((_, Some(Live::Present(_)))) => ", code already uploaded".to_string(),
-                Some((code, _)) => format!(
-                    ", {} to upload",
-                    size_summary(code.snapshot.files.len(), code.snapshot.total_bytes)
-                ),
-                None => String::new(),
-            };
+            let code_detail = code.map(|(code, live)| match live {
+                Some(Live::Present(_)) => CodeDetail::AlreadyUploaded,
+                _ => CodeDetail::Upload {
+                    files: code.snapshot.files.len(),
+                    bytes: code.snapshot.total_bytes,
+                },
+            });
             let mut change = draft.create();
-            change.detail = Some(format!("submit to {}{upload}", job.cluster));
+            change.detail = Some(Detail::Submit {
+                cluster: job.cluster.clone(),
+                code: code_detail,
+            });
             change.facts = job_facts(job, d, o);
             match code {
                 Some((code, None | Some(Live::Missing | Live::NotRead))) => upload_guard(
@@ -840,7 +843,7 @@ fn upload_guard(
     if snapshot.total_bytes > crate::snapshot::SNAPSHOT_WARN_BYTES {
         change.reason = Some(format!(
             "its {what} is {}: Azure ML's SDK v1 refuses snapshots above 300 MB, and each new content is uploaded whole; data belongs in a datastore (list it in `.amlignore`)",
-            size_summary(snapshot.files.len(), snapshot.total_bytes)
+            crate::render::size_summary(snapshot.files.len(), snapshot.total_bytes)
         ));
     }
     change

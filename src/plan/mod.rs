@@ -32,7 +32,8 @@ pub use saved::{SavedPlanError, load_saved, stale};
 pub type Attributes = IndexMap<String, Value>;
 
 /// Version of the plan's JSON form (`--format json` and saved plans).
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: `detail` is a typed value (it was text).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Shown instead of a secret's value.
 pub const SENSITIVE: &str = "(sensitive)";
@@ -205,8 +206,10 @@ pub struct ResourceChange {
     pub forces_replacement: Vec<String>,
     /// Why: what blocks it, what forces a replacement, what to know.
     pub reason: Option<String>,
-    /// A short note for people: "submit to gpu-cluster, 3 files, 1.2 kB to upload".
-    pub detail: Option<String>,
+    /// What a new or existing version or run is made of, for people ("submit to
+    /// gpu-cluster, 3 files, 1.2 kB to upload" in the human form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
     /// Where the spec declares it.
     pub origin: Option<SpecLocation>,
     /// Fingerprint of the live state read, when it exists.
@@ -251,6 +254,43 @@ pub enum Facts {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<CodeFact>,
     },
+}
+
+/// What a resource's entry says beyond its attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "is", rename_all = "snake_case")]
+pub enum Detail {
+    /// An environment version (new, or existing and updated in place).
+    EnvironmentVersion {
+        version: String,
+        /// What a new version uploads first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<Upload>,
+    },
+    /// A job to submit to `cluster`.
+    Submit {
+        cluster: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<CodeDetail>,
+    },
+    /// A job already submitted, with its status as read.
+    Submitted { status: Option<String> },
+}
+
+/// What an upload sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Upload {
+    InlineDockerfile,
+    BuildContext { files: usize, bytes: u64 },
+}
+
+/// A job's code snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CodeDetail {
+    AlreadyUploaded,
+    Upload { files: usize, bytes: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -370,43 +410,5 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         specs: Vec::new(),
         workspaces,
         summary,
-    }
-}
-
-/// "214 files, 1.2 MB"
-pub fn size_summary(files: usize, bytes: u64) -> String {
-    format!(
-        "{}, {}",
-        crate::render::count(files, "file", "files"),
-        human_bytes(bytes)
-    )
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for next in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1_200_000), "1.2 MB");
-        assert_eq!(human_bytes(1000), "1.0 kB");
     }
 }

@@ -17,6 +17,28 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     }
 }
 
+/// `214 files, 1.2 MB`.
+pub fn size_summary(files: usize, bytes: u64) -> String {
+    format!("{}, {}", count(files, "file", "files"), human_bytes(bytes))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
 /// One line describing a validated workspace: what it declares.
 pub fn workspace_line(workspace: &WorkspaceSpec) -> String {
     format!(
@@ -40,4 +62,17 @@ pub fn escape_data(text: &str) -> String {
 /// GitHub workflow-command escaping of a property value (`file=`, `title=`).
 pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_200_000), "1.2 MB");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(size_summary(1, 5), "1 file, 5 B");
+    }
 }

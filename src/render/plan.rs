@@ -18,7 +18,9 @@ use serde_json::Value;
 use super::redact::Redactor;
 use super::{escape_data, escape_property};
 use crate::diagnostic::escape as escape_text;
-use crate::plan::{Action, Plan, ResourceChange, SpecLocation, Summary, WorkspacePlan};
+use crate::plan::{
+    Action, CodeDetail, Detail, Plan, ResourceChange, SpecLocation, Summary, Upload, WorkspacePlan,
+};
 
 /// `text` for HTML (markdown's `<summary>`), escaped as text there.
 fn escape_html(text: &str) -> String {
@@ -110,7 +112,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                 changed: texts(changed),
                                 forces_replacement: texts(forces_replacement),
                                 reason: reason.as_ref().map(text),
-                                detail: detail.as_ref().map(text),
+                                detail: detail.as_ref().map(|d| redacted_detail(d, &text)),
                                 origin: origin.as_ref().map(|o| SpecLocation {
                                     file: text(&o.file),
                                     line: o.line,
@@ -212,10 +214,57 @@ impl Line {
     }
 }
 
+/// A detail in words: `submit to gpu-cluster, 2 files, 1.1 kB to upload`.
+pub fn detail_text(detail: &Detail) -> String {
+    match detail {
+        Detail::EnvironmentVersion { version, upload } => match upload {
+            None => format!("version {version}"),
+            Some(Upload::InlineDockerfile) => {
+                format!("version {version}, inline Dockerfile to upload")
+            }
+            Some(Upload::BuildContext { files, bytes }) => format!(
+                "version {version}, build context {} to upload",
+                super::size_summary(*files, *bytes)
+            ),
+        },
+        Detail::Submit { cluster, code } => match code {
+            None => format!("submit to {cluster}"),
+            Some(CodeDetail::AlreadyUploaded) => {
+                format!("submit to {cluster}, code already uploaded")
+            }
+            Some(CodeDetail::Upload { files, bytes }) => format!(
+                "submit to {cluster}, {} to upload",
+                super::size_summary(*files, *bytes)
+            ),
+        },
+        Detail::Submitted { status } => format!(
+            "submitted, {}",
+            status.as_deref().unwrap_or("status unknown")
+        ),
+    }
+}
+
+/// A detail with its text masked.
+fn redacted_detail(detail: &Detail, text: &impl Fn(&String) -> String) -> Detail {
+    match detail {
+        Detail::EnvironmentVersion { version, upload } => Detail::EnvironmentVersion {
+            version: text(version),
+            upload: upload.clone(),
+        },
+        Detail::Submit { cluster, code } => Detail::Submit {
+            cluster: text(cluster),
+            code: code.clone(),
+        },
+        Detail::Submitted { status } => Detail::Submitted {
+            status: status.as_ref().map(text),
+        },
+    }
+}
+
 /// The resource's headline: `~ cluster gpu-cluster (update in place)`.
 fn headline(change: &ResourceChange) -> Line {
     let what = match change.action {
-        Action::Create => change.detail.clone(),
+        Action::Create => change.detail.as_ref().map(detail_text),
         Action::Update => Some("update in place".into()),
         Action::Replace => Some(format!(
             "must be replaced: {}",

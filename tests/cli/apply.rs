@@ -700,7 +700,10 @@ async fn no_secret_or_upload_credential_reaches_the_log_at_trace_level() {
         .await
         .unwrap();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("startPendingUpload"), "the log is at trace level");
+    assert!(
+        out.stderr.contains("startPendingUpload"),
+        "the log is at trace level"
+    );
     for credential in ["sig=", "SharedKey ", "Bearer ", "\"key\""] {
         assert!(
             !out.stderr.contains(credential) && !out.stdout.contains(credential),
