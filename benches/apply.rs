@@ -29,7 +29,7 @@ use amlspec::emulator::{
 use serde_json::Value;
 
 mod common;
-use common::{SUBSCRIPTION, generate_manifest};
+use common::generate_manifest;
 
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
@@ -219,34 +219,11 @@ fn report(
     );
 }
 
-/// The CLI's connection options and environment for `emulator`.
-fn connect(command: &mut Command, emulator: &Emulator, ca: &Path) {
-    command
-        .args([
-            "--arm-endpoint",
-            &emulator.arm_endpoint(),
-            "--authority-host",
-            &emulator.authority_host(),
-            "--storage-suffix",
-            &emulator.storage_suffix(),
-            "--auth",
-            "service-principal",
-        ])
-        .arg("--ca-cert")
-        .arg(ca)
-        .env("AZURE_TENANT_ID", emulator.tenant_id())
-        .env("AZURE_CLIENT_ID", emulator.client_id())
-        .env("AZURE_CLIENT_SECRET", emulator.client_secret())
-        .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
-        .env("ACR_PASSWORD", "bench-password")
-        .env("NO_COLOR", "1");
-}
-
 /// The plan of `paths` as JSON (not timed).
 fn plan_json(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_amlspec"));
     command.args(["plan", "--format", "json"]).args(paths);
-    connect(&mut command, emulator, ca);
+    common::connect(&mut command, emulator, ca);
     let output = command.output().expect("amlspec runs");
     assert!(
         output.status.success(),
@@ -259,29 +236,17 @@ fn plan_json(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> Value {
 /// Run `amlspec <command>` once (apply with --auto-approve), measured.
 fn run(emulator: &Emulator, ca: &Path, what: &str, paths: &[PathBuf]) -> Run {
     let log = tempfile::NamedTempFile::new().expect("a log file");
-    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
-    command
-        .arg("--measure-child")
-        .arg(env!("CARGO_BIN_EXE_amlspec"))
-        .arg(what);
+    let mut args = vec![what];
     if what == "apply" {
-        command.arg("--auto-approve");
+        args.push("--auto-approve");
     }
-    command.args(paths);
-    connect(&mut command, emulator, ca);
+    args.extend(paths.iter().map(|p| p.to_str().expect("UTF-8 paths")));
+    let mut command = common::measured_command(emulator, ca, &args);
     command.stderr(Stdio::from(log.reopen().expect("the log file reopens")));
     let start = Instant::now();
     let output = command.output().expect("amlspec runs");
     let wall = start.elapsed();
-    let report = String::from_utf8_lossy(&output.stdout);
-    let mut fields = report
-        .split_whitespace()
-        .map(|f| f.parse::<i64>().unwrap_or(-1));
-    let (status, rss_kb, cpu_ms) = (
-        fields.next().unwrap_or(-1),
-        fields.next().unwrap_or(0),
-        fields.next().unwrap_or(0),
-    );
+    let (status, rss_kb, cpu_ms) = common::child_report(&output.stdout);
     assert!(
         status == 0,
         "{what} failed: {}",

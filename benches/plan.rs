@@ -15,7 +15,7 @@
 //! is what the emulator (this process) spent serving it on the same cores.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use amlspec::azure::client::ClientSettings;
@@ -27,7 +27,7 @@ use amlspec::emulator::{
     Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
 };
 use amlspec::ops::connect::client_for_emulator;
-use common::{SUBSCRIPTION, generate_manifest, load, own_cpu_ms};
+use common::{generate_manifest, load, own_cpu_ms};
 
 /// The emulator here runs on the allocator `amlspec emulator` ships with.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
@@ -179,47 +179,15 @@ fn main() {
 /// (The wall time includes starting the small measuring parent, about a millisecond.)
 fn run_plan(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> (Duration, u64, i64, i64) {
     let log = tempfile::NamedTempFile::new().expect("a log file");
-    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
-    command
-        .arg("--measure-child")
-        .arg(env!("CARGO_BIN_EXE_amlspec"))
-        .arg("plan")
-        .arg("-v")
-        .args(paths)
-        .args([
-            "--arm-endpoint",
-            &emulator.arm_endpoint(),
-            "--authority-host",
-            &emulator.authority_host(),
-        ])
-        .args([
-            "--storage-suffix",
-            &emulator.storage_suffix(),
-            "--auth",
-            "service-principal",
-        ])
-        .arg("--ca-cert")
-        .arg(ca)
-        .env("AZURE_TENANT_ID", emulator.tenant_id())
-        .env("AZURE_CLIENT_ID", emulator.client_id())
-        .env("AZURE_CLIENT_SECRET", emulator.client_secret())
-        .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
-        .env("ACR_PASSWORD", "bench-password")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::from(log.reopen().expect("the log file reopens")));
+    let mut args = vec!["plan", "-v"];
+    args.extend(paths.iter().map(|p| p.to_str().expect("UTF-8 paths")));
+    let mut command = common::measured_command(emulator, ca, &args);
+    command.stderr(Stdio::from(log.reopen().expect("the log file reopens")));
     let start = Instant::now();
     let output = command.output().expect("amlspec runs");
     let wall = start.elapsed();
     let stderr = std::fs::read_to_string(log.path()).unwrap_or_default();
-    let report = String::from_utf8_lossy(&output.stdout);
-    let mut fields = report
-        .split_whitespace()
-        .map(|f| f.parse::<i64>().unwrap_or(-1));
-    let (status, rss_kb, cpu_ms) = (
-        fields.next().unwrap_or(-1),
-        fields.next().unwrap_or(0),
-        fields.next().unwrap_or(0),
-    );
+    let (status, rss_kb, cpu_ms) = common::child_report(&output.stdout);
     assert!(status == 0, "plan failed: {stderr}");
     if std::env::var_os("AMLSPEC_BENCH_SHOW_LOG").is_some() {
         eprintln!("{stderr}");

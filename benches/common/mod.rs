@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use amlspec::desired::{self, Desired};
+use amlspec::emulator::Emulator;
 use amlspec::spec::{self, interpolate::EnvVars};
 
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
@@ -101,4 +102,53 @@ pub fn generate_manifest(dir: &Path, workspaces: usize, per_workspace: usize) {
         }
         std::fs::write(dir.join(format!("bench-{w:02}.yaml")), text).unwrap();
     }
+}
+
+/// `amlspec <args>` run by this benchmark re-invoked as its measuring parent (see
+/// [`measure_child_if_asked`]), connected to `emulator` as its service principal.
+pub fn measured_command(emulator: &Emulator, ca: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
+    command
+        .arg("--measure-child")
+        .arg(env!("CARGO_BIN_EXE_amlspec"))
+        .args(args);
+    connect(&mut command, emulator, ca);
+    command
+}
+
+/// The connection options and environment of `amlspec` against `emulator`.
+pub fn connect(command: &mut Command, emulator: &Emulator, ca: &Path) {
+    command
+        .args([
+            "--arm-endpoint",
+            &emulator.arm_endpoint(),
+            "--authority-host",
+            &emulator.authority_host(),
+            "--storage-suffix",
+            &emulator.storage_suffix(),
+            "--auth",
+            "service-principal",
+        ])
+        .arg("--ca-cert")
+        .arg(ca)
+        .env("AZURE_TENANT_ID", emulator.tenant_id())
+        .env("AZURE_CLIENT_ID", emulator.client_id())
+        .env("AZURE_CLIENT_SECRET", emulator.client_secret())
+        .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+        .env("ACR_PASSWORD", "bench-password")
+        .env("NO_COLOR", "1");
+}
+
+/// What the measuring parent reports: the child's exit status, peak RSS (kB) and CPU
+/// time (ms).
+pub fn child_report(stdout: &[u8]) -> (i64, i64, i64) {
+    let report = String::from_utf8_lossy(stdout);
+    let mut fields = report
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().unwrap_or(-1));
+    (
+        fields.next().unwrap_or(-1),
+        fields.next().unwrap_or(0),
+        fields.next().unwrap_or(0),
+    )
 }

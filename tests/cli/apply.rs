@@ -383,18 +383,20 @@ async fn after_faults_a_second_apply_converges_without_duplicates() {
         assert!(first.stdout.contains("\n  failed: "), "{}", first.stdout);
         assert!(first.stdout.contains("Run apply again to finish"));
         azure.emulator.admin().clear_faults();
-        let second = apply(&azure, &[PETS, ENVIRONMENTS]).await;
-        assert_eq!(
-            second.code, 0,
-            "seed {seed}: {}{}",
-            second.stdout, second.stderr
-        );
-        let out = azure
-            .run(&["plan", "--detailed-exitcode", PETS, ENVIRONMENTS])
-            .await;
-        assert_eq!(out.code, 0, "seed {seed}: {}{}", out.stdout, out.stderr);
-        assert_no_duplicates(&azure, &[PETS, ENVIRONMENTS]).await;
+        converges(&azure, &format!("seed {seed}")).await;
     }
+}
+
+/// After whatever happened (`what`), one apply of pets.yaml and environments.yaml
+/// succeeds, the plan then says no changes, and nothing exists twice.
+async fn converges(azure: &Local, what: &str) {
+    let out = apply(azure, &[PETS, ENVIRONMENTS]).await;
+    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
+    let out = azure
+        .run(&["plan", "--detailed-exitcode", PETS, ENVIRONMENTS])
+        .await;
+    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
+    assert_no_duplicates(azure, &[PETS, ENVIRONMENTS]).await;
 }
 
 /// One job per declared job, one code version per content, one version per environment.
@@ -531,21 +533,7 @@ async fn sigterm_stops_starting_work_and_sigkill_loses_nothing() {
             .await
             .unwrap();
         assert_eq!(out.code, -1);
-        let out = apply(&azure, &[PETS, ENVIRONMENTS]).await;
-        assert_eq!(
-            out.code, 0,
-            "after {puts} PUTs: {}{}",
-            out.stdout, out.stderr
-        );
-        let out = azure
-            .run(&["plan", "--detailed-exitcode", PETS, ENVIRONMENTS])
-            .await;
-        assert_eq!(
-            out.code, 0,
-            "after {puts} PUTs: {}{}",
-            out.stdout, out.stderr
-        );
-        assert_no_duplicates(&azure, &[PETS, ENVIRONMENTS]).await;
+        converges(&azure, &format!("after {puts} PUTs")).await;
     }
 }
 

@@ -87,10 +87,7 @@ impl Local {
 
     /// Run the CLI without blocking the runtime the emulator serves on.
     pub async fn run(&self, args: &[&str]) -> Output {
-        let test = self.cli(args);
-        tokio::task::spawn_blocking(move || test.run())
-            .await
-            .unwrap()
+        run_test(self.cli(args)).await
     }
 
     pub async fn put(&self, id: &ResourceId, api_version: &str, body: Value) -> Value {
@@ -175,6 +172,13 @@ impl Local {
         crate::cli::seed::seed(&self.client, self.emulator.tenant_id(), &desired).await;
         desired
     }
+}
+
+/// Run `test` without blocking the runtime an emulator serves on.
+pub async fn run_test(test: Test) -> Output {
+    tokio::task::spawn_blocking(move || test.run())
+        .await
+        .unwrap()
 }
 
 /// The desired state of spec files, with the test environment variables.

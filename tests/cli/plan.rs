@@ -494,9 +494,7 @@ async fn markdown_and_github_formats() {
     let test = azure
         .cli(&["plan", "--format", "github", PETS])
         .env("GITHUB_STEP_SUMMARY", summary.path().to_str().unwrap());
-    let out = tokio::task::spawn_blocking(move || test.run())
-        .await
-        .unwrap();
+    let out = crate::cli::azure::run_test(test).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.contains("::notice file=specs/pets.yaml,line=30,col=5,title=amlspec plan%3A cluster gpu-cluster::~ cluster gpu-cluster (update in place)%0A~ max_nodes: 2 -> 4\n"),
@@ -571,9 +569,7 @@ async fn workload_identity_signs_in_with_a_federated_token() {
         .env("AZURE_CLIENT_ID", "44444444-4444-4444-4444-444444444444")
         .env("AZURE_FEDERATED_TOKEN_FILE", file.path().to_str().unwrap())
         .args(["--auth", "workload-identity"]);
-    let out = tokio::task::spawn_blocking(move || test.run())
-        .await
-        .unwrap();
+    let out = crate::cli::azure::run_test(test).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
@@ -1031,9 +1027,7 @@ async fn short_secrets_are_masked_and_warned_about() {
         .cli(&["plan", PETS])
         .env("ACR_PASSWORD", "vision")
         .secret("vision");
-    let out = tokio::task::spawn_blocking(move || test.run())
-        .await
-        .unwrap();
+    let out = crate::cli::azure::run_test(test).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
@@ -1247,9 +1241,7 @@ async fn the_client_secret_is_masked_too() {
     let test = azure
         .cli(&["plan", pets.to_str().unwrap()])
         .secret(azure.emulator.client_secret());
-    let out = tokio::task::spawn_blocking(move || test.run())
-        .await
-        .unwrap();
+    let out = crate::cli::azure::run_test(test).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
