@@ -56,31 +56,29 @@ pub async fn run(settings: ApplySettings) -> std::io::Result<ExitCode> {
 }
 
 /// The one path given, read as a saved plan when its content is one (a JSON object
-/// with `format_version`); `None` for specs.
+/// with `format_version`); `None` for specs (which the spec loader reads and checks).
 fn saved_plan(paths: &[PathBuf]) -> Result<Option<Plan>, String> {
     let [path] = paths else {
         return Ok(None);
     };
-    if !looks_like_saved_plan(path) {
+    let Some(text) = saved_plan_text(path) else {
         return Ok(None);
-    }
-    plan::load_saved(path)
+    };
+    plan::parse_saved(path, &text)
         .map(Some)
         .map_err(|error| error.to_string())
 }
 
-fn looks_like_saved_plan(path: &Path) -> bool {
-    let Ok(metadata) = std::fs::metadata(path) else {
-        return false;
-    };
+/// The text of `path` when it is a file of JSON with `format_version`.
+fn saved_plan_text(path: &Path) -> Option<String> {
+    let metadata = std::fs::metadata(path).ok()?;
     if !metadata.is_file() || metadata.len() > MAX_SAVED_PLAN_BYTES {
-        return false;
+        return None;
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
+    let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str::<serde_json::Value>(&text)
         .is_ok_and(|value| value.get("format_version").is_some())
+        .then_some(text)
 }
 
 async fn apply_plan(

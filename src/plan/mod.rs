@@ -26,7 +26,7 @@ use crate::observe::Observed;
 use crate::spec::model::Origin;
 
 pub use decide::manifest_digest;
-pub use saved::{SavedPlanError, load_saved, stale};
+pub use saved::{SavedPlanError, parse_saved, stale};
 
 /// Attributes of a resource in the spec's terms, in the order the spec reads them.
 pub type Attributes = IndexMap<String, Value>;

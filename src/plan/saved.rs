@@ -8,11 +8,6 @@ use super::{FORMAT_VERSION, Plan, ResourceChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
-    #[error("cannot read the saved plan `{path}`: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
     #[error("`{path}` is not a saved amlspec plan: {message}")]
     Parse {
         path: std::path::PathBuf,
@@ -27,13 +22,10 @@ pub enum SavedPlanError {
     },
 }
 
-/// Read a plan saved with `plan --out`.
-pub fn load_saved(path: &std::path::Path) -> Result<Plan, SavedPlanError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| SavedPlanError::Parse {
+/// A plan saved with `plan --out`, from its text (`path` names it in errors; the
+/// caller reads the file: the plan stage does no I/O).
+pub fn parse_saved(path: &std::path::Path, text: &str) -> Result<Plan, SavedPlanError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| SavedPlanError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -102,4 +94,114 @@ pub fn stale(saved: &Plan, fresh: &Plan) -> Vec<String> {
     }
     moved.dedup();
     moved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Live;
+    use crate::plan::testing::{WORKSPACE, desired, live_cluster, live_workspace, observed};
+
+    const CLUSTER: &str = "clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 4\n";
+
+    /// The plan of `spec` against a present workspace and `clusters` (one per cluster).
+    fn plan_of(spec: &str, clusters: Vec<Live<crate::observe::live::LiveCompute>>) -> Plan {
+        let desired = desired(spec);
+        crate::plan::plan_with_digest(
+            &desired,
+            &observed(Live::Present(live_workspace("westeurope")), clusters),
+            crate::plan::manifest_digest(&desired),
+        )
+    }
+
+    #[test]
+    fn a_saved_plan_is_stale_when_the_specs_or_azure_moved() {
+        let spec = format!("{WORKSPACE}{CLUSTER}");
+        let saved = plan_of(&spec, vec![Live::Missing]);
+        assert_eq!(stale(&saved, &saved.clone()), Vec::<String>::new());
+
+        let cluster = "rg/pets-ws/cluster/gpu";
+        let digest =
+            "the specs (or the files and variables they use) changed since the plan was made";
+        let cases: Vec<(&str, Plan, Vec<String>)> = vec![
+            (
+                "a desired attribute changed",
+                plan_of(
+                    &spec.replace("max_nodes: 4", "max_nodes: 5"),
+                    vec![Live::Missing],
+                ),
+                vec![
+                    digest.to_string(),
+                    format!("{cluster}: its desired attributes changed"),
+                ],
+            ),
+            (
+                "the cluster was created meanwhile",
+                plan_of(
+                    &spec,
+                    vec![Live::Present(live_cluster("STANDARD_NC6", 0, 4))],
+                ),
+                vec![
+                    format!("{cluster}: was missing, now exists in Azure"),
+                    format!("{cluster}: was to create, now no change"),
+                ],
+            ),
+            (
+                "the cluster is no longer declared",
+                plan_of(WORKSPACE, Vec::new()),
+                vec![
+                    digest.to_string(),
+                    format!("{cluster}: in the saved plan, no longer in the specs"),
+                ],
+            ),
+            (
+                "a cluster was added to the specs",
+                plan_of(
+                    &format!(
+                        "{spec}  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\n"
+                    ),
+                    vec![Live::Missing, Live::Missing],
+                ),
+                vec![
+                    digest.to_string(),
+                    "rg/pets-ws/cluster/cpu: new since the plan was made".to_string(),
+                ],
+            ),
+        ];
+        for (what, fresh, expected) in cases {
+            assert_eq!(stale(&saved, &fresh), expected, "{what}");
+        }
+        // And the other way: a cluster that existed is gone.
+        let with_cluster = plan_of(
+            &spec,
+            vec![Live::Present(live_cluster("STANDARD_NC6", 0, 4))],
+        );
+        assert_eq!(
+            stale(&with_cluster, &saved),
+            [
+                format!("{cluster}: existed, now is gone from Azure"),
+                format!("{cluster}: was to no change, now create"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_manifest_digest_covers_every_desired_attribute_and_nothing_else() {
+        let spec = format!("{WORKSPACE}{CLUSTER}");
+        let digest = |text: &str| crate::plan::manifest_digest(&desired(text));
+        let base = digest(&spec);
+        assert_eq!(base.len(), 64, "a sha256 in hex");
+        assert_eq!(base, digest(&spec), "the same specs, the same digest");
+        for changed in [
+            spec.replace("max_nodes: 4", "max_nodes: 3"),
+            spec.replace("Standard_NC6", "Standard_NC12"),
+            spec.replace("name: gpu", "name: gpu2"),
+            spec.replace("location: westeurope", "location: northeurope"),
+            WORKSPACE.to_string(),
+        ] {
+            assert_ne!(digest(&changed), base, "{changed}");
+        }
+        // Comments and formatting are not the manifest.
+        assert_eq!(digest(&format!("# a comment\n{spec}")), base);
+    }
 }

@@ -426,7 +426,7 @@ async fn saved_plans_hold_no_secrets_and_go_stale_when_azure_moves() {
     assert!(out.stderr.contains("Saved the plan to"), "{}", out.stderr);
     let text = std::fs::read_to_string(&saved_path).unwrap();
     assert!(!text.contains(crate::cli::common::PASSWORD));
-    let saved = amlspec::plan::load_saved(&saved_path).unwrap();
+    let saved = amlspec::plan::parse_saved(&saved_path, &text).unwrap();
     assert!(
         saved
             .resources()
