@@ -16,7 +16,7 @@ use crate::azure::endpoints::Cloud;
 use crate::commands;
 use crate::settings::{
     ApplyFormat, ApplySettings, AzureTarget, ConnectionSettings, DiagnosticFormat,
-    EMULATOR_STATE_DIR, PlanFormat, PlanSettings, Target, ValidateSettings,
+    EMULATOR_STATE_DIR, LogsSettings, PlanFormat, PlanSettings, Target, ValidateSettings,
 };
 use crate::spec::LoadOptions;
 
@@ -71,6 +71,14 @@ pub enum Command {
     /// or an interruption, apply again. Exit 0 when everything was done, 1 when something
     /// failed or was refused, 130/143 when stopped by Ctrl-C/SIGTERM.
     Apply(ApplyArgs),
+    /// Show the output and status of a job of the specs; with --follow, as it is written,
+    /// until the job ends.
+    ///
+    /// JOB is the job's name in the spec (`pets-resnet34`) or as submitted
+    /// (`pets-resnet34-980bcba1`). The job's output goes to stdout, its status to stderr.
+    /// Exit 0 when the job completed (or, without --follow, has not ended yet), 1 when it
+    /// ended otherwise, 130/143 when stopped by Ctrl-C/SIGTERM (the job goes on).
+    Logs(LogsArgs),
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
     Schema,
@@ -175,6 +183,51 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job: its name in the spec, or its submitted name.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+
+    /// Spec files, or folders whose *.yaml / *.yml files are specs (not recursive).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+
+    /// Follow the output as it is written, until the job ends.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
+    /// that resolve outside the manifest's repository: its git work tree, else its folder.
+    #[arg(long)]
+    pub allow_outside_repo: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+impl LogsArgs {
+    fn settings(self, matches: &clap::ArgMatches) -> LogsSettings {
+        let LogsArgs {
+            job,
+            paths,
+            follow,
+            allow_outside_repo,
+            azure,
+        } = self;
+        LogsSettings {
+            job,
+            paths,
+            follow,
+            load: LoadOptions {
+                allow_outside_repo,
+                allow_secret_files: false,
+            },
+            connection: azure.settings("logs", matches),
+        }
+    }
 }
 
 /// After Ctrl-C or SIGTERM, how long what runs may take to finish (a second signal ends
@@ -388,6 +441,10 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => {
             let (_, apply) = matches.subcommand().expect("a subcommand was given");
             run_async(commands::apply::run(args.settings(apply)))
+        }
+        Command::Logs(args) => {
+            let (_, logs) = matches.subcommand().expect("a subcommand was given");
+            run_async(commands::logs::run(args.settings(logs)))
         }
         Command::Schema => commands::schema(),
         Command::Emulator(args) => return crate::emulator::cli::run(&args),

@@ -71,6 +71,17 @@ pub struct ApplySettings {
     pub connection: ConnectionSettings,
 }
 
+#[derive(Debug, Clone)]
+pub struct LogsSettings {
+    /// The job, by its name in the spec or as submitted.
+    pub job: String,
+    pub paths: Vec<PathBuf>,
+    /// Follow until the job ends.
+    pub follow: bool,
+    pub load: LoadOptions,
+    pub connection: ConnectionSettings,
+}
+
 /// Where Azure is, how to sign in, and how hard to push.
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {

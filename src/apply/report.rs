@@ -64,6 +64,9 @@ pub struct JobReport {
     pub studio_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Seconds from its start to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
 }
 
 impl Report {
@@ -98,6 +101,7 @@ impl Report {
                 status: job.status.clone(),
                 studio_url: job.studio_url.clone(),
                 error: job.error.clone(),
+                duration_seconds: job.duration.map(|d| d.as_secs_f64()),
             })
             .collect();
         let outcome = if ran.stopped {
@@ -181,6 +185,7 @@ mod tests {
             status: Some(status.to_string()),
             studio_url: None,
             error: None,
+            duration: None,
         };
         let failed_job = Report::new(&steps, &ran(&["a", "b"], &[], false), &[job("Failed")]);
         assert_eq!(failed_job.outcome, ApplyOutcome::Failed);

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tokio::sync::watch;
-
 use super::plan::{plan_and_inputs, print_errors};
+use super::signals::Signals;
 use crate::apply::drive::{Event, Ran};
 use crate::apply::execute::{ExecuteOptions, execute};
-use crate::apply::follow::{self, JobState};
+use crate::apply::follow::JobState;
 use crate::apply::report::{ApplyOutcome, Report};
 use crate::plan::step::{self, Step};
 use crate::plan::{self, Action, Address, Kind, Plan};
@@ -205,28 +204,7 @@ async fn apply_plan(
             .map(|s| s.id().clone())
             .collect();
         if !submitted.is_empty() {
-            let ids: Vec<JobState> = submitted
-                .iter()
-                .map(|id| JobState {
-                    id: id.clone(),
-                    status: None,
-                    studio_url: None,
-                    error: None,
-                })
-                .collect();
-            let mut stderr = render::redact::stderr();
-            write!(stderr, "{}", render::apply::following(&ids))?;
-            stderr.flush()?;
-            jobs = follow::follow(client, submitted, signals.stopped(), |event| {
-                let mut stderr = render::redact::stderr();
-                let _ = writeln!(
-                    stderr,
-                    "{}",
-                    render::apply::follow_progress(started.elapsed(), &event)
-                );
-                let _ = stderr.flush();
-            })
-            .await;
+            jobs = super::follow_jobs(client, submitted, started, signals.stopped()).await?;
         }
     }
 
@@ -332,103 +310,4 @@ async fn confirm(replacements: &[&Address]) -> std::io::Result<bool> {
     writeln!(stderr, "Apply cancelled: nothing was changed.")?;
     stderr.flush()?;
     Ok(false)
-}
-
-/// A signal that stops an apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopSignal {
-    Interrupt,
-    Terminate,
-}
-
-impl StopSignal {
-    fn exit_code(self) -> u8 {
-        match self {
-            StopSignal::Interrupt => 130,
-            StopSignal::Terminate => 143,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            StopSignal::Interrupt => "Ctrl-C",
-            StopSignal::Terminate => "SIGTERM",
-        }
-    }
-}
-
-/// Ctrl-C and SIGTERM, counted: the first stops starting work, the second stops waiting.
-struct Signals {
-    /// The first signal, and how many came.
-    state: watch::Receiver<(Option<StopSignal>, u32)>,
-}
-
-impl Signals {
-    fn listen() -> Signals {
-        let (send, state) = watch::channel((None, 0u32));
-        tokio::spawn(async move {
-            #[cfg(unix)]
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            loop {
-                #[cfg(unix)]
-                let signal = tokio::select! {
-                    Ok(()) = tokio::signal::ctrl_c() => StopSignal::Interrupt,
-                    Some(()) = async {
-                        match terminate.as_mut() {
-                            Some(t) => t.recv().await,
-                            None => None,
-                        }
-                    } => StopSignal::Terminate,
-                    else => return,
-                };
-                #[cfg(not(unix))]
-                let signal = match tokio::signal::ctrl_c().await {
-                    Ok(()) => StopSignal::Interrupt,
-                    Err(_) => std::future::pending().await,
-                };
-                send.send_modify(|(first, count)| {
-                    first.get_or_insert(signal);
-                    *count += 1;
-                });
-                tracing::info!(signal = signal.name(), "stopping");
-            }
-        });
-        Signals { state }
-    }
-
-    /// The first signal, if one came.
-    fn signal(&self) -> Option<StopSignal> {
-        self.state.borrow().0
-    }
-
-    /// Resolves at the first signal.
-    fn stopped(&self) -> impl std::future::Future<Output = ()> + use<> {
-        let mut state = self.state.clone();
-        async move {
-            let _ = state.wait_for(|(_, count)| *count >= 1).await;
-        }
-    }
-
-    /// Resolves `grace` after the first signal, or at the second.
-    fn give_up(&self, grace: std::time::Duration) -> impl std::future::Future<Output = ()> + use<> {
-        let mut state = self.state.clone();
-        async move {
-            if state.wait_for(|(_, count)| *count >= 1).await.is_err() {
-                return std::future::pending().await;
-            }
-            {
-                let mut stderr = render::redact::stderr();
-                let _ = writeln!(
-                    stderr,
-                    "Stopping: no new steps start; waiting up to {} s for those running (again to stop waiting).",
-                    grace.as_secs()
-                );
-            }
-            tokio::select! {
-                () = tokio::time::sleep(grace) => {}
-                _ = state.wait_for(|(_, count)| *count >= 2) => {}
-            }
-        }
-    }
 }

@@ -3,7 +3,9 @@
 //! code; the stages themselves know nothing about the command line.
 
 pub mod apply;
+pub mod logs;
 pub mod plan;
+pub mod signals;
 pub mod validate;
 
 use std::io::Write;
@@ -12,6 +14,37 @@ use std::process::ExitCode;
 use crate::render;
 use crate::render::redact;
 use crate::spec::Loaded;
+
+/// Follow `jobs` with their output, on stderr (progress beside the command's data),
+/// until each ends or `stop` resolves.
+pub async fn follow_jobs(
+    client: &crate::azure::client::ArmClient,
+    jobs: Vec<crate::ids::ResourceId>,
+    started: std::time::Instant,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<Vec<crate::apply::follow::JobState>> {
+    let states: Vec<_> = jobs
+        .iter()
+        .cloned()
+        .map(crate::apply::follow::JobState::new)
+        .collect();
+    let mut stderr = redact::stderr();
+    write!(stderr, "{}", render::apply::following(&states))?;
+    stderr.flush()?;
+    let several = jobs.len() > 1;
+    Ok(
+        crate::apply::follow::follow(client, jobs, true, stop, |event| {
+            let mut stderr = redact::stderr();
+            let _ = writeln!(
+                stderr,
+                "{}",
+                render::apply::follow_progress(started.elapsed(), &event, several)
+            );
+            let _ = stderr.flush();
+        })
+        .await,
+    )
+}
 
 pub fn schema() -> std::io::Result<ExitCode> {
     write!(

@@ -49,9 +49,21 @@ pub fn progress(
     format!("{} {}", stamp(elapsed), escape_text(&line))
 }
 
-/// One line for what `--wait` saw.
-pub fn follow_progress(elapsed: Duration, event: &FollowEvent<'_>) -> String {
+/// One line for what following saw. A line of a job's output is shown as written
+/// (escaped), after `[job name] ` when `several` jobs are followed at once.
+pub fn follow_progress(elapsed: Duration, event: &FollowEvent<'_>, several: bool) -> String {
     let line = match event {
+        FollowEvent::Line { id, line } => {
+            return if several {
+                format!("[{}] {}", escape_text(id.name()), escape_text(line))
+            } else {
+                escape_text(line).into_owned()
+            };
+        }
+        FollowEvent::LogsUnavailable { id, error } => format!(
+            "job {}: its output cannot be shown ({error}); following its status",
+            id.name()
+        ),
         FollowEvent::Status(job) => {
             let status = job.status.as_deref().unwrap_or("unknown");
             let mut line = format!("job {}: {status}", job.id.name());
@@ -73,6 +85,26 @@ pub fn follow_progress(elapsed: Duration, event: &FollowEvent<'_>) -> String {
         }
     };
     format!("{} {}", stamp(elapsed), escape_text(&line))
+}
+
+/// How a followed job ended (or stands): status, how long it ran, where to see it, its
+/// error.
+pub fn job_summary(job: &JobState) -> String {
+    let mut line = format!(
+        "job {}: {}",
+        job.id.name(),
+        job.status.as_deref().unwrap_or("status unknown")
+    );
+    if let Some(duration) = job.duration {
+        let _ = write!(line, " after {:.1}s", duration.as_secs_f64());
+    }
+    if let Some(url) = &job.studio_url {
+        let _ = write!(line, " ({url})");
+    }
+    if let Some(error) = &job.error {
+        let _ = write!(line, ": {error}");
+    }
+    format!("{}\n", escape_text(&line))
 }
 
 /// The jobs being followed, with where to watch them.
@@ -151,6 +183,9 @@ pub fn human(report: &Report, elapsed: Duration) -> String {
             job.id.rsplit('/').next().unwrap_or_default(),
             job.status.as_deref().unwrap_or("not seen")
         );
+        if let Some(seconds) = job.duration_seconds {
+            let _ = write!(line, " after {seconds:.1}s");
+        }
         if let Some(url) = &job.studio_url {
             let _ = write!(line, " ({url})");
         }

@@ -149,7 +149,18 @@ fn workspace(
     let existing = get_arm(world, &key);
     let not_found = || ArmError::not_found(&format!("{ML}/workspaces"), ws_id, name);
     match req.method {
-        Method::GET => super::found_or(existing, not_found),
+        // The discovery document is served where this emulator listens now (its port
+        // changes from one run of `--emulator` to the next; the state stays).
+        Method::GET => super::found_or(
+            existing.map(|mut r| {
+                if r.body["properties"].get("discoveryUrl").is_some() {
+                    r.body_mut()["properties"]["discoveryUrl"] =
+                        json!(format!("{}/discovery", ctx.base));
+                }
+                r
+            }),
+            not_found,
+        ),
         Method::DELETE => {
             let Some(mut r) = existing else {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT));
