@@ -12,7 +12,7 @@ use amlspec::emulator::{EmulatorConfig, Fault, FaultRule, FaultTarget, SimTiming
 use amlspec::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::cli::azure::{Local, config, load};
+use crate::cli::azure::{Local, config, load, wait_until};
 use crate::cli::common::{PASSWORD, edit, specs_copy};
 
 const PETS: &str = "specs/pets.yaml";
@@ -482,21 +482,6 @@ async fn wait_follows_jobs_and_fails_with_a_failed_one() {
         "{}",
         out.stdout
     );
-}
-
-/// Poll `ready` every 50 ms for up to 60 s.
-async fn wait_until<F, Fut>(ready: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1200 {
-        if ready().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("gave up waiting");
 }
 
 #[cfg(unix)]

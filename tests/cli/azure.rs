@@ -188,3 +188,18 @@ pub fn load(paths: &[&str]) -> Desired {
     assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
     desired::desired(&loaded.specs.unwrap()).expect("snapshots hash")
 }
+
+/// Poll `ready` every 50 ms for up to 60 s.
+pub async fn wait_until<F, Fut>(ready: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1200 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting");
+}

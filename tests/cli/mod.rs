@@ -8,6 +8,7 @@ mod blob;
 mod common;
 mod corpus;
 mod layering;
+mod logs;
 #[cfg(unix)]
 mod paths;
 mod plan;
