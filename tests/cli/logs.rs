@@ -210,3 +210,71 @@ async fn ctrl_c_stops_following_not_the_job_and_says_how_to_reattach() {
     let status = azure.get_json(job.id.as_str()).await["properties"]["status"].clone();
     assert_eq!(status, "NotStarted", "the job was left alone");
 }
+
+/// azure-ai-ml's own `jobs.stream` and `amlspec logs` print the same lines for a job
+/// amlspec submitted. Needs python3 with azure-ai-ml (AMLSPEC_PYTHON names another
+/// interpreter): `cargo test --test integration azure_ai_ml -- --ignored`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs python3 with azure-ai-ml"]
+async fn azure_ai_ml_jobs_stream_and_amlspec_logs_print_the_same_lines() {
+    let python = std::env::var("AMLSPEC_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    // jobs.stream shows the output of a job that is still running: this one runs for
+    // a few seconds.
+    let azure = Local::start_with(EmulatorConfig {
+        sim_mode: amlspec::emulator::SimMode::Auto,
+        timings: SimTimings {
+            lro: Duration::ZERO,
+            job_phase: Duration::from_secs(1),
+            job_running: Duration::from_secs(4),
+            retry_after_secs: 0,
+        },
+        ..config()
+    })
+    .await;
+    assert_eq!(azure.run(&["apply", "--auto-approve", PETS]).await.code, 0);
+    let desired = load(&[PETS]);
+    let ws = &desired.workspaces[0];
+    let job = &ws.jobs[0];
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cli/python/stream_job.py"
+    );
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(azure.emulator.addr().port().to_string())
+        .arg(&azure.ca)
+        .args([
+            crate::cli::common::SUBSCRIPTION,
+            ws.spec.resource_group.as_str(),
+            ws.spec.name.as_str(),
+            &job.name,
+        ])
+        .env("AZURE_TENANT_ID", azure.emulator.tenant_id())
+        .env("AZURE_CLIENT_ID", azure.emulator.client_id())
+        .env("AZURE_CLIENT_SECRET", azure.emulator.client_secret())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("`{python}` runs (pip install azure-ai-ml==1.35.2): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("STREAM DONE"),
+        "stream_job.py failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let ours = azure.run(&["logs", &job.name, PETS]).await;
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // jobs.stream: a header, `Streaming user_logs/std_log.txt`, a rule, the lines, then
+    // its execution summary.
+    let streamed: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("====="))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Execution Summary"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let printed: Vec<&str> = ours.stdout.lines().collect();
+    assert_eq!(streamed, printed);
+    assert_eq!(printed, completed_log(&job.name, &job.command));
+}
