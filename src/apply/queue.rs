@@ -235,8 +235,9 @@ mod tests {
         assert_eq!(ready(&mut q), ["env"]);
         q.finish(&"env", Outcome::Done);
         assert_eq!(ready(&mut q), Vec::<&str>::new(), "the cluster still runs");
-        assert_eq!(q.running(), 1);
+        assert_eq!((q.running(), q.waiting()), (1, 1), "the job waits for it");
         q.finish(&"cluster", Outcome::Done);
+        assert_eq!((q.running(), q.waiting()), (0, 1));
         assert_eq!(ready(&mut q), ["job"]);
         q.finish(&"job", Outcome::Done);
         assert!(q.is_empty());
@@ -325,6 +326,7 @@ mod tests {
     #[test]
     fn draining_takes_what_did_not_start() {
         let mut q = queue(&[("a", &[]), ("b", &["a"]), ("c", &[])]);
+        assert_eq!((q.running(), q.waiting()), (0, 3));
         assert_eq!(q.dequeue().map(|(k, ())| k), Some("a"));
         let drained: Vec<&str> = q.drain_waiting().into_iter().map(|(k, ())| k).collect();
         assert_eq!(drained, ["b", "c"]);

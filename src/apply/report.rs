@@ -170,6 +170,16 @@ mod tests {
         let all = Report::new(&steps, &ran(&["a", "b"], &[], false), &[]);
         assert_eq!(all.outcome, ApplyOutcome::Succeeded);
         assert_eq!(all.done(Action::Create), 2);
+        assert_eq!(all.done(Action::Update), 0);
+        // An upload is not a resource made; a step that failed is not done.
+        let mut upload = step("code");
+        upload.kind = Kind::Code;
+        let mixed = Report::new(
+            &[step("a"), upload, step("c")],
+            &ran(&["a", "code"], &["c"], false),
+            &[],
+        );
+        assert_eq!(mixed.done(Action::Create), 1);
 
         let one_failed = Report::new(&steps, &ran(&["a"], &["b"], false), &[]);
         assert_eq!(one_failed.outcome, ApplyOutcome::Failed);

@@ -115,6 +115,30 @@ mod tests {
     }
 
     #[test]
+    fn only_a_plan_of_this_format_version_is_read() {
+        let path = std::path::Path::new("plan.json");
+        let plan = plan_of(&format!("{WORKSPACE}{CLUSTER}"), vec![Live::Missing]);
+        let text = serde_json::to_string(&plan).unwrap();
+        assert_eq!(parse_saved(path, &text).unwrap(), plan);
+        let older = text.replace(
+            &format!("\"format_version\":{FORMAT_VERSION}"),
+            "\"format_version\":1",
+        );
+        assert!(matches!(
+            parse_saved(path, &older),
+            Err(SavedPlanError::Version { found: 1, .. })
+        ));
+        assert!(matches!(
+            parse_saved(path, "{\"format_version\": 2, \"workspaces\": 3}"),
+            Err(SavedPlanError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse_saved(path, "not json"),
+            Err(SavedPlanError::Parse { .. })
+        ));
+    }
+
+    #[test]
     fn a_saved_plan_is_stale_when_the_specs_or_azure_moved() {
         let spec = format!("{WORKSPACE}{CLUSTER}");
         let saved = plan_of(&spec, vec![Live::Missing]);
