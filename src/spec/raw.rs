@@ -88,9 +88,10 @@ fn interpolable(pattern: &str) -> String {
 }
 
 /// A whole manifest: one workspace and what it should contain. Top-level keys that
-/// start with `x-` are ignored: a place to define YAML anchors.
+/// start with `x-` are ignored (a place to define YAML anchors), and so is `$schema`
+/// (with which az ml files start).
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields, title = "amlspec manifest", extend("patternProperties" = {"^x-": {}}))]
+#[schemars(deny_unknown_fields, title = "amlspec manifest", extend("patternProperties" = {"^x-": {}, "^\\$schema$": {"type": "string"}}))]
 pub struct Manifest {
     /// The Azure Machine Learning workspace that holds everything below.
     pub workspace: Required<Workspace>,

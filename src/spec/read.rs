@@ -49,6 +49,56 @@ impl<'n> Fields<'n> {
     }
 }
 
+/// What an az ml v2 YAML key is called here, for a mapping at `path` (`jobs[0]`,
+/// `clusters[1]`, `environments[2]`): the hint, and the key it stands for (so that key
+/// is not also reported missing).
+fn az_ml_hint(path: &str, key: &str) -> Option<(&'static str, Option<&'static str>)> {
+    let list = path.rsplit('.').next().unwrap_or(path);
+    let list = list.split('[').next().unwrap_or(list);
+    Some(match (list, key) {
+        ("jobs", "code") => (
+            "az ml's `code` is `source_directory` here (the folder uploaded as the job's snapshot)",
+            Some("source_directory"),
+        ),
+        ("jobs", "compute") => (
+            "az ml's `compute` is `cluster` here: the name of a `clusters` entry (`azureml:` prefix accepted)",
+            Some("cluster"),
+        ),
+        ("jobs", "resources") => (
+            "az ml's `resources.instance_count` is `node_count` here",
+            None,
+        ),
+        ("jobs", "inputs" | "outputs") => (
+            "job inputs and outputs are not supported yet: pass data locations as arguments or `environment_variables`",
+            None,
+        ),
+        ("jobs", "type") => ("not needed: every job here is a command job", None),
+        ("clusters", "size") => ("az ml's `size` is `vm_size` here", Some("vm_size")),
+        ("clusters", "min_instances") => ("az ml's `min_instances` is `min_nodes` here", None),
+        ("clusters", "max_instances") => (
+            "az ml's `max_instances` is `max_nodes` here",
+            Some("max_nodes"),
+        ),
+        ("clusters", "tier") => (
+            "az ml's `tier` is `vm_priority` here: `dedicated` or `low_priority`",
+            None,
+        ),
+        ("clusters", "idle_time_before_scale_down") => (
+            "az ml's `idle_time_before_scale_down` is `idle_seconds_before_scale_down` here",
+            None,
+        ),
+        ("clusters", "type") => (
+            "not needed: every cluster here is an AmlCompute cluster",
+            None,
+        ),
+        ("environments", "build") => (
+            "az ml's `build.path` is `build_context` here, with `dockerfile_path` inside it (or an inline `dockerfile`)",
+            None,
+        ),
+        _ => return None,
+    })
+}
+
 pub fn child_path(parent: &str, key: &str) -> String {
     let simple = !key.is_empty()
         && key
@@ -283,17 +333,26 @@ impl<'a> Reader<'a> {
     fn finish(&mut self, fields: Fields<'_>) {
         let mut suggested = Vec::new();
         for entry in fields.entries {
+            // At the top level: `x-` keys (YAML anchors), and `$schema`, with which az ml
+            // files start (editors use it; amlspec has its own schema).
             if fields.asked.contains(&entry.key.as_str())
-                || (fields.extensions && entry.key.starts_with("x-"))
+                || (fields.extensions && (entry.key.starts_with("x-") || entry.key == "$schema"))
             {
                 continue;
             }
-            let hint = match did_you_mean(&entry.key, fields.asked.iter().copied()) {
-                Some(best) => {
+            let hint = match (
+                az_ml_hint(&fields.path, &entry.key),
+                did_you_mean(&entry.key, fields.asked.iter().copied()),
+            ) {
+                (Some((hint, instead)), _) => {
+                    suggested.extend(instead);
+                    hint.to_string()
+                }
+                (None, Some(best)) => {
                     suggested.push(best);
                     format!("did you mean `{best}`?")
                 }
-                None => format!("expected one of: {}", fields.asked.join(", ")),
+                (None, None) => format!("expected one of: {}", fields.asked.join(", ")),
             };
             let path = fields.child(&entry.key);
             self.error(

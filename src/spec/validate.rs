@@ -646,7 +646,15 @@ impl Checker<'_> {
             });
             Some(parsed)
         });
-        let cluster = job.cluster.get().and_then(|cluster| {
+        // An `azureml:` prefix, as the az ml CLI writes `compute:`, is accepted.
+        let cluster = job.cluster.get().map(|cluster| {
+            let mut cluster = cluster.clone();
+            if let Some(name) = cluster.value.strip_prefix("azureml:") {
+                cluster.value = name.to_string();
+            }
+            cluster
+        });
+        let cluster = cluster.as_ref().and_then(|cluster| {
             references.push(Reference {
                 kind: RefKind::Cluster,
                 name: cluster.value.clone(),
