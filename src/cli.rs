@@ -20,10 +20,28 @@ use crate::settings::{
 };
 use crate::spec::LoadOptions;
 
+/// `--version`: the release, the git revision it was built from, and the Azure ML
+/// api-version it speaks.
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (git {}, Azure ML api-version {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("AMLSPEC_GIT_REVISION"),
+        crate::azure::ML_API_VERSION
+    )
+});
+
 /// Declarative reconciler for Azure Machine Learning: a committed YAML manifest
 /// describes a workspace, its registries, environments, clusters and jobs.
 #[derive(Debug, Parser)]
-#[command(name = "amlspec", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "amlspec",
+    version,
+    long_version = LONG_VERSION.as_str(),
+    about,
+    long_about = None,
+    propagate_version = true
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG, when set,
     /// takes precedence (e.g. RUST_LOG=amlspec=debug).
@@ -82,6 +100,16 @@ pub enum Command {
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
     Schema,
+    /// Print a shell completion script: `amlspec completions bash > /etc/bash_completion.d/amlspec`,
+    /// `amlspec completions zsh > "${fpath[1]}/_amlspec"`, `amlspec completions fish >
+    /// ~/.config/fish/completions/amlspec.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `amlspec man > amlspec.1 && man ./amlspec.1`.
+    Man,
     /// Serve the local Azure emulator (ARM, Entra ID tokens, Blob) on a loopback port.
     Emulator(Box<crate::emulator::cli::EmulatorArgs>),
 }
@@ -447,6 +475,14 @@ pub fn main() -> ExitCode {
             run_async(commands::logs::run(args.settings(logs)))
         }
         Command::Schema => commands::schema(),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "amlspec", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::SUCCESS),
         Command::Emulator(args) => return crate::emulator::cli::run(&args),
     };
     match result {

@@ -9,6 +9,7 @@ mod common;
 mod corpus;
 mod layering;
 mod logs;
+mod meta;
 #[cfg(unix)]
 mod paths;
 mod plan;
