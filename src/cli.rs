@@ -16,7 +16,8 @@ use crate::azure::endpoints::Cloud;
 use crate::commands;
 use crate::settings::{
     ApplyFormat, ApplySettings, AzureTarget, ConnectionSettings, DiagnosticFormat,
-    EMULATOR_STATE_DIR, LogsSettings, PlanFormat, PlanSettings, Target, ValidateSettings,
+    EMULATOR_STATE_DIR, LogsSettings, PlanFormat, PlanSettings, ShowSettings, Target,
+    ValidateSettings,
 };
 use crate::spec::LoadOptions;
 
@@ -89,6 +90,11 @@ pub enum Command {
     /// or an interruption, apply again. Exit 0 when everything was done, 1 when something
     /// failed or was refused, 130/143 when stopped by Ctrl-C/SIGTERM.
     Apply(ApplyArgs),
+    /// Show a plan saved by `plan --out` in any plan format, without reading Azure.
+    ///
+    /// Exit 0, or 1 when the plan is blocked (with --detailed-exitcode: 0 no changes,
+    /// 2 changes), as `plan` would have.
+    Show(ShowArgs),
     /// Show the output and status of a job of the specs; with --follow, as it is written,
     /// until the job ends.
     ///
@@ -211,6 +217,21 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `plan --out`.
+    #[arg(value_name = "PLANFILE")]
+    pub path: PathBuf,
+
+    /// Output format, as for `plan`.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+
+    /// Exit 0 when there is nothing to change, 2 when there are changes, 1 when blocked.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -470,6 +491,11 @@ pub fn main() -> ExitCode {
             let (_, apply) = matches.subcommand().expect("a subcommand was given");
             run_async(commands::apply::run(args.settings(apply)))
         }
+        Command::Show(args) => commands::show::run(ShowSettings {
+            path: args.path,
+            format: args.format,
+            detailed_exitcode: args.detailed_exitcode,
+        }),
         Command::Logs(args) => {
             let (_, logs) = matches.subcommand().expect("a subcommand was given");
             run_async(commands::logs::run(args.settings(logs)))

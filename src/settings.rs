@@ -72,6 +72,14 @@ pub struct ApplySettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct ShowSettings {
+    /// A plan saved by `plan --out`.
+    pub path: PathBuf,
+    pub format: PlanFormat,
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct LogsSettings {
     /// The job, by its name in the spec or as submitted.
     pub job: String,

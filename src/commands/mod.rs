@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod logs;
 pub mod plan;
+pub mod show;
 pub mod signals;
 pub mod validate;
 

@@ -32,27 +32,7 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
     // plan; the writers mask again what escaping or formatting could have missed.
     let redactor = render::redact::active();
     let plan = render::plan::redacted(&plan, &redactor);
-    let mut stdout = render::redact::stdout();
-    let styled = super::styled();
-    match format {
-        PlanFormat::Human => write!(stdout, "{}", render::plan::human(&plan, styled))?,
-        PlanFormat::Json => write!(stdout, "{}", render::plan::json(&plan))?,
-        PlanFormat::Markdown => write!(stdout, "{}", render::plan::markdown(&plan))?,
-        PlanFormat::Github => {
-            write!(stdout, "{}", render::plan::human(&plan, styled))?;
-            write!(stdout, "{}", render::plan::github_annotations(&plan))?;
-            if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(summary)?;
-                let mut file = render::redact::Masked::with(redactor.clone(), file);
-                write!(file, "{}", render::plan::markdown(&plan))?;
-                file.flush()?;
-            }
-        }
-    }
-    stdout.flush()?;
+    print_plan(&plan, format)?;
     if let Some(path) = out {
         let saved = render::plan::json(&plan);
         write_atomically(&path, redactor.redact(&saved).as_bytes())?;
@@ -61,6 +41,33 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
         stderr.flush()?;
     }
     Ok(exit_code(&plan, detailed_exitcode))
+}
+
+/// Print `plan` (masked already) in `format` on stdout; `github` also appends the
+/// markdown form to `$GITHUB_STEP_SUMMARY` when set.
+pub fn print_plan(plan: &Plan, format: PlanFormat) -> std::io::Result<()> {
+    let redactor = render::redact::active();
+    let mut stdout = render::redact::stdout();
+    let styled = super::styled();
+    match format {
+        PlanFormat::Human => write!(stdout, "{}", render::plan::human(plan, styled))?,
+        PlanFormat::Json => write!(stdout, "{}", render::plan::json(plan))?,
+        PlanFormat::Markdown => write!(stdout, "{}", render::plan::markdown(plan))?,
+        PlanFormat::Github => {
+            write!(stdout, "{}", render::plan::human(plan, styled))?;
+            write!(stdout, "{}", render::plan::github_annotations(plan))?;
+            if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(summary)?;
+                let mut file = render::redact::Masked::with(redactor.clone(), file);
+                write!(file, "{}", render::plan::markdown(plan))?;
+                file.flush()?;
+            }
+        }
+    }
+    stdout.flush()
 }
 
 /// 1 when the plan cannot be applied; with `--detailed-exitcode`, 2 when it changes

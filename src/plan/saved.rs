@@ -25,24 +25,29 @@ pub enum SavedPlanError {
 /// A plan saved with `plan --out`, from its text (`path` names it in errors; the
 /// caller reads the file: the plan stage does no I/O).
 pub fn parse_saved(path: &std::path::Path, text: &str) -> Result<Plan, SavedPlanError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| SavedPlanError::Parse {
+    let parse_error = |e: serde_json::Error| SavedPlanError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    let found = value
-        .get("format_version")
+    };
+    /// Only the version, first: a plan of another version need not parse as this one.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        format_version: Option<Value>,
+    }
+    let versioned: Versioned = serde_json::from_str(text).map_err(parse_error)?;
+    let found = versioned
+        .format_version
+        .as_ref()
         .and_then(Value::as_u64)
-        .unwrap_or(0) as u32;
+        .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX));
     if found != FORMAT_VERSION {
         return Err(SavedPlanError::Version {
             path: path.to_path_buf(),
             found,
         });
     }
-    serde_json::from_value(value).map_err(|e| SavedPlanError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    // Straight from the text, so attributes keep the order they were saved in.
+    serde_json::from_str(text).map_err(parse_error)
 }
 
 /// What moved between a saved plan and a plan made now from the same specs: specs that

@@ -1281,3 +1281,49 @@ fn literal_secrets_under_misspelled_keys_are_masked_in_snippets() {
         out.stderr
     );
 }
+
+/// `show` renders a saved plan in every plan format without reading Azure: the same
+/// text `plan` printed when it saved it.
+#[tokio::test(flavor = "multi_thread")]
+async fn show_renders_a_saved_plan_as_plan_did_without_azure() {
+    let azure = Local::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let saved = saved.to_str().unwrap();
+    for format in ["human", "markdown", "json"] {
+        let planned = azure
+            .run(&["plan", "--format", format, "--out", saved, PETS])
+            .await;
+        assert_eq!(planned.code, 0, "{}", planned.stderr);
+        azure.emulator.admin().reset_traffic();
+        // No connection options: it needs none.
+        let shown = crate::cli::common::Test::new()
+            .args(["show", "--format", format, saved])
+            .run();
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+        assert_eq!(shown.stdout, planned.stdout, "{format}");
+        assert_eq!(
+            azure.emulator.admin().traffic().arm.values().sum::<u64>(),
+            0
+        );
+    }
+    let shown = crate::cli::common::Test::new()
+        .args(["show", "--detailed-exitcode", saved])
+        .run();
+    assert_eq!(shown.code, 2, "changes");
+
+    std::fs::write(dir.path().join("bad.json"), "{\"format_version\": 1}").unwrap();
+    let bad = dir.path().join("bad.json");
+    let shown = crate::cli::common::Test::new()
+        .args(["show"])
+        .arg_path(&bad)
+        .run();
+    assert_eq!(shown.code, 1);
+    assert!(
+        shown
+            .stderr
+            .contains("is a plan of format version 1; this amlspec reads version 2"),
+        "{}",
+        shown.stderr
+    );
+}
