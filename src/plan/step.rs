@@ -507,4 +507,86 @@ mod tests {
             Err(StepError::Mismatch { .. })
         ));
     }
+
+    #[test]
+    fn a_body_never_shows_itself_in_debug_output() {
+        let body = Body(serde_json::json!({"password": "s3cret-value"}));
+        assert_eq!(format!("{body:?}"), "Body(..)");
+    }
+
+    /// Each environment action becomes its work: a new one with a build uploads first;
+    /// an update in place puts the same context URI again; a build without its URI is
+    /// refused.
+    #[test]
+    fn environments_become_their_work() {
+        let spec = format!(
+            "{WORKSPACE}environments:\n  - name: built\n    dockerfile: |\n      FROM ubuntu:22.04\n  - name: plain\n    image: ubuntu:22.04\n"
+        );
+        let desired = desired(&spec);
+        let mut read = observed(Live::Present(live_workspace("westeurope")), Vec::new());
+        read.workspaces[0].environments = vec![Live::Missing, Live::Missing];
+        let nothing_yet = crate::plan::plan(&desired, &read);
+        let uri = "https://acct.blob.core.windows.net/c/LocalUpload/abc/".to_string();
+        let uploaded = Some(Facts::Environment {
+            build_context: Some(BuildContextFact::Uploaded { uri: uri.clone() }),
+        });
+        let cases: Vec<(
+            &str,
+            Action,
+            Option<Facts>,
+            Result<(&str, Option<&str>), ()>,
+        )> = vec![
+            ("built", Action::Create, None, Ok(("upload", None))),
+            ("plain", Action::Create, None, Ok(("put", None))),
+            (
+                "built",
+                Action::Update,
+                uploaded.clone(),
+                Ok(("put", Some(uri.as_str()))),
+            ),
+            ("built", Action::Update, None, Err(())),
+            ("plain", Action::Update, None, Ok(("put", None))),
+            ("plain", Action::Update, uploaded, Ok(("put", None))),
+        ];
+        for (name, action, facts, expected) in cases {
+            let mut plan = nothing_yet.clone();
+            for change in &mut plan.workspaces[0].resources {
+                if change.kind == Kind::Environment && change.name == name {
+                    change.action = action;
+                    change.facts = facts.clone();
+                }
+            }
+            let found = steps(&plan, &desired).map(|steps| {
+                let step = steps
+                    .into_iter()
+                    .find(|s| {
+                        s.address
+                            .as_str()
+                            .contains(&format!("/environment/{name}:"))
+                    })
+                    .unwrap();
+                match step.work {
+                    Work::Environment { .. } => ("upload", None),
+                    Work::Put { body, .. } => (
+                        "put",
+                        body.0["properties"]["build"]["contextUri"]
+                            .as_str()
+                            .map(|u| u.to_string()),
+                    ),
+                    other => panic!("{other:?}"),
+                }
+            });
+            match (found, expected) {
+                (Ok((work, uri)), Ok((want, want_uri))) => {
+                    assert_eq!(
+                        (work, uri.as_deref()),
+                        (want, want_uri),
+                        "{name} {action:?}"
+                    );
+                }
+                (Err(StepError::Mismatch { .. }), Err(())) => {}
+                (found, _) => panic!("{name} {action:?}: {found:?}"),
+            }
+        }
+    }
 }
