@@ -135,6 +135,11 @@ pub struct ValidateArgs {
     /// that resolve outside the manifest's repository: its git work tree, else its folder.
     #[arg(long)]
     pub allow_outside_repo: bool,
+
+    /// Check everything but the values of unset `${NAME}` variables (warned about): for
+    /// pull requests from forks, which get no secrets.
+    #[arg(long)]
+    pub allow_unset: bool,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +278,7 @@ impl LogsArgs {
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files: false,
+                allow_unset: false,
             },
             connection: azure.settings("logs", matches),
         }
@@ -307,6 +313,7 @@ impl ApplyArgs {
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files,
+                allow_unset: false,
             },
             connection: azure.settings("apply", matches),
         }
@@ -329,6 +336,7 @@ impl ValidateArgs {
             paths,
             format,
             allow_outside_repo,
+            allow_unset,
         } = self;
         ValidateSettings {
             paths,
@@ -336,6 +344,7 @@ impl ValidateArgs {
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files: false,
+                allow_unset,
             },
         }
     }
@@ -362,6 +371,7 @@ impl PlanArgs {
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files,
+                allow_unset: false,
             },
             connection: azure.settings("plan", matches),
         }

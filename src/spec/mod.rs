@@ -67,6 +67,10 @@ pub struct LoadOptions {
     /// and build contexts (`--allow-secret-files`); without it, a plan that would upload
     /// one is blocked.
     pub allow_secret_files: bool,
+    /// Treat `${NAME}` references to unset variables as warnings: everything but their
+    /// values is checked (`validate --allow-unset`, for pull requests from forks, which
+    /// get no secrets).
+    pub allow_unset: bool,
 }
 
 pub fn load(paths: &[PathBuf], env: &EnvVars) -> Loaded {
@@ -79,7 +83,7 @@ pub fn load_with(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Load
     let mut sources = BTreeMap::new();
     let reads: Vec<FileRead> = candidates
         .into_iter()
-        .map(|c| read_file(c, env, &mut sources))
+        .map(|c| read_file(c, env, options.allow_unset, &mut sources))
         .collect();
 
     // A YAML file found in a folder that a spec names as its conda file is not a spec.
@@ -176,6 +180,7 @@ fn discover(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<Candidate>
 fn read_file(
     candidate: Candidate,
     env: &EnvVars,
+    allow_unset: bool,
     sources: &mut BTreeMap<PathBuf, SourceText>,
 ) -> FileRead {
     let Candidate { path, from_folder } = candidate;
@@ -247,6 +252,7 @@ fn read_file(
             continue;
         }
         let mut reader = read::Reader::new(&path, env);
+        reader.allow_unset = allow_unset;
         read.manifests.push(reader.manifest(document));
         read.problems.append(&mut reader.problems);
         sensitive.append(&mut reader.sensitive);

@@ -23,6 +23,8 @@ pub struct Reader<'a> {
     pub problems: Vec<Diagnostic>,
     /// Byte ranges of secret values, masked before any snippet of the file is shown.
     pub sensitive: Vec<Span>,
+    /// An unset variable is a warning, and its value is not checked.
+    pub allow_unset: bool,
 }
 
 /// The keys of one mapping, and which of them have been asked for.
@@ -141,6 +143,7 @@ impl<'a> Reader<'a> {
             env,
             problems: Vec::new(),
             sensitive: Vec::new(),
+            allow_unset: false,
         }
     }
 
@@ -528,6 +531,14 @@ impl<'a> Reader<'a> {
 
     fn interpolation_error(&mut self, error: InterpolationError, span: Span, path: &str) {
         match error {
+            InterpolationError::Missing { name } if self.allow_unset => {
+                self.problems.push(Diagnostic::warning(
+                    self.file,
+                    Some(span),
+                    path,
+                    format!("environment variable `{name}` is not set: what depends on its value is not checked (--allow-unset)"),
+                ));
+            }
             InterpolationError::Missing { name } => {
                 self.error(
                     span,

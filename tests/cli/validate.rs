@@ -851,3 +851,67 @@ fn secret_values_are_masked_in_every_validate_format() {
         assert!(!shown.contains("s3cret"), "{format}: {shown}");
     }
 }
+
+/// A pull request from a fork gets no secrets: `--allow-unset` checks everything but
+/// the values of unset variables, which are warned about, so a typo is still caught.
+#[test]
+fn allow_unset_checks_everything_but_the_unset_values() {
+    let specs = crate::cli::common::specs_copy();
+    let pets = specs.path().join("pets.yaml");
+    let without_secrets = || {
+        Test::new()
+            .env_remove("AZURE_SUBSCRIPTION_ID")
+            .env_remove("ACR_PASSWORD")
+    };
+    let out = without_secrets().args(["validate"]).arg_path(&pets).run();
+    assert_eq!(
+        out.code, 1,
+        "without the flag, an unset variable is an error"
+    );
+    assert!(
+        out.stderr
+            .contains("environment variable `ACR_PASSWORD` is not set")
+    );
+
+    let out = without_secrets()
+        .args(["validate", "--allow-unset"])
+        .arg_path(&pets)
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in ["AZURE_SUBSCRIPTION_ID", "ACR_PASSWORD"] {
+        assert!(
+            out.stderr.contains(&format!(
+                "warning: {}:",
+                pets.display()
+            )) && out.stderr.contains(&format!(
+                "environment variable `{name}` is not set: what depends on its value is not checked (--allow-unset)"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stdout.ends_with("1 file valid, 2 warnings\n"),
+        "{}",
+        out.stdout
+    );
+
+    crate::cli::common::edit(&pets, "max_nodes: 4", "max_node: 4");
+    let out = without_secrets()
+        .args(["validate", "--allow-unset"])
+        .arg_path(&pets)
+        .run();
+    assert_eq!(out.code, 1, "a typo is still an error");
+    assert!(
+        out.stderr.contains("unknown key `max_node`"),
+        "{}",
+        out.stderr
+    );
+    // With the variables set, the flag changes nothing.
+    let out = Test::new()
+        .args(["validate", "--allow-unset"])
+        .arg_path(&pets)
+        .run();
+    assert_eq!(out.code, 1);
+    assert!(!out.stderr.contains("is not set"));
+}
