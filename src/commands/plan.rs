@@ -62,7 +62,11 @@ pub fn print_plan(plan: &Plan, format: PlanFormat) -> std::io::Result<()> {
                     .append(true)
                     .open(summary)?;
                 let mut file = render::redact::Masked::with(redactor.clone(), file);
-                write!(file, "{}", render::plan::markdown(plan))?;
+                write!(
+                    file,
+                    "{}",
+                    render::plan::markdown_within(plan, render::plan::STEP_SUMMARY_LIMIT)
+                )?;
                 file.flush()?;
             }
         }

@@ -15,7 +15,7 @@ mod decide;
 mod saved;
 pub mod step;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};

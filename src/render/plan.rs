@@ -427,7 +427,22 @@ pub fn json(plan: &Plan) -> String {
 
 /// `--format markdown`: for a pull-request comment. Spec text stays inside a fenced
 /// `diff` block longer than any run of backticks in it, or is escaped for HTML.
+/// GitHub refuses pull-request comments longer than this many characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+/// A step summary may hold up to 1 MiB.
+pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
+/// Kept free below a limit for the note that says the plan was cut.
+const CUT_NOTE_ROOM: usize = 1024;
+
+/// The markdown form, short enough for a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
+    markdown_within(plan, COMMENT_LIMIT)
+}
+
+/// The markdown form in at most `limit` bytes (so as many characters): when the plan is
+/// longer, its resources are shown up to the limit, then a note says how many are not.
+pub fn markdown_within(plan: &Plan, limit: usize) -> String {
+    let budget = limit.saturating_sub(CUT_NOTE_ROOM);
     let mut out = String::new();
     let s = &plan.summary;
     let _ = writeln!(out, "### amlspec plan\n");
@@ -452,7 +467,9 @@ pub fn markdown(plan: &Plan) -> String {
             String::new()
         }
     );
-    for workspace in &plan.workspaces {
+    let total: usize = plan.workspaces.iter().map(|w| changes(w).len()).sum();
+    let mut shown = 0;
+    'workspaces: for workspace in &plan.workspaces {
         let changed = changes(workspace);
         if changed.is_empty() {
             continue;
@@ -469,29 +486,49 @@ pub fn markdown(plan: &Plan) -> String {
                 super::count(changes, "change", "changes")
             ),
         };
-        let mut block = Vec::new();
-        for change in changed {
-            let mut head = headline(change);
-            if change.action == Action::Blocked {
-                head.text.push_str(" (blocked)");
-            }
-            block.push(head.diff(1));
-            for line in attribute_lines(change) {
-                block.push(line.diff(5));
-            }
-        }
-        let fence = "`".repeat(longest_backtick_run(&block).max(2) + 1);
-        let _ = writeln!(
-            out,
-            "<details><summary>workspace <code>{}</code> (resource group <code>{}</code>): {count}</summary>\n",
+        let blocks: Vec<Vec<String>> = changed
+            .iter()
+            .map(|change| {
+                let mut head = headline(change);
+                if change.action == Action::Blocked {
+                    head.text.push_str(" (blocked)");
+                }
+                let mut lines = vec![head.diff(1)];
+                lines.extend(attribute_lines(change).iter().map(|line| line.diff(5)));
+                lines
+            })
+            .collect();
+        let all: Vec<String> = blocks.iter().flatten().cloned().collect();
+        let fence = "`".repeat(longest_backtick_run(&all).max(2) + 1);
+        let open = format!(
+            "<details><summary>workspace <code>{}</code> (resource group <code>{}</code>): {count}</summary>\n\n{fence}diff\n",
             escape_html(&workspace.name),
             escape_html(&workspace.resource_group),
         );
-        let _ = writeln!(out, "{fence}diff");
-        for line in block {
-            let _ = writeln!(out, "{line}");
+        let close = format!("{fence}\n\n</details>\n\n");
+        if out.len() + open.len() + close.len() > budget {
+            break;
         }
-        let _ = writeln!(out, "{fence}\n\n</details>\n");
+        out.push_str(&open);
+        for block in blocks {
+            let size: usize = block.iter().map(|l| l.len() + 1).sum();
+            if out.len() + size + close.len() > budget {
+                out.push_str(&close);
+                break 'workspaces;
+            }
+            for line in block {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            shown += 1;
+        }
+        out.push_str(&close);
+    }
+    if shown < total {
+        let _ = writeln!(
+            out,
+            "**The plan is cut here to fit:** {shown} of {total} changed resources shown. The whole plan is in the job's log and step summary, and `amlspec show` renders a saved plan."
+        );
     }
     out
 }
@@ -509,12 +546,16 @@ fn longest_backtick_run(lines: &[String]) -> usize {
 /// Text is escaped as GitHub asks (`%`, CR and LF in the message; also `:` and `,` in
 /// properties), after its control characters are shown as escapes.
 pub fn github_annotations(plan: &Plan) -> String {
-    let mut out = String::new();
+    let mut by_level: [(&str, &str, Vec<String>); 3] = [
+        ("error", "blocked resources", Vec::new()),
+        ("warning", "replacements", Vec::new()),
+        ("notice", "changes", Vec::new()),
+    ];
     for change in plan.resources().filter(|r| r.action != Action::NoOp) {
         let level = match change.action {
-            Action::Blocked => "error",
-            Action::Replace => "warning",
-            _ => "notice",
+            Action::Blocked => 0,
+            Action::Replace => 1,
+            _ => 2,
         };
         let mut message = headline(change).human();
         for line in attribute_lines(change) {
@@ -531,12 +572,98 @@ pub fn github_annotations(plan: &Plan) -> String {
             None => String::new(),
         };
         let title = format!("amlspec plan: {} {}", change.kind.label(), change.name);
-        let _ = writeln!(
-            out,
-            "::{level} {location}title={}::{}",
+        by_level[level].2.push(format!(
+            "::{} {location}title={}::{}",
+            by_level[level].0,
             escape_property(&escape_text(&title)),
             escape_data(&message)
-        );
+        ));
+    }
+    // GitHub shows at most 10 annotations of a level per step (50 per job): the first
+    // of each level, the most important first, then one that counts the rest.
+    let mut out = String::new();
+    for (level, what, mut commands) in by_level {
+        if commands.len() > ANNOTATIONS_PER_LEVEL {
+            let rest = commands.len() - (ANNOTATIONS_PER_LEVEL - 1);
+            commands.truncate(ANNOTATIONS_PER_LEVEL - 1);
+            commands.push(format!(
+                "::{level} title={}::{}",
+                escape_property("amlspec plan"),
+                escape_data(&format!(
+                    "{rest} more {what} are not annotated (GitHub shows 10 annotations of a kind per step): see the plan in the log"
+                ))
+            ));
+        }
+        for command in commands {
+            let _ = writeln!(out, "{command}");
+        }
     }
     out
+}
+
+/// GitHub shows at most this many annotations of one level per step.
+pub const ANNOTATIONS_PER_LEVEL: usize = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan that creates `n` clusters in an existing workspace.
+    fn many_clusters(n: usize) -> Plan {
+        use crate::observe::Live;
+        use crate::plan::testing::{WORKSPACE, desired, live_workspace, observed};
+        let mut spec = format!("{WORKSPACE}clusters:\n");
+        for i in 0..n {
+            spec.push_str(&format!(
+                "  - name: cluster{i}\n    vm_size: Standard_NC6\n    max_nodes: 4\n"
+            ));
+        }
+        crate::plan::plan(
+            &desired(&spec),
+            &observed(
+                Live::Present(live_workspace("westeurope")),
+                (0..n).map(|_| Live::Missing).collect(),
+            ),
+        )
+    }
+
+    #[test]
+    fn annotations_stay_within_githubs_ten_per_level() {
+        for (n, shown, more) in [(10, 10, None), (11, 10, Some(2)), (25, 10, Some(16))] {
+            let text = github_annotations(&many_clusters(n));
+            let notices: Vec<&str> = text.lines().filter(|l| l.starts_with("::notice")).collect();
+            assert_eq!(notices.len(), shown, "{n}");
+            match more {
+                None => assert!(!text.contains("more changes")),
+                Some(more) => assert!(
+                    notices[9].contains(&format!("{more} more changes are not annotated")),
+                    "{}",
+                    notices[9]
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_is_cut_to_fit_a_comment_and_says_so() {
+        let plan = many_clusters(40);
+        let whole = markdown_within(&plan, STEP_SUMMARY_LIMIT);
+        assert!(!whole.contains("cut here"));
+        assert_eq!(whole.matches("+ cluster cluster").count(), 40);
+        let cut = markdown_within(&plan, 4000);
+        assert!(cut.len() <= 4000, "{}", cut.len());
+        let shown = cut.matches("+ cluster cluster").count();
+        assert!(shown > 0 && shown < 40, "{shown}");
+        assert!(
+            cut.contains(&format!("{shown} of 40 changed resources shown")),
+            "{cut}"
+        );
+        // The fence and the details it opened are closed before the note.
+        assert_eq!(
+            cut.matches("<details>").count(),
+            cut.matches("</details>").count()
+        );
+        assert_eq!(cut.matches("```").count() % 2, 0);
+        assert_eq!(markdown(&plan), markdown_within(&plan, COMMENT_LIMIT));
+    }
 }
