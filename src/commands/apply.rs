@@ -43,7 +43,7 @@ pub async fn run(settings: ApplySettings) -> std::io::Result<ExitCode> {
         None => settings.paths.clone(),
     };
     let Ok((plan, ready)) =
-        plan_and_inputs(paths, settings.load, &settings.connection, &env).await?
+        plan_and_inputs(paths, settings.load, &settings.connection, &env, false).await?
     else {
         return Ok(ExitCode::FAILURE);
     };

@@ -25,7 +25,8 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
         connection,
     } = settings;
     let env = EnvVars::from_process();
-    let Ok(plan) = make_plan(paths, load, &connection, &env).await? else {
+    let annotate = format == PlanFormat::Github;
+    let Ok(plan) = make_plan(paths, load, &connection, &env, annotate).await? else {
         return Ok(ExitCode::FAILURE);
     };
     // Every form below, the saved plan and the step summary are made from the masked
@@ -55,7 +56,11 @@ pub fn print_plan(plan: &Plan, format: PlanFormat) -> std::io::Result<()> {
         PlanFormat::Markdown => write!(stdout, "{}", render::plan::markdown(plan))?,
         PlanFormat::Github => {
             write!(stdout, "{}", render::plan::human(plan, styled))?;
-            write!(stdout, "{}", render::plan::github_annotations(plan))?;
+            write!(
+                stdout,
+                "{}",
+                render::plan::github_annotations(plan, &render::GithubPaths::from_process())
+            )?;
             if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
@@ -92,8 +97,9 @@ pub async fn make_plan(
     load: LoadOptions,
     connection: &ConnectionSettings,
     env: &EnvVars,
+    annotate: bool,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let Ok((plan, ready)) = plan_and_inputs(paths, load, connection, env).await? else {
+    let Ok((plan, ready)) = plan_and_inputs(paths, load, connection, env, annotate).await? else {
         return Ok(Err(Failed));
     };
     if let Some(emulator) = ready.connection.emulator {
@@ -103,31 +109,43 @@ pub async fn make_plan(
 }
 
 /// The plan and what it was made from (the connection still open, for `apply`), with
-/// every problem printed on stderr.
+/// every problem printed on stderr; with `annotate`, also as GitHub workflow
+/// annotations on stdout (`plan --format github`: a CI run shows why no plan was made).
 pub async fn plan_and_inputs(
     paths: Vec<std::path::PathBuf>,
     load: LoadOptions,
     connection: &ConnectionSettings,
     env: &EnvVars,
+    annotate: bool,
 ) -> std::io::Result<Result<(Plan, Ready), Failed>> {
     let specs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let Prepared { loaded, ready } = prepare(paths, load, connection, env).await;
     super::print_problems(&loaded)?;
-    let ready = match ready {
-        Ok(ready) => ready,
-        Err(PrepareError::Specs) => return Ok(Err(Failed)),
-        Err(PrepareError::Desired(errors)) => {
-            print_errors(errors.iter())?;
-            return Ok(Err(Failed));
+    if annotate {
+        annotate_problems(&loaded)?;
+    }
+    let errors: Vec<String> = match &ready {
+        Ok(_) | Err(PrepareError::Specs) => Vec::new(),
+        Err(PrepareError::Desired(errors)) => errors.iter().map(|e| e.to_string()).collect(),
+        Err(PrepareError::Connect(error)) => vec![error.to_string()],
+        Err(PrepareError::Observe(errors)) => error_lines(errors),
+    };
+    if !errors.is_empty() {
+        print_errors(&errors)?;
+        if annotate {
+            let mut stdout = render::redact::stdout();
+            for error in &errors {
+                writeln!(
+                    stdout,
+                    "::error title=amlspec plan::{}",
+                    render::escape_data(&crate::diagnostic::escape(error))
+                )?;
+            }
+            stdout.flush()?;
         }
-        Err(PrepareError::Connect(error)) => {
-            print_errors([error])?;
-            return Ok(Err(Failed));
-        }
-        Err(PrepareError::Observe(errors)) => {
-            print_errors(error_lines(&errors))?;
-            return Ok(Err(Failed));
-        }
+    }
+    let Ok(ready) = ready else {
+        return Ok(Err(Failed));
     };
     let mut plan = plan::plan_with_digest(
         &ready.desired,
@@ -137,6 +155,18 @@ pub async fn plan_and_inputs(
     plan.specs = specs;
     tracing::info!(resources = plan.resources().count(), "planned");
     Ok(Ok((plan, ready)))
+}
+
+/// The specs' problems as GitHub annotations on their lines, on stdout.
+fn annotate_problems(loaded: &crate::spec::Loaded) -> std::io::Result<()> {
+    let redactor = render::redact::active();
+    let paths = render::GithubPaths::from_process();
+    let mut stdout = render::redact::stdout();
+    for problem in &loaded.problems {
+        let problem = redactor.diagnostic(problem);
+        writeln!(stdout, "{}", render::diagnostics::github(&problem, &paths))?;
+    }
+    stdout.flush()
 }
 
 /// `error: ...` on stderr, one line per error.

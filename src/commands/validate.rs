@@ -50,9 +50,10 @@ pub fn run(settings: ValidateSettings) -> std::io::Result<ExitCode> {
         }
         DiagnosticFormat::Github => {
             let mut stdout = Masked::new(std::io::stdout());
+            let paths = render::GithubPaths::from_process();
             for problem in &loaded.problems {
                 let problem = redactor.diagnostic(problem);
-                writeln!(stdout, "{}", render::diagnostics::github(&problem))?;
+                writeln!(stdout, "{}", render::diagnostics::github(&problem, &paths))?;
             }
             stdout.flush()?;
         }

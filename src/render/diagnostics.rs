@@ -200,7 +200,7 @@ pub fn json(problems: &[Diagnostic], files: &[PathBuf]) -> String {
 /// (`::error file=...,line=...,col=...,title=...::message`). Text from the spec is
 /// escaped first (see [`escape`]), then GitHub's own specials: `%`, CR and LF in the
 /// message, and also `:` and `,` in properties.
-pub fn github(diagnostic: &Diagnostic) -> String {
+pub fn github(diagnostic: &Diagnostic, paths: &super::GithubPaths) -> String {
     let command = match diagnostic.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -208,7 +208,7 @@ pub fn github(diagnostic: &Diagnostic) -> String {
     let property = |text: &str| escape_property(&escape(text));
     let mut properties = vec![format!(
         "file={}",
-        property(&diagnostic.file.display().to_string())
+        property(&paths.file(&diagnostic.file.display().to_string()))
     )];
     if let Some(span) = diagnostic.span {
         properties.push(format!("line={}", span.line));

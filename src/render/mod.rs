@@ -52,6 +52,48 @@ pub fn workspace_line(workspace: &WorkspaceSpec) -> String {
     )
 }
 
+/// Where GitHub wants annotation files: relative to the repository's root
+/// (`$GITHUB_WORKSPACE`), whatever folder amlspec runs in.
+#[derive(Debug, Clone, Default)]
+pub struct GithubPaths {
+    /// The folder paths are relative to (the current folder).
+    pub cwd: std::path::PathBuf,
+    /// `$GITHUB_WORKSPACE`, when set.
+    pub workspace: Option<std::path::PathBuf>,
+}
+
+impl GithubPaths {
+    /// From the process's current folder and environment.
+    pub fn from_process() -> GithubPaths {
+        GithubPaths {
+            cwd: std::env::current_dir().unwrap_or_default(),
+            workspace: std::env::var_os("GITHUB_WORKSPACE")
+                .filter(|w| !w.is_empty())
+                .map(std::path::PathBuf::from),
+        }
+    }
+
+    /// `file` as GitHub wants it: relative to the workspace when it is inside it (after
+    /// symlinks), else as given; `/` separators.
+    pub fn file(&self, file: &str) -> String {
+        let Some(workspace) = &self.workspace else {
+            return file.to_string();
+        };
+        let absolute = self.cwd.join(file);
+        let real =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let (absolute, workspace) = (real(&absolute), real(workspace));
+        match absolute.strip_prefix(&workspace) {
+            Ok(relative) => relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            Err(_) => file.to_string(),
+        }
+    }
+}
+
 /// GitHub workflow-command escaping of a message.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

@@ -545,7 +545,7 @@ fn longest_backtick_run(lines: &[String]) -> usize {
 /// `--format github`: one workflow command per changed resource, on its spec line.
 /// Text is escaped as GitHub asks (`%`, CR and LF in the message; also `:` and `,` in
 /// properties), after its control characters are shown as escapes.
-pub fn github_annotations(plan: &Plan) -> String {
+pub fn github_annotations(plan: &Plan, paths: &super::GithubPaths) -> String {
     let mut by_level: [(&str, &str, Vec<String>); 3] = [
         ("error", "blocked resources", Vec::new()),
         ("warning", "replacements", Vec::new()),
@@ -565,7 +565,7 @@ pub fn github_annotations(plan: &Plan) -> String {
         let location = match &change.origin {
             Some(origin) => format!(
                 "file={},line={},col={},",
-                escape_property(&escape_text(&origin.file)),
+                escape_property(&escape_text(&paths.file(&origin.file))),
                 origin.line,
                 origin.column
             ),
@@ -630,7 +630,8 @@ mod tests {
     #[test]
     fn annotations_stay_within_githubs_ten_per_level() {
         for (n, shown, more) in [(10, 10, None), (11, 10, Some(2)), (25, 10, Some(16))] {
-            let text = github_annotations(&many_clusters(n));
+            let text =
+                github_annotations(&many_clusters(n), &crate::render::GithubPaths::default());
             let notices: Vec<&str> = text.lines().filter(|l| l.starts_with("::notice")).collect();
             assert_eq!(notices.len(), shown, "{n}");
             match more {

@@ -1327,3 +1327,65 @@ async fn show_renders_a_saved_plan_as_plan_did_without_azure() {
         shown.stderr
     );
 }
+
+/// `plan --format github` annotates why no plan was made (invalid specs, a failed
+/// sign-in), and every `file=` is relative to `$GITHUB_WORKSPACE` wherever amlspec runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn github_format_annotates_failures_relative_to_the_workspace() {
+    let azure = Local::start().await;
+    let root = crate::cli::common::repo_root();
+    // Run from a sub-folder of the repository, naming the spec relative to it.
+    let test = azure
+        .cli(&[
+            "plan",
+            "--format",
+            "github",
+            "../corpus/invalid/job-unknown-cluster.yaml",
+        ])
+        .current_dir(&root.join("tests/cli"))
+        .env("GITHUB_WORKSPACE", root.to_str().unwrap());
+    let out = crate::cli::azure::run_test(test).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stdout,
+        "::error file=tests/corpus/invalid/job-unknown-cluster.yaml,line=20,col=14,title=amlspec%3A jobs[0].cluster::unknown cluster `gpu-clustr`%0Ahint: did you mean `gpu-cluster`?\n"
+    );
+
+    // A sign-in that fails: said on stderr and annotated.
+    let test = azure
+        .cli(&["plan", "--format", "github", PETS])
+        .env("AZURE_CLIENT_SECRET", "not-the-secret-of-this-principal")
+        .secret("not-the-secret-of-this-principal");
+    let out = crate::cli::azure::run_test(test).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let annotation = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error title=amlspec plan::"))
+        .unwrap_or_else(|| panic!("no annotation: {}", out.stdout));
+    let said = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap();
+    assert_eq!(
+        annotation
+            .strip_prefix("::error title=amlspec plan::")
+            .unwrap(),
+        said.strip_prefix("error: ").unwrap().replace('%', "%25")
+    );
+
+    // And a change's annotation, from a sub-folder too.
+    let test = azure
+        .cli(&["plan", "--format", "github", "../../specs/pets.yaml"])
+        .current_dir(&root.join("tests/cli"))
+        .env("GITHUB_WORKSPACE", root.to_str().unwrap());
+    let out = crate::cli::azure::run_test(test).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("::notice file=specs/pets.yaml,line=30,col=5,title=amlspec plan%3A cluster gpu-cluster::"),
+        "{}",
+        out.stdout
+    );
+}
