@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(report["diagnostics"][0]["message"], "bad \\u{1b}[2J\\u{7f}");
         assert_eq!(report["diagnostics"][0]["hint"], "\\u{0}");
         assert_eq!(
-            github(&problem),
+            github(&problem, &crate::render::GithubPaths::default()),
             "::error file=specs/pets.yaml,line=2,col=15,title=amlspec%3A tags[\"\\u{202e}x\"]::bad \\u{1b}[2J\\u{7f}%0Ahint: \\u{0}"
         );
     }
@@ -384,7 +384,7 @@ mod tests {
     #[test]
     fn github_escapes_newlines_and_separators() {
         assert_eq!(
-            github(&sample()),
+            github(&sample(), &crate::render::GithubPaths::default()),
             "::error file=specs/pets.yaml,line=2,col=15,title=amlspec%3A environments[0].registry::unknown registry `myregistr`%0Ahint: did you mean `myregistry`?"
         );
     }

@@ -80,8 +80,22 @@ impl GithubPaths {
             return file.to_string();
         };
         let absolute = self.cwd.join(file);
-        let real =
-            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        // Symlinks resolved where the path exists, `..` taken away where it does not.
+        let real = |p: &std::path::Path| {
+            std::fs::canonicalize(p).unwrap_or_else(|_| {
+                let mut normal = std::path::PathBuf::new();
+                for component in p.components() {
+                    match component {
+                        std::path::Component::ParentDir => {
+                            normal.pop();
+                        }
+                        std::path::Component::CurDir => {}
+                        other => normal.push(other),
+                    }
+                }
+                normal
+            })
+        };
         let (absolute, workspace) = (real(&absolute), real(workspace));
         match absolute.strip_prefix(&workspace) {
             Ok(relative) => relative
@@ -116,5 +130,25 @@ mod tests {
         assert_eq!(human_bytes(1_200_000), "1.2 MB");
         assert_eq!(human_bytes(1000), "1.0 kB");
         assert_eq!(size_summary(1, 5), "1 file, 5 B");
+    }
+
+    #[test]
+    fn github_files_are_relative_to_the_workspace_when_inside_it() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("repo/specs")).unwrap();
+        std::fs::write(root.path().join("repo/specs/a.yaml"), "").unwrap();
+        let paths = GithubPaths {
+            cwd: root.path().join("repo/specs"),
+            workspace: Some(root.path().join("repo")),
+        };
+        assert_eq!(paths.file("a.yaml"), "specs/a.yaml");
+        assert_eq!(paths.file("../specs/a.yaml"), "specs/a.yaml");
+        // Outside the workspace, or without one: as given.
+        assert_eq!(paths.file("../../x.yaml"), "../../x.yaml");
+        let unset = GithubPaths {
+            workspace: None,
+            ..paths
+        };
+        assert_eq!(unset.file("a.yaml"), "a.yaml");
     }
 }
