@@ -184,18 +184,18 @@ fn change_steps(
         }
         (Kind::Environment, action) => {
             let env = find(&ws.environments, |e| e.id.to_string(), change)?;
-            match (action, &change.facts) {
-                (Action::Create, _) if env.definition.build.is_some() => Work::Environment {
+            let built = env.definition.build.is_some();
+            match (action, built, &change.facts) {
+                // A new version built from a Dockerfile: its context is uploaded first.
+                (Action::Create, true, _) => Work::Environment {
                     id: env.id.clone(),
                     workspace: ws.id.clone(),
                     environment: Box::new(env.clone()),
                 },
-                (Action::Create, _) => Work::Put {
-                    id: env.id.clone(),
-                    body: Body(bodies::environment(env, None)),
-                },
+                // An existing one, updated in place: the context it has stays.
                 (
                     _,
+                    true,
                     Some(Facts::Environment {
                         build_context: Some(BuildContextFact::Uploaded { uri }),
                     }),
@@ -203,10 +203,10 @@ fn change_steps(
                     id: env.id.clone(),
                     body: Body(bodies::environment(env, Some(uri))),
                 },
-                _ if env.definition.build.is_some() => {
+                (_, true, _) => {
                     return Err(mismatch(change, "the build context's location is unknown"));
                 }
-                _ => Work::Put {
+                (_, false, _) => Work::Put {
                     id: env.id.clone(),
                     body: Body(bodies::environment(env, None)),
                 },
