@@ -405,3 +405,62 @@ fn amlspec_log_lines(name: &str, command: &str, status: &str) -> Vec<String> {
         ],
     }
 }
+
+/// azure-ai-ml's own flows against the in-process emulator, every one the probe knows
+/// (tests/emulator/python/azure_ai_ml_probe.py): sign-in, workspace, compute LRO,
+/// environments from an image and from build contexts (and a changed one), a registry
+/// connection, a job submitted twice with its code uploaded once, run to Completed.
+/// Needs python3 with azure-ai-ml (AMLSPEC_PYTHON names another interpreter):
+/// `cargo test --test integration azure_ai_ml -- --ignored`.
+#[tokio::test]
+#[ignore = "needs python3 with azure-ai-ml"]
+async fn azure_ai_ml_probe_drives_every_flow() {
+    let python = std::env::var("AMLSPEC_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let emu = amlspec::emulator::Emulator::start(EmulatorConfig {
+        tls: amlspec::emulator::TlsConfig::SelfSigned {
+            write_ca_to: Some(ca.clone()),
+        },
+        sim_mode: SimMode::Auto,
+        timings: SimTimings {
+            lro: Duration::from_secs(1),
+            job_phase: Duration::from_millis(500),
+            job_running: Duration::from_secs(1),
+            ..SimTimings::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/emulator/python/azure_ai_ml_probe.py"
+    );
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(emu.addr().port().to_string())
+        .arg(&ca)
+        .arg(dir.path().join("work"))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("`{python}` runs (pip install azure-ai-ml==1.35.2): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ALL OK"),
+        "azure_ai_ml_probe.py failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    // The second build of the same context and the second job reused what was there.
+    assert!(
+        stdout.contains("env build changed fastai2-build 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("job final") && l.to_ascii_lowercase().contains("completed")),
+        "{stdout}"
+    );
+}

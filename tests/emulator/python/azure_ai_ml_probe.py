@@ -1,25 +1,31 @@
-"""Manual check: Azure's own Python SDK (azure-ai-ml 1.35.2, azure-identity 1.27.0) against
-the emulator. Not run by `cargo test` (it needs PyPI packages). Run:
+"""Azure's own Python SDK (azure-ai-ml 1.35.2, azure-identity 1.27.0) against the emulator.
+Run by `cargo test --test integration azure_ai_ml -- --ignored`
+(`azure_ai_ml_probe_drives_every_flow`, tests/emulator/runs.rs), which CI runs in a pinned
+venv; or by hand:
 
-    python -m venv /tmp/venv && /tmp/venv/bin/pip install azure-ai-ml==1.35.2 azure-identity
-    mkdir -p /tmp/sdkprobe/src/utils /tmp/sdkprobe/ctx
-    printf "print('hello from probe')\n" > /tmp/sdkprobe/src/train.py
-    printf "X = 1\n" > /tmp/sdkprobe/src/utils/helpers.py
-    printf "FROM fastdotai/fastai2:latest\n" > /tmp/sdkprobe/ctx/Dockerfile
+    python -m venv /tmp/venv && /tmp/venv/bin/pip install -r tests/python-requirements.txt
     cargo run --release -- emulator --port 8443 --tls-self-signed /tmp/sdkprobe/ca.pem --lro-seconds 1 &
-    /tmp/venv/bin/python tests/emulator/python/azure_ai_ml_probe.py 8443
+    /tmp/venv/bin/python tests/emulator/python/azure_ai_ml_probe.py 8443 /tmp/sdkprobe/ca.pem /tmp/sdkprobe
 
-It ends with "ALL OK" after: an Entra token through azure-identity (MSAL), workspace get,
-AmlCompute create (LRO), environment from an image, environment from a build context twice
-(datastore upload with SharedKey on {account}.blob.core.localhost, then skipped as already
-uploaded), a changed Dockerfile (409 on version 1, the SDK retries with nextVersion 2), a
-ContainerRegistry connection, and a command job submitted twice (code uploaded once through
-the startPendingUpload SAS, then found by content hash) that runs to Completed.
+It makes its own files under WORKDIR and ends with "ALL OK" after: an Entra token through
+azure-identity (MSAL), workspace get, AmlCompute create (LRO), environment from an image,
+environment from a build context twice (datastore upload with SharedKey on
+{account}.blob.core.localhost, then skipped as already uploaded), a changed Dockerfile (409 on
+version 1, the SDK retries with nextVersion 2), a ContainerRegistry connection, and a command
+job submitted twice (code uploaded once through the startPendingUpload SAS, then found by
+content hash) that runs to Completed.
 """
 import os, socket, sys, time, json
 PORT = int(sys.argv[1])
+CA = sys.argv[2] if len(sys.argv) > 2 else "/tmp/sdkprobe/ca.pem"
+WORK = sys.argv[3] if len(sys.argv) > 3 else "/tmp/sdkprobe"
 BASE = f"https://127.0.0.1:{PORT}"
-os.environ["REQUESTS_CA_BUNDLE"] = "/tmp/sdkprobe/ca.pem"
+os.environ["REQUESTS_CA_BUNDLE"] = CA
+for path, text in [("src/train.py", "print('hello from probe')\n"), ("src/utils/helpers.py", "X = 1\n"),
+                   ("ctx/Dockerfile", "FROM fastdotai/fastai2:latest\n")]:
+    os.makedirs(os.path.dirname(os.path.join(WORK, path)), exist_ok=True)
+    with open(os.path.join(WORK, path), "w") as f:
+        f.write(text)
 # *.localhost -> 127.0.0.1; everything else that is not loopback is refused (safety net).
 _orig = socket.getaddrinfo
 def guarded(host, *a, **k):
@@ -63,18 +69,18 @@ c = ml.compute.begin_create_or_update(AmlCompute(name="gpu-cluster", size="STAND
 print("compute", c.name, c.provisioning_state, c.size, c.max_instances)
 e = ml.environments.create_or_update(Environment(name="fastai2", image="fastdotai/fastai2:latest")); print("env", e.name, e.version)
 for i in range(2):
-    b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path="/tmp/sdkprobe/ctx"))); print("env build", b.name, b.version, b.build.path)
+    b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path=f"{WORK}/ctx"))); print("env build", b.name, b.version, b.build.path)
 # A changed Dockerfile: version 1 exists with another body -> 409 -> the SDK retries with nextVersion.
-with open("/tmp/sdkprobe/ctx/Dockerfile", "a") as f:
+with open(f"{WORK}/ctx/Dockerfile", "a") as f:
     f.write(f"RUN echo {time.time()}\n")
-b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path="/tmp/sdkprobe/ctx")))
+b = ml.environments.create_or_update(Environment(name="fastai2-build", build=BuildContext(path=f"{WORK}/ctx")))
 print("env build changed", b.name, b.version)
 assert b.version == "2", b.version
 conn = ml.connections.create_or_update(WorkspaceConnection(name="probe-acr", type="container_registry", target="probeacr.azurecr.io",
     credentials=UsernamePasswordConfiguration(username="probeuser", password="probe-password"))); print("connection", conn.name)
-os.chdir("/tmp")
+os.chdir(WORK)
 for i in range(2):
-    j = ml.jobs.create_or_update(command(code="/tmp/sdkprobe/src", command="python train.py", environment="fastai2@latest", compute="gpu-cluster"))
+    j = ml.jobs.create_or_update(command(code=f"{WORK}/src", command="python train.py", environment="fastai2@latest", compute="gpu-cluster"))
     print("job", j.name, j.status, j.experiment_name)
 got = ml.jobs.get(j.name); print("job get", got.status)
 deadline = time.time() + 30  # auto mode: NotStarted -> ... -> Completed in about 6 s
