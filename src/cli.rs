@@ -164,6 +164,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
+    /// Only this resource (an address as the plan shows it, e.g.
+    /// `ml-rg/pets-ws/cluster/gpu-cluster`; a workspace's address takes everything in it)
+    /// and what it needs. Repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+
     /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
     /// that resolve outside the manifest's repository: its git work tree, else its folder.
     #[arg(long)]
@@ -194,6 +200,12 @@ pub struct ApplyArgs {
     /// priority): each is deleted, then created again, losing its nodes.
     #[arg(long)]
     pub allow_replace: bool,
+
+    /// Only this resource (an address as the plan shows it, e.g.
+    /// `ml-rg/pets-ws/cluster/gpu-cluster`; a workspace's address takes everything in it)
+    /// and what it needs. Repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
 
     /// Follow the jobs this apply submits until each ends, showing every change of
     /// status; exit 1 when one does not complete.
@@ -295,6 +307,7 @@ impl ApplyArgs {
             paths,
             auto_approve,
             allow_replace,
+            targets,
             wait,
             format,
             operation_timeout,
@@ -310,6 +323,7 @@ impl ApplyArgs {
             wait,
             operation_timeout: std::time::Duration::from_secs(operation_timeout),
             grace: STOP_GRACE,
+            targets,
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files,
@@ -359,6 +373,7 @@ impl PlanArgs {
             format,
             out,
             detailed_exitcode,
+            targets,
             allow_outside_repo,
             allow_secret_files,
             azure,
@@ -368,6 +383,7 @@ impl PlanArgs {
             format,
             out,
             detailed_exitcode,
+            targets,
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files,

@@ -42,6 +42,8 @@ pub struct PlanSettings {
     /// Where to save the plan for `apply`.
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
+    /// Plan only these addresses and what they need (`--target`).
+    pub targets: Vec<String>,
     pub load: LoadOptions,
     pub connection: ConnectionSettings,
 }
@@ -67,6 +69,8 @@ pub struct ApplySettings {
     pub operation_timeout: std::time::Duration,
     /// After Ctrl-C or SIGTERM, how long to let what runs finish.
     pub grace: std::time::Duration,
+    /// Apply only these addresses and what they need (`--target`).
+    pub targets: Vec<String>,
     pub load: LoadOptions,
     pub connection: ConnectionSettings,
 }

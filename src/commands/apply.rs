@@ -39,11 +39,25 @@ pub async fn run(settings: ApplySettings) -> std::io::Result<ExitCode> {
             ])?;
             return Ok(ExitCode::FAILURE);
         }
+        Some(_) if !settings.targets.is_empty() => {
+            print_errors([
+                "a saved plan keeps the targets it was made with: make it again with `amlspec plan --target ... --out`",
+            ])?;
+            return Ok(ExitCode::FAILURE);
+        }
         Some(saved) => saved.specs.iter().map(PathBuf::from).collect(),
         None => settings.paths.clone(),
     };
-    let Ok((plan, ready)) =
-        plan_and_inputs(paths, settings.load, &settings.connection, &env, false).await?
+    let targets = saved.as_ref().map_or(&settings.targets, |s| &s.targets);
+    let Ok((plan, ready)) = plan_and_inputs(
+        paths,
+        targets,
+        settings.load,
+        &settings.connection,
+        &env,
+        false,
+    )
+    .await?
     else {
         return Ok(ExitCode::FAILURE);
     };

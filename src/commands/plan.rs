@@ -21,12 +21,13 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
         format,
         out,
         detailed_exitcode,
+        targets,
         load,
         connection,
     } = settings;
     let env = EnvVars::from_process();
     let annotate = format == PlanFormat::Github;
-    let Ok(plan) = make_plan(paths, load, &connection, &env, annotate).await? else {
+    let Ok(plan) = make_plan(paths, &targets, load, &connection, &env, annotate).await? else {
         return Ok(ExitCode::FAILURE);
     };
     // Every form below, the saved plan and the step summary are made from the masked
@@ -94,12 +95,15 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
 /// Everything up to the plan, with every problem printed on stderr.
 pub async fn make_plan(
     paths: Vec<std::path::PathBuf>,
+    targets: &[String],
     load: LoadOptions,
     connection: &ConnectionSettings,
     env: &EnvVars,
     annotate: bool,
 ) -> std::io::Result<Result<Plan, Failed>> {
-    let Ok((plan, ready)) = plan_and_inputs(paths, load, connection, env, annotate).await? else {
+    let Ok((plan, ready)) =
+        plan_and_inputs(paths, targets, load, connection, env, annotate).await?
+    else {
         return Ok(Err(Failed));
     };
     if let Some(emulator) = ready.connection.emulator {
@@ -113,6 +117,7 @@ pub async fn make_plan(
 /// annotations on stdout (`plan --format github`: a CI run shows why no plan was made).
 pub async fn plan_and_inputs(
     paths: Vec<std::path::PathBuf>,
+    targets: &[String],
     load: LoadOptions,
     connection: &ConnectionSettings,
     env: &EnvVars,
@@ -153,6 +158,16 @@ pub async fn plan_and_inputs(
         ready.manifest_digest.clone(),
     );
     plan.specs = specs;
+    let plan = match plan::targeted(plan, targets) {
+        Ok(plan) => plan,
+        Err(error) => {
+            print_errors([error])?;
+            if let Some(emulator) = ready.connection.emulator {
+                emulator.shutdown().await;
+            }
+            return Ok(Err(Failed));
+        }
+    };
     tracing::info!(resources = plan.resources().count(), "planned");
     Ok(Ok((plan, ready)))
 }

@@ -14,6 +14,7 @@
 mod decide;
 mod saved;
 pub mod step;
+mod target;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -27,6 +28,7 @@ use crate::spec::model::Origin;
 
 pub use decide::manifest_digest;
 pub use saved::{SavedPlanError, parse_saved, stale};
+pub use target::{TargetError, targeted};
 
 /// Attributes of a resource in the spec's terms, in the order the spec reads them.
 pub type Attributes = IndexMap<String, Value>;
@@ -47,6 +49,9 @@ pub struct Plan {
     /// loads them again).
     #[serde(default)]
     pub specs: Vec<String>,
+    /// `--target` addresses the plan was narrowed to (empty: the whole plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     pub workspaces: Vec<WorkspacePlan>,
     pub summary: Summary,
 }
@@ -408,6 +413,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         format_version: FORMAT_VERSION,
         manifest_digest,
         specs: Vec::new(),
+        targets: Vec::new(),
         workspaces,
         summary,
     }

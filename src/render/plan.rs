@@ -58,6 +58,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
         format_version,
         manifest_digest,
         specs,
+        targets,
         workspaces,
         summary,
     } = plan;
@@ -65,6 +66,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
         format_version: *format_version,
         manifest_digest: text(manifest_digest),
         specs: texts(specs),
+        targets: texts(targets),
         summary: *summary,
         workspaces: workspaces
             .iter()
@@ -376,6 +378,13 @@ pub fn human(plan: &Plan, styled: bool) -> String {
             Some(escape_text(&note).into_owned())
         })
         .collect();
+    if !plan.targets.is_empty() {
+        let note = format!(
+            "note: --target {}: only these and what they need are in this plan",
+            plan.targets.join(", ")
+        );
+        let _ = writeln!(out, "{}", escape_text(&note));
+    }
     if !plan.has_changes() && !plan.is_blocked() {
         for note in &notes {
             let _ = writeln!(out, "{note}");

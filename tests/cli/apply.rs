@@ -684,3 +684,70 @@ async fn no_secret_or_upload_credential_reaches_the_log_at_trace_level() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn target_plans_and_applies_one_resource_and_what_it_needs() {
+    let azure = Local::start().await;
+    let cluster = "ml-rg/pets-ws/cluster/gpu-cluster";
+    let out = azure.run(&["plan", "--target", cluster, PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with(&format!(
+            "note: --target {cluster}: only these and what they need are in this plan\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("Plan: 6 to create, 0 to update, 0 to replace. 0 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+    let out = apply(&azure, &["--target", cluster, PETS]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let desired = load(&[PETS]);
+    let ws = &desired.workspaces[0];
+    assert_eq!(
+        list(&azure, &format!("{}/jobs", ws.id)).await.len(),
+        0,
+        "the job was not targeted"
+    );
+    // The rest comes with an untargeted apply.
+    let out = azure.run(&["plan", PETS]).await;
+    assert!(
+        out.stdout
+            .ends_with("Plan: 3 to create, 0 to update, 0 to replace. 2 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+    // A saved targeted plan keeps its target; a typo is refused with a suggestion.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let saved = saved.to_str().unwrap();
+    let out = azure
+        .run(&[
+            "plan",
+            "--target",
+            "ml-rg/pets-ws/registry/myregistry",
+            "--out",
+            saved,
+            PETS,
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = azure.run(&["apply", saved]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": 1 created,"), "{}", out.stdout);
+    let out = azure
+        .run(&["plan", "--target", "ml-rg/pets-ws/cluster/gpu", PETS])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "--target `ml-rg/pets-ws/cluster/gpu` names no resource of the plan; did you mean `ml-rg/pets-ws/cluster/gpu-cluster`?"
+        ),
+        "{}",
+        out.stderr
+    );
+}
