@@ -170,6 +170,12 @@ pub struct PlanArgs {
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
 
+    /// Also list what each existing workspace holds that no spec declares (clusters,
+    /// container registries, environments): one list request per kind. Nothing is ever
+    /// deleted.
+    #[arg(long)]
+    pub unmanaged: bool,
+
     /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
     /// that resolve outside the manifest's repository: its git work tree, else its folder.
     #[arg(long)]
@@ -374,6 +380,7 @@ impl PlanArgs {
             out,
             detailed_exitcode,
             targets,
+            unmanaged,
             allow_outside_repo,
             allow_secret_files,
             azure,
@@ -384,6 +391,7 @@ impl PlanArgs {
             out,
             detailed_exitcode,
             targets,
+            unmanaged,
             load: LoadOptions {
                 allow_outside_repo,
                 allow_secret_files,

@@ -44,6 +44,8 @@ pub struct PlanSettings {
     pub detailed_exitcode: bool,
     /// Plan only these addresses and what they need (`--target`).
     pub targets: Vec<String>,
+    /// Also list what the workspaces hold that no spec declares (`--unmanaged`).
+    pub unmanaged: bool,
     pub load: LoadOptions,
     pub connection: ConnectionSettings,
 }

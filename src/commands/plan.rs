@@ -22,14 +22,39 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
         out,
         detailed_exitcode,
         targets,
+        unmanaged,
         load,
         connection,
     } = settings;
     let env = EnvVars::from_process();
     let annotate = format == PlanFormat::Github;
-    let Ok(plan) = make_plan(paths, &targets, load, &connection, &env, annotate).await? else {
+    let Ok((mut plan, ready)) =
+        plan_and_inputs(paths, &targets, load, &connection, &env, annotate).await?
+    else {
         return Ok(ExitCode::FAILURE);
     };
+    let listed = if unmanaged {
+        let exists: Vec<bool> = ready
+            .observed
+            .workspaces
+            .iter()
+            .map(|w| w.workspace.present().is_some())
+            .collect();
+        let client = &ready.connection.client;
+        crate::observe::inventory::read_inventory(client, &ready.desired, &exists).await
+    } else {
+        Ok(Vec::new())
+    };
+    if let Some(emulator) = ready.connection.emulator {
+        emulator.shutdown().await;
+    }
+    match listed {
+        Ok(inventories) => plan.unmanaged = plan::unmanaged(&ready.desired, &inventories),
+        Err(errors) => {
+            print_errors(error_lines(&errors))?;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     // Every form below, the saved plan and the step summary are made from the masked
     // plan; the writers mask again what escaping or formatting could have missed.
     let redactor = render::redact::active();
@@ -90,26 +115,6 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Everything up to the plan, with every problem printed on stderr.
-pub async fn make_plan(
-    paths: Vec<std::path::PathBuf>,
-    targets: &[String],
-    load: LoadOptions,
-    connection: &ConnectionSettings,
-    env: &EnvVars,
-    annotate: bool,
-) -> std::io::Result<Result<Plan, Failed>> {
-    let Ok((plan, ready)) =
-        plan_and_inputs(paths, targets, load, connection, env, annotate).await?
-    else {
-        return Ok(Err(Failed));
-    };
-    if let Some(emulator) = ready.connection.emulator {
-        emulator.shutdown().await;
-    }
-    Ok(Ok(plan))
 }
 
 /// The plan and what it was made from (the connection still open, for `apply`), with

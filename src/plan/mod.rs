@@ -17,6 +17,7 @@ pub mod step;
 mod target;
 #[cfg(test)]
 pub(crate) mod testing;
+mod unmanaged;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use crate::spec::model::Origin;
 pub use decide::manifest_digest;
 pub use saved::{SavedPlanError, parse_saved, stale};
 pub use target::{TargetError, targeted};
+pub use unmanaged::{Unmanaged, unmanaged};
 
 /// Attributes of a resource in the spec's terms, in the order the spec reads them.
 pub type Attributes = IndexMap<String, Value>;
@@ -52,6 +54,9 @@ pub struct Plan {
     /// `--target` addresses the plan was narrowed to (empty: the whole plan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// With `--unmanaged`: what the workspaces hold that no spec declares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
     pub workspaces: Vec<WorkspacePlan>,
     pub summary: Summary,
 }
@@ -414,6 +419,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         manifest_digest,
         specs: Vec::new(),
         targets: Vec::new(),
+        unmanaged: Vec::new(),
         workspaces,
         summary,
     }

@@ -59,6 +59,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
         manifest_digest,
         specs,
         targets,
+        unmanaged,
         workspaces,
         summary,
     } = plan;
@@ -67,6 +68,15 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
         manifest_digest: text(manifest_digest),
         specs: texts(specs),
         targets: texts(targets),
+        unmanaged: unmanaged
+            .iter()
+            .map(|u| crate::plan::Unmanaged {
+                workspace: u.workspace.map_text(text),
+                kind: u.kind.clone(),
+                name: text(&u.name),
+                id: text(&u.id),
+            })
+            .collect(),
         summary: *summary,
         workspaces: workspaces
             .iter()
@@ -395,6 +405,7 @@ pub fn human(plan: &Plan, styled: bool) -> String {
             "No changes. {} up to date.",
             super::count(total, "resource is", "resources are")
         );
+        out.push_str(&unmanaged_lines(plan));
         return out;
     }
     for workspace in &plan.workspaces {
@@ -424,6 +435,25 @@ pub fn human(plan: &Plan, styled: bool) -> String {
         let _ = writeln!(out, "{note}");
     }
     let _ = writeln!(out, "{}", summary_line(&plan.summary));
+    out.push_str(&unmanaged_lines(plan));
+    out
+}
+
+/// `--unmanaged`: what no spec declares, after the plan (empty when there is none).
+fn unmanaged_lines(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.unmanaged.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nNot in any spec ({}; amlspec leaves them as they are):",
+        super::count(plan.unmanaged.len(), "resource", "resources")
+    );
+    for u in &plan.unmanaged {
+        let line = format!("  {} {} in {}", u.kind.label(), u.name, u.workspace);
+        let _ = writeln!(out, "{}", escape_text(&line));
+    }
     out
 }
 
@@ -461,6 +491,7 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             "**No changes.** {} up to date.",
             super::count(s.unchanged, "resource is", "resources are")
         );
+        unmanaged_markdown(plan, &mut out, budget);
         return out;
     }
     let _ = writeln!(
@@ -538,8 +569,35 @@ pub fn markdown_within(plan: &Plan, limit: usize) -> String {
             out,
             "**The plan is cut here to fit:** {shown} of {total} changed resources shown. The whole plan is in the job's log and step summary, and `amlspec show` renders a saved plan."
         );
+    } else {
+        unmanaged_markdown(plan, &mut out, budget);
     }
     out
+}
+
+/// `--unmanaged`, in markdown: as many as fit in `budget`.
+fn unmanaged_markdown(plan: &Plan, out: &mut String, budget: usize) {
+    if plan.unmanaged.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n**Not in any spec** ({}; amlspec leaves them as they are):\n",
+        super::count(plan.unmanaged.len(), "resource", "resources")
+    );
+    for (i, u) in plan.unmanaged.iter().enumerate() {
+        let line = format!(
+            "- {} <code>{}</code> in <code>{}</code>\n",
+            u.kind.label(),
+            escape_html(&u.name),
+            escape_html(u.workspace.as_str())
+        );
+        if out.len() + line.len() > budget {
+            let _ = writeln!(out, "- and {} more", plan.unmanaged.len() - i);
+            return;
+        }
+        out.push_str(&line);
+    }
 }
 
 fn longest_backtick_run(lines: &[String]) -> usize {

@@ -1389,3 +1389,59 @@ async fn github_format_annotates_failures_relative_to_the_workspace() {
         out.stdout
     );
 }
+
+/// `--unmanaged` lists what a workspace holds that no spec declares, one list request
+/// per kind, and deletes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn unmanaged_lists_what_no_spec_declares() {
+    let azure = Local::start().await;
+    let desired = azure.seed(&[PETS]).await;
+    let ws = &desired.workspaces[0];
+    // Left over from an older manifest, or made by hand.
+    let mut cluster = amlspec::bodies::compute(&ws.clusters[0], "westeurope");
+    cluster["properties"]["properties"]["vmSize"] = json!("STANDARD_DS3_V2");
+    azure
+        .put(&ws.id.child("computes", "old-cpu"), ML_API_VERSION, cluster)
+        .await;
+    let mut connection = amlspec::bodies::connection(&ws.registries[0]);
+    connection["properties"]["target"] = json!("other.azurecr.io");
+    azure
+        .put(
+            &ws.id.child("connections", "other-acr"),
+            ML_API_VERSION,
+            connection,
+        )
+        .await;
+    azure
+        .put(
+            &ws.id
+                .child("environments", "abandoned")
+                .child("versions", "1"),
+            ML_API_VERSION,
+            json!({"properties": {"image": "ubuntu:22.04"}}),
+        )
+        .await;
+
+    let out = azure.run(&["plan", PETS]).await;
+    assert_eq!(out.stdout, "No changes. 5 resources are up to date.\n");
+    azure.emulator.admin().reset_traffic();
+    let out = azure.run(&["plan", "--unmanaged", PETS]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "No changes. 5 resources are up to date.\n\nNot in any spec (3 resources; amlspec leaves them as they are):\n  cluster old-cpu in ml-rg/pets-ws\n  environment abandoned in ml-rg/pets-ws\n  registry other-acr in ml-rg/pets-ws\n"
+    );
+    // The plan's reads (5 GETs and the registry's listsecrets), then one list per kind.
+    assert_eq!(azure.emulator.admin().traffic().arm("GET"), 5 + 3);
+    assert_eq!(azure.emulator.admin().traffic().arm_writes(), 0);
+    let out = azure
+        .run(&["plan", "--unmanaged", "--format", "json", PETS])
+        .await;
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["unmanaged"][0]["type"], "cluster");
+    assert_eq!(plan["unmanaged"][0]["name"], "old-cpu");
+    assert_eq!(
+        plan["unmanaged"][0]["id"],
+        format!("{}/computes/old-cpu", ws.id)
+    );
+}
