@@ -1,9 +1,11 @@
 //! Credentials, through azure_identity. In `auto` mode the first configured method
 //! wins, in this order: a service principal (AZURE_CLIENT_ID, AZURE_TENANT_ID,
-//! AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE, what GitHub
-//! Actions OIDC and AKS give), managed identity (when the host announces one through
-//! IDENTITY_ENDPOINT; on a plain Azure VM, force it with `--auth managed-identity`), then
-//! the Azure CLI's login. When none is configured, one error lists what was tried.
+//! AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE, what AKS gives),
+//! GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, set in a job with
+//! `permissions: id-token: write`: GitHub's ID token is the client assertion), managed
+//! identity (when the host announces one through IDENTITY_ENDPOINT; on a plain Azure VM,
+//! force it with `--auth managed-identity`), then the Azure CLI's login. When none is
+//! configured, one error lists what was tried.
 //!
 //! azure_identity caches tokens and refreshes them before they expire; it does not
 //! retry (its pipeline's retries are off): the ARM client retries token requests with the
@@ -21,10 +23,10 @@ use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::headers::HeaderName;
 use azure_core::http::{ClientOptions, RawResponse, RetryOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
-    ClientSecretCredential, ClientSecretCredentialOptions, Executor, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertion, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    Executor, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use crate::azure::Trust;
@@ -36,12 +38,15 @@ use crate::env::EnvVars;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMethod {
     /// The first configured method, in the order service-principal, workload-identity,
-    /// managed-identity, azure-cli.
+    /// github-oidc, managed-identity, azure-cli.
     Auto,
     /// AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET.
     ServicePrincipal,
     /// AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE.
     WorkloadIdentity,
+    /// AZURE_CLIENT_ID, AZURE_TENANT_ID, and GitHub's ACTIONS_ID_TOKEN_REQUEST_URL and
+    /// ACTIONS_ID_TOKEN_REQUEST_TOKEN: a federated credential, no stored secret.
+    GithubOidc,
     /// The host's managed identity (AZURE_CLIENT_ID selects a user-assigned one).
     ManagedIdentity,
     /// The account `az login` signed in.
@@ -54,6 +59,7 @@ impl AuthMethod {
             AuthMethod::Auto => "auto",
             AuthMethod::ServicePrincipal => "service principal",
             AuthMethod::WorkloadIdentity => "workload identity",
+            AuthMethod::GithubOidc => "GitHub Actions OIDC",
             AuthMethod::ManagedIdentity => "managed identity",
             AuthMethod::AzureCli => "Azure CLI",
         }
@@ -359,6 +365,7 @@ pub fn credential(
             method: chosen.name(),
             message: format!("cannot set up HTTPS: {error}"),
         })?;
+    let http = transport.clone();
     let options = {
         let endpoints = endpoints.clone();
         move || client_options(&endpoints, transport.clone())
@@ -411,6 +418,41 @@ pub fn credential(
                     };
                     let credential: Arc<dyn TokenCredential> =
                         WorkloadIdentityCredential::new(Some(options)).map_err(setup)?;
+                    Ok(credential)
+                }),
+            )
+        }
+        AuthMethod::GithubOidc => {
+            let [tenant, client, url, token] = required(
+                env,
+                chosen,
+                &[
+                    "AZURE_TENANT_ID",
+                    "AZURE_CLIENT_ID",
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                ],
+            )?;
+            let assertion = GithubIdToken {
+                http,
+                url: github_token_url(&url).map_err(|message| AuthError::Setup {
+                    method: chosen.name(),
+                    message,
+                })?,
+                request_token: Secret::new(token),
+            };
+            (
+                format!("{authority}/{tenant}/oauth2/v2.0/token"),
+                Arc::new(move || {
+                    let credential: Arc<dyn TokenCredential> = ClientAssertionCredential::new(
+                        tenant.clone(),
+                        client.clone(),
+                        assertion.clone(),
+                        Some(ClientAssertionCredentialOptions {
+                            client_options: options(),
+                        }),
+                    )
+                    .map_err(setup)?;
                     Ok(credential)
                 }),
             )
@@ -543,6 +585,13 @@ fn detect(env: &EnvVars) -> Result<AuthMethod, AuthError> {
     if set("AZURE_FEDERATED_TOKEN_FILE") && set("AZURE_CLIENT_ID") && set("AZURE_TENANT_ID") {
         return Ok(AuthMethod::WorkloadIdentity);
     }
+    if set("ACTIONS_ID_TOKEN_REQUEST_URL")
+        && set("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        && set("AZURE_CLIENT_ID")
+        && set("AZURE_TENANT_ID")
+    {
+        return Ok(AuthMethod::GithubOidc);
+    }
     if set("IDENTITY_ENDPOINT") || set("MSI_ENDPOINT") {
         return Ok(AuthMethod::ManagedIdentity);
     }
@@ -563,8 +612,17 @@ fn detect(env: &EnvVars) -> Result<AuthMethod, AuthError> {
             missing(&["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"])
         ),
         format!(
-            "  - workload identity (GitHub Actions OIDC, AKS): {} not set",
+            "  - workload identity (AKS): {} not set",
             missing(&["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"])
+        ),
+        format!(
+            "  - GitHub Actions OIDC (`permissions: id-token: write`): {} not set",
+            missing(&[
+                "AZURE_CLIENT_ID",
+                "AZURE_TENANT_ID",
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+            ])
         ),
         "  - managed identity: none announced (IDENTITY_ENDPOINT not set); on an Azure VM use `--auth managed-identity`"
             .to_string(),
@@ -574,6 +632,87 @@ fn detect(env: &EnvVars) -> Result<AuthMethod, AuthError> {
     Err(AuthError::NothingConfigured {
         tried: tried.join("\n"),
     })
+}
+
+/// The audience Entra ID expects of a federated credential's assertion.
+const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// GitHub's ID token endpoint for Azure: `ACTIONS_ID_TOKEN_REQUEST_URL` with
+/// `audience=api://AzureADTokenExchange`; https, or http on loopback (a local stand-in).
+fn github_token_url(text: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(text)
+        .map_err(|e| format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))?;
+    let loopback = crate::azure::endpoints::is_loopback(&url);
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err("ACTIONS_ID_TOKEN_REQUEST_URL must be https (http only on loopback)".into());
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "audience")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("audience", FEDERATED_AUDIENCE);
+    Ok(url)
+}
+
+/// GitHub Actions' ID token, asked for each time a client assertion is needed (GitHub's
+/// tokens live minutes; azure_identity caches the Azure token they buy).
+#[derive(Clone)]
+struct GithubIdToken {
+    http: reqwest::Client,
+    url: url::Url,
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`: a secret, never shown.
+    request_token: Secret,
+}
+
+impl std::fmt::Debug for GithubIdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubIdToken")
+            .field("host", &self.url.host_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientAssertion for GithubIdToken {
+    async fn secret(
+        &self,
+        _: Option<azure_core::http::ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
+        let fail = |message: String| {
+            azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Credential,
+                format!("cannot get GitHub's ID token: {message}"),
+            )
+        };
+        let response = self
+            .http
+            .get(self.url.clone())
+            .bearer_auth(self.request_token.secret())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(fail(format!(
+                "HTTP {status} from {}; does the job have `permissions: id-token: write`?",
+                self.url.host_str().unwrap_or_default()
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct IdToken {
+            value: String,
+        }
+        let token: IdToken = response
+            .json()
+            .await
+            .map_err(|e| fail(format!("the answer has no `value`: {}", e.without_url())))?;
+        Ok(token.value)
+    }
 }
 
 fn az_on_path(env: &EnvVars) -> bool {
@@ -607,10 +746,35 @@ mod tests {
             ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
         ]);
         assert_eq!(detect(&wi).unwrap(), AuthMethod::WorkloadIdentity);
+        let github = [
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_TENANT_ID", "t"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://x"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "r"),
+            ("IDENTITY_ENDPOINT", "http://x"),
+        ];
+        assert_eq!(detect(&env(&github)).unwrap(), AuthMethod::GithubOidc);
+        // Without the client it is for, GitHub's token is not enough.
+        assert_eq!(
+            detect(&env(&github[1..])).unwrap(),
+            AuthMethod::ManagedIdentity
+        );
         assert_eq!(
             detect(&env(&[("IDENTITY_ENDPOINT", "http://x")])).unwrap(),
             AuthMethod::ManagedIdentity
         );
+    }
+
+    #[test]
+    fn githubs_token_url_gets_azures_audience_and_stays_https() {
+        let url = github_token_url("https://pipelines.actions.githubusercontent.com/abc/_apis/token?api-version=2.0&audience=other").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://pipelines.actions.githubusercontent.com/abc/_apis/token?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange"
+        );
+        assert!(github_token_url("http://127.0.0.1:9/t").is_ok());
+        assert!(github_token_url("http://example.com/t").is_err());
+        assert!(github_token_url("not a url").is_err());
     }
 
     #[test]
@@ -623,6 +787,7 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("workload identity"), "{error}");
+        assert!(error.contains("GitHub Actions OIDC"), "{error}");
         assert!(error.contains("managed identity"), "{error}");
         assert!(error.contains("Azure CLI"), "{error}");
         assert!(error.contains("--emulator"), "{error}");

@@ -38,7 +38,10 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
             }
         }
     }
-    values.extend(env.get("AZURE_CLIENT_SECRET").map(str::to_string));
+    // The service principal's secret, and the token that asks GitHub for an ID token.
+    for name in ["AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] {
+        values.extend(env.get(name).filter(|v| !v.is_empty()).map(str::to_string));
+    }
     tracing::debug!(values = values.len(), "masking secret values");
     redact::install(Redactor::new(values));
     if !warnings.is_empty() {

@@ -92,6 +92,8 @@ impl Test {
             "AZURE_TENANT_ID",
             "AZURE_CLIENT_SECRET",
             "AZURE_FEDERATED_TOKEN_FILE",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
             "IDENTITY_ENDPOINT",
             "MSI_ENDPOINT",
         ] {

@@ -1445,3 +1445,117 @@ async fn unmanaged_lists_what_no_spec_declares() {
         format!("{}/computes/old-cpu", ws.id)
     );
 }
+
+/// GitHub Actions OIDC, natively: with ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN set (as
+/// in a job with `permissions: id-token: write`), amlspec asks GitHub for an ID token
+/// for `api://AzureADTokenExchange` and signs in with it as a client assertion. Here a
+/// local stand-in plays GitHub's token endpoint and the emulator trusts its issuer.
+#[tokio::test(flavor = "multi_thread")]
+async fn github_oidc_signs_in_without_a_stored_secret() {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, StatusCode};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let issuer = "https://token.actions.githubusercontent.com";
+    let subject = "repo:example/ml:ref:refs/heads/main";
+    let request_token = "gh-request-token-for-this-job-0123456789";
+    let mut config = crate::cli::azure::config();
+    config.principals.push(ServicePrincipal {
+        client_id: "55555555-5555-5555-5555-555555555555".into(),
+        client_secret: None,
+        federated: vec![amlspec::emulator::FederatedCredential {
+            issuer: issuer.into(),
+            subject: subject.into(),
+        }],
+        scopes: Vec::new(),
+    });
+    let azure = Local::start_with(config).await;
+
+    // GitHub's ID token endpoint, as the runner announces it.
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/_apis/distributedtask/token",
+        axum::routing::get(
+            move |headers: HeaderMap, Query(query): Query<HashMap<String, String>>| {
+                let record = record.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let audience = query.get("audience").cloned().unwrap_or_default();
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((auth.clone(), audience.clone()));
+                    if auth != format!("Bearer {request_token}") {
+                        return (StatusCode::UNAUTHORIZED, String::new());
+                    }
+                    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
+                    let claims =
+                        json!({"iss": issuer, "sub": subject, "aud": audience, "exp": exp});
+                    let jwt = format!(
+                        "{}.{}.{}",
+                        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+                        URL_SAFE_NO_PAD.encode(claims.to_string()),
+                        URL_SAFE_NO_PAD.encode(b"signature")
+                    );
+                    (
+                        StatusCode::OK,
+                        json!({"count": 1, "value": jwt}).to_string(),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://127.0.0.1:{port}/_apis/distributedtask/token?api-version=2.0");
+
+    let github = |token: &str| {
+        azure
+            .cli(&["plan", PETS])
+            .env_remove("AMLSPEC_AUTH")
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env("AZURE_CLIENT_ID", "55555555-5555-5555-5555-555555555555")
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", &url)
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", token)
+            .secret(token)
+    };
+    // Found by `auto`: no --auth, no secret stored anywhere.
+    let out = crate::cli::azure::run_test(github(request_token).args(["-v"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("Plan: 9 to create, 0 to update, 0 to replace. 0 unchanged.\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("method=\"GitHub Actions OIDC\""),
+        "{}",
+        out.stderr
+    );
+    let asked = seen.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|(auth, audience)| {
+        auth == &format!("Bearer {request_token}") && audience == "api://AzureADTokenExchange"
+    }));
+
+    // A job without `id-token: write` gets no ID token: said, with what to do.
+    let out = crate::cli::azure::run_test(github("not-the-token-of-this-job-42")).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("cannot get GitHub's ID token: HTTP 401")
+            && out.stderr.contains("permissions: id-token: write"),
+        "{}",
+        out.stderr
+    );
+}
