@@ -18,3 +18,4 @@ mod schema;
 use crate::seed;
 mod stalls;
 mod validate;
+mod workflow;
