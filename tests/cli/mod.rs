@@ -7,6 +7,7 @@ use crate::azurite_support;
 mod blob;
 mod common;
 mod corpus;
+mod editor;
 mod layering;
 mod logs;
 mod meta;
