@@ -437,12 +437,7 @@ fn environment_draft(env: &DesiredEnvironment, ws_address: &Address) -> Draft {
         ("image", json!(definition.image)),
         (
             "conda_file_sha256",
-            json!(
-                definition
-                    .conda_file
-                    .as_deref()
-                    .map(|c| sha256_hex(c)[..12].to_string())
-            ),
+            json!(conda_sha(definition.conda_file.as_deref())),
         ),
         (
             "build_context_sha256",
@@ -514,11 +509,7 @@ fn environment_change(
         ("image", json!(live.image)),
         (
             "conda_file_sha256",
-            json!(
-                live.conda_file
-                    .as_deref()
-                    .map(|c| sha256_hex(c)[..12].to_string())
-            ),
+            json!(conda_sha(live.conda_file.as_deref())),
         ),
         ("description", json!(live.description)),
     ]);
@@ -567,6 +558,13 @@ fn environment_change(
             .map(|uri| BuildContextFact::Uploaded { uri: uri.clone() }),
     });
     change
+}
+
+/// A conda file as plans show it: the start of the sha256 of its text, compared as
+/// [`normalize_text`] compares it (so a difference the definition check ignores is not
+/// shown as a change either).
+fn conda_sha(text: Option<&str>) -> Option<String> {
+    normalize_text(text).map(|t| sha256_hex(&t)[..12].to_string())
 }
 
 fn normalize_text(text: Option<&str>) -> Option<String> {
@@ -891,7 +889,10 @@ fn job_facts(job: &DesiredJob, d: &DesiredWorkspace, o: &ObservedWorkspace) -> O
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::env::EnvVars;
     use crate::observe::{Live, Observed, ObservedWorkspace};
     use crate::plan::testing::{WORKSPACE, desired, live_cluster, live_workspace, observed};
 
@@ -1117,5 +1118,225 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn ws_address() -> Address {
+        Address::workspace("rg", "pets-ws")
+    }
+
+    fn live_env(
+        image: Option<&str>,
+        conda: Option<&str>,
+        uri: Option<&str>,
+    ) -> LiveEnvironmentVersion {
+        LiveEnvironmentVersion {
+            image: image.map(str::to_string),
+            conda_file: conda.map(str::to_string),
+            build_context_uri: uri.map(str::to_string),
+            dockerfile_path: None,
+            description: None,
+            tags: BTreeMap::new(),
+            fingerprint: "e".into(),
+        }
+    }
+
+    /// An existing environment version is no change when its definition is the one the
+    /// spec describes (conda text compared without line-ending or trailing-space
+    /// differences, a build context by its hash and Dockerfile), and blocked otherwise.
+    #[test]
+    fn an_existing_environment_version_matches_its_definition_or_blocks() {
+        let desired = crate::plan::testing::desired_with_files(
+            &format!(
+                "{WORKSPACE}environments:\n  - name: img\n    image: ubuntu:22.04\n    user_managed_dependencies: false\n    conda_file: conda.yml\n  - name: built\n    dockerfile_path: ctx/Dockerfile\n    build_context: ctx\n"
+            ),
+            &[
+                ("conda.yml", "name: env\ndependencies:\n  - python=3.11\n"),
+                ("ctx/Dockerfile", "FROM ubuntu:22.04\n"),
+            ],
+        );
+        let envs = &desired.workspaces[0].environments;
+        let (img, built) = (&envs[0], &envs[1]);
+        let hash = &built.definition.build.as_ref().unwrap().hash;
+        let conda = "name: env\ndependencies:\n  - python=3.11\n";
+        let crlf = conda.replace('\n', "\r\n") + "  \n";
+        let good_uri = format!("https://a.blob.core.windows.net/c/LocalUpload/{hash}/");
+        let cases: Vec<(&DesiredEnvironment, LiveEnvironmentVersion, Action)> = vec![
+            (
+                img,
+                live_env(Some("ubuntu:22.04"), Some(conda), None),
+                Action::NoOp,
+            ),
+            (
+                img,
+                live_env(Some("ubuntu:22.04"), Some(&crlf), None),
+                Action::NoOp,
+            ),
+            (
+                img,
+                live_env(Some("ubuntu:24.04"), Some(conda), None),
+                Action::Blocked,
+            ),
+            (
+                img,
+                live_env(Some("ubuntu:22.04"), Some("name: other\n"), None),
+                Action::Blocked,
+            ),
+            (
+                img,
+                live_env(Some("ubuntu:22.04"), None, None),
+                Action::Blocked,
+            ),
+            (
+                img,
+                live_env(Some("ubuntu:22.04"), Some(conda), Some(&good_uri)),
+                Action::Blocked,
+            ),
+            (built, live_env(None, None, Some(&good_uri)), Action::NoOp),
+            (
+                built,
+                live_env(None, None, Some("https://a/c/LocalUpload/other/")),
+                Action::Blocked,
+            ),
+            (built, live_env(None, None, None), Action::Blocked),
+            (
+                built,
+                LiveEnvironmentVersion {
+                    dockerfile_path: Some("other/Dockerfile".into()),
+                    ..live_env(None, None, Some(&good_uri))
+                },
+                Action::Blocked,
+            ),
+        ];
+        for (i, (env, live, expected)) in cases.into_iter().enumerate() {
+            let change = environment_change(env, &Live::Present(live), &ws_address(), false);
+            assert_eq!(change.action, expected, "case {i}: {:?}", change.reason);
+            if expected == Action::NoOp && env.definition.build.is_some() {
+                assert_eq!(
+                    change.facts,
+                    Some(Facts::Environment {
+                        build_context: Some(BuildContextFact::Uploaded {
+                            uri: good_uri.clone()
+                        })
+                    })
+                );
+            }
+        }
+    }
+
+    /// A registry's password is compared by value and never shown; when its secrets
+    /// could not be listed, it is not compared, and the plan says why.
+    #[test]
+    fn a_registry_password_is_compared_but_never_shown() {
+        use crate::secret::Secret;
+        let env: EnvVars = [("ACR_PASSWORD", "the-right-password-0123456789")]
+            .into_iter()
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "{WORKSPACE}registries:\n  - name: acr\n    address: myacr.azurecr.io\n    username: user\n    password: ${{ACR_PASSWORD}}\n"
+            ),
+        )
+        .unwrap();
+        let loaded = crate::spec::load(&[path], &env);
+        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let registry = &desired.workspaces[0].registries[0];
+        let live = |password: &str, read: bool, target: &str| LiveConnection {
+            category: Some("ContainerRegistry".into()),
+            auth_type: Some("UsernamePassword".into()),
+            target: Some(target.into()),
+            username: Some("user".into()),
+            password: read.then(|| Secret::new(password.to_string())),
+            secrets_read: read,
+            fingerprint: "r".into(),
+        };
+        for (live, action, has_reason) in [
+            (
+                live("the-right-password-0123456789", true, "myacr.azurecr.io"),
+                Action::NoOp,
+                false,
+            ),
+            (
+                live("the-right-password-0123456789", true, "MyAcr.azurecr.io"),
+                Action::NoOp,
+                false,
+            ),
+            (
+                live("rotated", true, "myacr.azurecr.io"),
+                Action::Update,
+                false,
+            ),
+            (live("", false, "myacr.azurecr.io"), Action::NoOp, true),
+            (
+                live("the-right-password-0123456789", true, "other.azurecr.io"),
+                Action::Update,
+                false,
+            ),
+        ] {
+            let change = registry_change(registry, &Live::Present(live), &ws_address());
+            assert_eq!(change.action, action, "{:?}", change.before);
+            assert_eq!(change.reason.is_some(), has_reason, "{:?}", change.reason);
+            let shown = serde_json::to_string(&change).unwrap();
+            assert!(!shown.contains("the-right-password") && !shown.contains("rotated"));
+        }
+    }
+
+    /// A workspace's description and tags are managed only when the spec gives them.
+    #[test]
+    fn a_workspace_manages_only_what_its_spec_gives() {
+        let tagged = desired(&format!("{WORKSPACE}  tags:\n    team: vision\n"));
+        let bare = desired(WORKSPACE);
+        let with_tags = |tags: &[(&str, &str)]| LiveWorkspace {
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            description: Some("set by hand".into()),
+            ..live_workspace("westeurope")
+        };
+        for (desired, live, expected) in [
+            (&bare, with_tags(&[("owner", "someone")]), Action::NoOp),
+            (&tagged, with_tags(&[("team", "vision")]), Action::NoOp),
+            (&tagged, with_tags(&[]), Action::Update),
+            (&tagged, with_tags(&[("team", "nlp")]), Action::Update),
+        ] {
+            let plan = crate::plan::plan(desired, &observed(Live::Present(live), Vec::new()));
+            assert_eq!(actions(&plan), [(Kind::Workspace, expected)]);
+        }
+    }
+
+    /// A missing workspace that may not be created blocks, saying how many resources
+    /// declared in it cannot be planned.
+    #[test]
+    fn a_missing_workspace_not_to_be_created_counts_what_cannot_be_planned() {
+        let spec = format!(
+            "{WORKSPACE}registries:\n  - name: acr\n    address: a.azurecr.io\n    username: u\n    password: ${{P}}\nenvironments:\n  - name: e1\n    image: ubuntu:22.04\n  - name: e2\n    image: ubuntu:24.04\nclusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 1\n  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\n  - name: big\n    vm_size: Standard_NC24\n    max_nodes: 1\njobs:\n  - name: j\n    command: echo\n    environment: e1\n    cluster: gpu\n"
+        );
+        let env: EnvVars = [("P", "a-long-enough-password-value")]
+            .into_iter()
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, spec).unwrap();
+        let loaded = crate::spec::load(&[path], &env);
+        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let mut read = observed(Live::Missing, Vec::new());
+        read.workspaces[0].resource_group_exists = Some(true);
+        let plan = crate::plan::plan(&desired, &read);
+        let change = plan.resources().next().unwrap();
+        assert_eq!(change.action, Action::Blocked);
+        // 1 registry + 2 environments + 3 clusters + 1 job.
+        assert!(
+            change
+                .reason
+                .as_deref()
+                .unwrap()
+                .ends_with("7 resources declared in it cannot be planned"),
+            "{:?}",
+            change.reason
+        );
+        assert_eq!(plan.resources().count(), 1, "nothing else is planned");
     }
 }
