@@ -1339,4 +1339,72 @@ mod tests {
         );
         assert_eq!(plan.resources().count(), 1, "nothing else is planned");
     }
+
+    /// The upload guard at its edges: five likely credentials are all named, a sixth is
+    /// counted; exactly 300 MB gets no note, one byte more does.
+    #[test]
+    fn the_upload_guard_names_five_and_notes_above_300_mb() {
+        use crate::snapshot::{SNAPSHOT_WARN_BYTES, Snapshot, SnapshotFile};
+        let snapshot = |names: &[&str], total_bytes: u64| Snapshot {
+            root: std::path::PathBuf::from("/repo/src"),
+            files: names
+                .iter()
+                .map(|n| SnapshotFile {
+                    relative: n.to_string(),
+                    path: std::path::PathBuf::from(n),
+                    size: 1,
+                })
+                .collect(),
+            hash: "0".repeat(64),
+            total_bytes,
+            ignore_file: None,
+        };
+        let change = || {
+            Draft {
+                kind: Kind::Job,
+                address: ws_address().child(&Kind::Job, "j"),
+                name: "j".into(),
+                id: "id".into(),
+                origin: None,
+                depends_on: Vec::new(),
+                after: Attributes::new(),
+            }
+            .create()
+        };
+        let five = ["a.pem", "b.pem", "c.pem", "d.pem", "e.pem"];
+        let guarded = upload_guard(change(), &snapshot(&five, 5), "source_directory", false);
+        let reason = guarded.reason.unwrap();
+        assert_eq!(guarded.action, Action::Blocked);
+        assert!(
+            reason.contains("`e.pem`") && !reason.contains("more"),
+            "{reason}"
+        );
+        let six = [&five[..], &["f.pem"]].concat();
+        let reason = upload_guard(change(), &snapshot(&six, 6), "source_directory", false)
+            .reason
+            .unwrap();
+        assert!(
+            reason.contains("and 1 more") && !reason.contains("f.pem"),
+            "{reason}"
+        );
+        // Allowed: no block.
+        let allowed = upload_guard(change(), &snapshot(&six, 6), "source_directory", true);
+        assert_eq!(allowed.action, Action::Create);
+
+        let at_limit = upload_guard(
+            change(),
+            &snapshot(&["a.py"], SNAPSHOT_WARN_BYTES),
+            "x",
+            false,
+        );
+        assert_eq!((at_limit.action, at_limit.reason), (Action::Create, None));
+        let above = upload_guard(
+            change(),
+            &snapshot(&["a.py"], SNAPSHOT_WARN_BYTES + 1),
+            "x",
+            false,
+        );
+        assert_eq!(above.action, Action::Create);
+        assert!(above.reason.unwrap().contains("above 300 MB"));
+    }
 }
