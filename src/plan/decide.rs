@@ -1407,4 +1407,122 @@ mod tests {
         assert_eq!(above.action, Action::Create);
         assert!(above.reason.unwrap().contains("above 300 MB"));
     }
+
+    /// A job's entry: created with the ids it is submitted with (its code found by
+    /// hash or to upload, an existing environment resolved), unchanged once submitted,
+    /// blocked when the environment it names does not exist.
+    #[test]
+    fn a_job_is_submitted_with_resolved_ids_once() {
+        use crate::observe::live::{LiveCode, LiveEnvironmentRef, LiveJob};
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 1\njobs:\n  - name: train\n    command: python train.py\n    source_directory: src\n    environment: curated@latest\n    cluster: gpu\n"
+        );
+        let desired =
+            crate::plan::testing::desired_with_files(&spec, &[("src/train.py", "print(1)\n")]);
+        let ws = &desired.workspaces[0];
+        let code = &ws.codes[0];
+        let read = |env: Live<LiveEnvironmentRef>, code: Live<LiveCode>, job: Live<LiveJob>| {
+            let mut read = observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![Live::Present(live_cluster("STANDARD_NC6", 0, 1))],
+            );
+            let o = &mut read.workspaces[0];
+            o.existing_environments = vec![env];
+            o.codes = vec![code];
+            o.jobs = vec![job];
+            read
+        };
+        let env = || {
+            Live::Present(LiveEnvironmentRef {
+                id: format!("{}/environments/curated/versions/7", ws.id),
+                version: "7".into(),
+                fingerprint: "e".into(),
+            })
+        };
+        let found = || {
+            Live::Present(LiveCode {
+                id: "found-code-id".into(),
+                code_uri: None,
+                fingerprint: "c".into(),
+            })
+        };
+        let job_of = |plan: &crate::plan::Plan| {
+            plan.resources()
+                .find(|r| r.kind == Kind::Job)
+                .unwrap()
+                .clone()
+        };
+
+        let fresh = job_of(&crate::plan::plan(
+            &desired,
+            &read(env(), Live::Missing, Live::Missing),
+        ));
+        assert_eq!(fresh.action, Action::Create);
+        let upload_id = format!("{}/codes/{}/versions/{}", ws.id, code.name, code.version);
+        assert_eq!(
+            fresh.facts,
+            Some(Facts::Job {
+                environment_id: format!("{}/environments/curated/versions/7", ws.id),
+                compute_id: format!("{}/computes/gpu", ws.id),
+                code: Some(CodeFact::Upload {
+                    id: upload_id,
+                    sha256: code.hash.clone(),
+                    files: 1,
+                    bytes: 9,
+                }),
+            })
+        );
+        assert!(matches!(
+            fresh.detail,
+            Some(Detail::Submit {
+                code: Some(CodeDetail::Upload { files: 1, bytes: 9 }),
+                ..
+            })
+        ));
+
+        let reused = job_of(&crate::plan::plan(
+            &desired,
+            &read(env(), found(), Live::Missing),
+        ));
+        assert!(matches!(
+            reused.facts,
+            Some(Facts::Job { code: Some(CodeFact::Found { ref id }), .. }) if id == "found-code-id"
+        ));
+        assert!(matches!(
+            reused.detail,
+            Some(Detail::Submit {
+                code: Some(CodeDetail::AlreadyUploaded),
+                ..
+            })
+        ));
+
+        let submitted = LiveJob {
+            status: Some("Completed".into()),
+            description: None,
+            tags: BTreeMap::new(),
+            display_name: None,
+            fingerprint: "j".into(),
+        };
+        let done = job_of(&crate::plan::plan(
+            &desired,
+            &read(env(), found(), Live::Present(submitted)),
+        ));
+        assert_eq!(done.action, Action::NoOp);
+        assert_eq!(
+            done.detail,
+            Some(Detail::Submitted {
+                status: Some("Completed".into())
+            })
+        );
+
+        let no_env = job_of(&crate::plan::plan(
+            &desired,
+            &read(Live::Missing, Live::Missing, Live::Missing),
+        ));
+        assert_eq!(no_env.action, Action::Blocked);
+        assert_eq!(
+            no_env.reason.as_deref(),
+            Some("environment `curated` does not exist in this workspace")
+        );
+    }
 }
