@@ -331,9 +331,7 @@ fn workspace_change(draft: Draft, d: &DesiredWorkspace, live: &LiveWorkspace) ->
     if let Some(description) = &live.description {
         before.insert("description".into(), json!(description));
     }
-    if !live.tags.is_empty() || !spec.tags.is_empty() {
-        before.insert("tags".into(), json!(live.tags));
-    }
+    before.insert("tags".into(), json!(live.tags));
     // Keys the spec leaves out are not managed: they are left out of the comparison.
     let live_location = before["location"].clone();
     if spec.location.is_none() {
