@@ -1208,6 +1208,27 @@ mod tests {
         for (i, (env, live, expected)) in cases.into_iter().enumerate() {
             let change = environment_change(env, &Live::Present(live), &ws_address(), false);
             assert_eq!(change.action, expected, "case {i}: {:?}", change.reason);
+            // The conda file is shown by the hash of its normalized text: the same on
+            // both sides when the definitions match, different when they do not.
+            let sha = |side: &Option<Attributes>| {
+                side.as_ref()
+                    .and_then(|a| a.get("conda_file_sha256"))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
+            if env.definition.conda_file.is_some() {
+                assert_eq!(
+                    sha(&change.after),
+                    json!(sha256_hex(conda.trim_end())[..12].to_string()),
+                    "case {i}"
+                );
+                let same_conda = i < 2 || i == 2 || i == 5;
+                assert_eq!(
+                    sha(&change.before) == sha(&change.after),
+                    same_conda,
+                    "case {i}"
+                );
+            }
             if expected == Action::NoOp && env.definition.build.is_some() {
                 assert_eq!(
                     change.facts,
