@@ -1544,4 +1544,27 @@ mod tests {
             Some("environment `curated` does not exist in this workspace")
         );
     }
+
+    /// A new cluster goes where its workspace is, as Azure spells the region.
+    #[test]
+    fn a_new_cluster_takes_its_workspaces_region() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 4\n"
+        );
+        let plan = crate::plan::plan(
+            &desired(&spec),
+            &observed(
+                Live::Present(live_workspace("WestEurope")),
+                vec![Live::Missing],
+            ),
+        );
+        let cluster = plan.resources().find(|r| r.kind == Kind::Cluster).unwrap();
+        assert_eq!(
+            cluster.facts,
+            Some(Facts::Location {
+                location: "WestEurope".into(),
+                provisioning_failed: false
+            })
+        );
+    }
 }
