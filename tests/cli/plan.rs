@@ -535,32 +535,45 @@ async fn the_manifest_digest_does_not_depend_on_live_state() {
     assert!(digest(&a).as_str().is_some_and(|d| d.len() == 64));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn workload_identity_signs_in_with_a_federated_token() {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let issuer = "https://token.actions.githubusercontent.com";
-    let subject = "repo:example/ml:ref:refs/heads/main";
+/// GitHub's issuer and a repository's subject, as a federated credential names them.
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GITHUB_SUBJECT: &str = "repo:example/ml:ref:refs/heads/main";
+
+/// The test emulator with one more principal, `client_id`, that accepts GitHub's ID
+/// tokens for [`GITHUB_SUBJECT`] and has no secret.
+async fn emulator_trusting_github(client_id: &str) -> Local {
     let mut config = crate::cli::azure::config();
     config.principals.push(ServicePrincipal {
-        client_id: "44444444-4444-4444-4444-444444444444".into(),
+        client_id: client_id.into(),
         client_secret: None,
         federated: vec![amlspec::emulator::FederatedCredential {
-            issuer: issuer.into(),
-            subject: subject.into(),
+            issuer: GITHUB_ISSUER.into(),
+            subject: GITHUB_SUBJECT.into(),
         }],
         scopes: Vec::new(),
     });
-    let azure = Local::start_with(config).await;
-    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
-    let claims =
-        json!({"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": exp});
-    let jwt = format!(
+    Local::start_with(config).await
+}
+
+/// An ID token as GitHub issues it for [`GITHUB_SUBJECT`] (the emulator reads its
+/// claims; the signature is not checked), valid for five minutes.
+fn github_id_token(audience: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
+    let claims = json!({"iss": GITHUB_ISSUER, "sub": GITHUB_SUBJECT, "aud": audience, "exp": exp});
+    format!(
         "{}.{}.{}",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         URL_SAFE_NO_PAD.encode(b"signature")
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_identity_signs_in_with_a_federated_token() {
+    let azure = emulator_trusting_github("44444444-4444-4444-4444-444444444444").await;
+    let jwt = github_id_token("api://AzureADTokenExchange");
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), jwt).unwrap();
     let test = azure
@@ -1454,25 +1467,11 @@ async fn unmanaged_lists_what_no_spec_declares() {
 async fn github_oidc_signs_in_without_a_stored_secret() {
     use axum::extract::Query;
     use axum::http::{HeaderMap, StatusCode};
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    let issuer = "https://token.actions.githubusercontent.com";
-    let subject = "repo:example/ml:ref:refs/heads/main";
     let request_token = "gh-request-token-for-this-job-0123456789";
-    let mut config = crate::cli::azure::config();
-    config.principals.push(ServicePrincipal {
-        client_id: "55555555-5555-5555-5555-555555555555".into(),
-        client_secret: None,
-        federated: vec![amlspec::emulator::FederatedCredential {
-            issuer: issuer.into(),
-            subject: subject.into(),
-        }],
-        scopes: Vec::new(),
-    });
-    let azure = Local::start_with(config).await;
+    let azure = emulator_trusting_github("55555555-5555-5555-5555-555555555555").await;
 
     // GitHub's ID token endpoint, as the runner announces it.
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -1496,15 +1495,7 @@ async fn github_oidc_signs_in_without_a_stored_secret() {
                     if auth != format!("Bearer {request_token}") {
                         return (StatusCode::UNAUTHORIZED, String::new());
                     }
-                    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
-                    let claims =
-                        json!({"iss": issuer, "sub": subject, "aud": audience, "exp": exp});
-                    let jwt = format!(
-                        "{}.{}.{}",
-                        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-                        URL_SAFE_NO_PAD.encode(claims.to_string()),
-                        URL_SAFE_NO_PAD.encode(b"signature")
-                    );
+                    let jwt = github_id_token(&audience);
                     (
                         StatusCode::OK,
                         json!({"count": 1, "value": jwt}).to_string(),
