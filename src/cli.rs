@@ -176,16 +176,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub unmanaged: bool,
 
-    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
-    /// that resolve outside the manifest's repository: its git work tree, else its folder.
-    #[arg(long)]
-    pub allow_outside_repo: bool,
-
-    /// Upload files that look like credentials (`.env`, private keys, cloud and tool
-    /// credential files) when they are in a job's source_directory or a build context.
-    /// Without it such a plan is blocked: better, list them in `.amlignore`.
-    #[arg(long)]
-    pub allow_secret_files: bool,
+    #[command(flatten)]
+    pub specs: SpecArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
@@ -227,16 +219,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub operation_timeout: u64,
 
-    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
-    /// that resolve outside the manifest's repository: its git work tree, else its folder.
-    #[arg(long)]
-    pub allow_outside_repo: bool,
-
-    /// Upload files that look like credentials (`.env`, private keys, cloud and tool
-    /// credential files) when they are in a job's source_directory or a build context.
-    /// Without it such a plan is blocked: better, list them in `.amlignore`.
-    #[arg(long)]
-    pub allow_secret_files: bool,
+    #[command(flatten)]
+    pub specs: SpecArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
@@ -317,8 +301,7 @@ impl ApplyArgs {
             wait,
             format,
             operation_timeout,
-            allow_outside_repo,
-            allow_secret_files,
+            specs,
             azure,
         } = self;
         ApplySettings {
@@ -330,12 +313,33 @@ impl ApplyArgs {
             operation_timeout: std::time::Duration::from_secs(operation_timeout),
             grace: STOP_GRACE,
             targets,
-            load: LoadOptions {
-                allow_outside_repo,
-                allow_secret_files,
-                allow_unset: false,
-            },
+            load: specs.load_options(),
             connection: azure.settings("apply", matches),
+        }
+    }
+}
+
+/// What specs may make amlspec read and upload (plan and apply).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SpecArgs {
+    /// Allow spec paths (source_directory, dockerfile_path, build_context, conda_file)
+    /// that resolve outside the manifest's repository: its git work tree, else its folder.
+    #[arg(long)]
+    pub allow_outside_repo: bool,
+
+    /// Upload files that look like credentials (`.env`, private keys, cloud and tool
+    /// credential files) when they are in a job's source_directory or a build context.
+    /// Without it such a plan is blocked: better, list them in `.amlignore`.
+    #[arg(long)]
+    pub allow_secret_files: bool,
+}
+
+impl SpecArgs {
+    fn load_options(self) -> LoadOptions {
+        LoadOptions {
+            allow_outside_repo: self.allow_outside_repo,
+            allow_secret_files: self.allow_secret_files,
+            allow_unset: false,
         }
     }
 }
@@ -381,8 +385,7 @@ impl PlanArgs {
             detailed_exitcode,
             targets,
             unmanaged,
-            allow_outside_repo,
-            allow_secret_files,
+            specs,
             azure,
         } = self;
         PlanSettings {
@@ -392,11 +395,7 @@ impl PlanArgs {
             detailed_exitcode,
             targets,
             unmanaged,
-            load: LoadOptions {
-                allow_outside_repo,
-                allow_secret_files,
-                allow_unset: false,
-            },
+            load: specs.load_options(),
             connection: azure.settings("plan", matches),
         }
     }

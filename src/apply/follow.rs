@@ -87,12 +87,11 @@ pub enum FollowEvent<'a> {
     LogsUnavailable { id: &'a ResourceId, error: String },
 }
 
-/// Follow `jobs` until all are terminal or `stop` resolves (then the states as last
-/// seen); with `logs`, their output too.
+/// Follow `jobs` and their output until all are terminal or `stop` resolves (then the
+/// states as last seen).
 pub async fn follow(
     client: &ArmClient,
     jobs: Vec<ResourceId>,
-    logs: bool,
     stop: impl Future<Output = ()>,
     mut on_event: impl FnMut(FollowEvent<'_>),
 ) -> Vec<JobState> {
@@ -117,19 +116,18 @@ pub async fn follow(
             (delay * 2).min(MAX_POLL)
         };
         tokio::select! {
-            () = poll_round(client, &mut tracked, &pending, logs, &mut services, &mut on_event) => {}
+            () = poll_round(client, &mut tracked, &pending, &mut services, &mut on_event) => {}
             () = &mut stop => break,
         }
     }
     tracked.into_iter().map(|t| t.state).collect()
 }
 
-/// One look at `jobs`: their status and (with `logs`) all the output written so far,
-/// a last unfinished line included.
+/// One look at `jobs`: their status and all the output written so far, a last
+/// unfinished line included.
 pub async fn look(
     client: &ArmClient,
     jobs: Vec<ResourceId>,
-    logs: bool,
     mut on_event: impl FnMut(FollowEvent<'_>),
 ) -> Vec<JobState> {
     let mut tracked: Vec<Tracked> = jobs.into_iter().map(Tracked::new).collect();
@@ -138,15 +136,7 @@ pub async fn look(
     }
     let all: Vec<usize> = (0..tracked.len()).collect();
     let mut services = Services::default();
-    poll_round(
-        client,
-        &mut tracked,
-        &all,
-        logs,
-        &mut services,
-        &mut on_event,
-    )
-    .await;
+    poll_round(client, &mut tracked, &all, &mut services, &mut on_event).await;
     tracked.into_iter().map(|t| t.state).collect()
 }
 
@@ -155,14 +145,11 @@ async fn poll_round(
     client: &ArmClient,
     tracked: &mut [Tracked],
     pending: &[usize],
-    logs: bool,
     services: &mut Services,
     on_event: &mut impl FnMut(FollowEvent<'_>),
 ) {
-    if logs {
-        for &i in pending {
-            services.discover(client, &tracked[i].workspace).await;
-        }
+    for &i in pending {
+        services.discover(client, &tracked[i].workspace).await;
     }
     let services = &*services;
     let polls = join_all(
@@ -170,7 +157,7 @@ async fn poll_round(
             .iter_mut()
             .enumerate()
             .filter(|(i, _)| pending.contains(i))
-            .map(|(_, job)| job.poll(client, logs.then_some(services))),
+            .map(|(_, job)| job.poll(client, services)),
     )
     .await;
     for (&i, heard) in pending.iter().zip(polls) {
@@ -244,9 +231,9 @@ impl Tracked {
         }
     }
 
-    /// Read the status, then (with `services`) run history and the new bytes of the
-    /// logs: read after the status, a job's last lines are there when it has ended.
-    async fn poll(&mut self, client: &ArmClient, services: Option<&Services>) -> Heard {
+    /// Read the status, then run history and the new bytes of the logs: read after the
+    /// status, a job's last lines are there when it has ended.
+    async fn poll(&mut self, client: &ArmClient, services: &Services) -> Heard {
         let status = read_job(client, &self.state.id)
             .await
             .map(|(status, studio_url)| Seen {
@@ -262,12 +249,11 @@ impl Tracked {
         };
         let ended = heard.status.as_ref().is_ok_and(Seen::ended);
         let wants_error = heard.status.as_ref().is_ok_and(Seen::failed);
-        let api = match services.map(|s| s.api(&self.workspace)) {
-            None => return self.error_only(client, heard, wants_error).await,
-            Some(Ok(api)) => api,
-            Some(Err(error)) => {
+        let api = match services.api(&self.workspace) {
+            Ok(api) => api,
+            Err(error) => {
                 heard.logs_error = Some(error);
-                return self.error_only(client, heard, wants_error).await;
+                return heard;
             }
         };
         match run_details(client, api, &self.workspace, &self.name).await {
@@ -303,14 +289,6 @@ impl Tracked {
                 }
             }
             Err(error) => heard.logs_error = Some(error),
-        }
-        heard
-    }
-
-    /// Without logs: the error of a failed run still comes from run history.
-    async fn error_only(&self, client: &ArmClient, mut heard: Heard, wants_error: bool) -> Heard {
-        if wants_error && let Ok(seen) = &mut heard.status {
-            seen.error = run_error(client, &self.workspace, &self.name).await;
         }
         heard
     }
@@ -533,12 +511,6 @@ async fn run_details(
         logs: details.std_logs(),
         duration: details.duration(),
     })
-}
-
-/// The error run history gives for a run; `None` when it cannot be had.
-async fn run_error(client: &ArmClient, workspace: &ResourceId, name: &str) -> Option<String> {
-    let api = discover(client, workspace).await.ok()?;
-    run_details(client, &api, workspace, name).await.ok()?.error
 }
 
 /// `user_logs/std_log.txt`, `user_logs/std_log_process_0.txt`, ...: azure-ai-ml's

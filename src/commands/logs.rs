@@ -67,9 +67,9 @@ pub async fn run(settings: LogsSettings) -> std::io::Result<ExitCode> {
     };
     let signals = Signals::listen();
     let states = if settings.follow {
-        follow::follow(client, vec![job], true, signals.stopped(), print).await
+        follow::follow(client, vec![job], signals.stopped(), print).await
     } else {
-        follow::look(client, vec![job], true, print).await
+        follow::look(client, vec![job], print).await
     };
     if let Some(emulator) = connection.emulator {
         emulator.shutdown().await;

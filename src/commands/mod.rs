@@ -33,18 +33,16 @@ pub async fn follow_jobs(
     write!(stderr, "{}", render::apply::following(&states))?;
     stderr.flush()?;
     let several = jobs.len() > 1;
-    Ok(
-        crate::apply::follow::follow(client, jobs, true, stop, |event| {
-            let mut stderr = redact::stderr();
-            let _ = writeln!(
-                stderr,
-                "{}",
-                render::apply::follow_progress(started.elapsed(), &event, several)
-            );
-            let _ = stderr.flush();
-        })
-        .await,
-    )
+    Ok(crate::apply::follow::follow(client, jobs, stop, |event| {
+        let mut stderr = redact::stderr();
+        let _ = writeln!(
+            stderr,
+            "{}",
+            render::apply::follow_progress(started.elapsed(), &event, several)
+        );
+        let _ = stderr.flush();
+    })
+    .await)
 }
 
 pub fn schema() -> std::io::Result<ExitCode> {
