@@ -242,7 +242,9 @@ impl Walk<'_> {
                 self.folder(&path, &shown, chain)?;
                 chain.pop();
             } else if file_type.is_file() {
-                self.file(&path, shown, path.clone())?;
+                // Asked of the folder already open, not by path again: quicker.
+                let size = entry.metadata().map_err(io(&path))?.len();
+                self.file(&path, shown, path.clone(), size);
             } else if file_type.is_symlink() {
                 self.link(&path, shown, chain)?;
             }
@@ -263,18 +265,15 @@ impl Walk<'_> {
             .is_ignore()
     }
 
-    /// A file at `path` (real parent folder), read from `source`.
-    fn file(&mut self, path: &Path, shown: String, source: PathBuf) -> Result<(), SnapshotError> {
-        if self.ignored(path, false) {
-            return Ok(());
+    /// A file at `path` (real parent folder) of `size` bytes, read from `source`.
+    fn file(&mut self, path: &Path, shown: String, source: PathBuf, size: u64) {
+        if !self.ignored(path, false) {
+            self.files.push(SnapshotFile {
+                relative: shown,
+                path: source,
+                size,
+            });
         }
-        let size = std::fs::metadata(&source).map_err(io(&source))?.len();
-        self.files.push(SnapshotFile {
-            relative: shown,
-            path: source,
-            size,
-        });
-        Ok(())
     }
 
     fn link(
@@ -329,7 +328,8 @@ impl Walk<'_> {
             chain.pop();
             walked
         } else if metadata.is_file() {
-            self.file(path, shown, target)
+            self.file(path, shown, target, metadata.len());
+            Ok(())
         } else {
             Ok(())
         }
@@ -360,7 +360,7 @@ fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_chunks(files, &full, &empty));
         for chunk in filled {
-            hasher.update(&chunk);
+            hash_touching_ahead(&mut hasher, &chunk);
             // The reader may have stopped (an error): its buffers are no longer needed.
             let _ = give_back.send(chunk);
         }
@@ -369,6 +369,31 @@ fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
     Ok(hex::encode(hasher.finish()))
+}
+
+/// Feed `bytes` to `hasher` in pieces of [`PIECE`], first loading one byte of each cache
+/// line [`AHEAD`] bytes further on.
+///
+/// The chunks were written by the reader thread on the other core, so they are not in
+/// this core's cache. Hashed as one slice, SHA-256 waits on each cache line in turn
+/// (about 1.2 GB/s here, against 1.7 GB/s hashing cached bytes); the early loads have
+/// the lines on their way while the previous piece is hashed (1.55 GB/s). Measured with
+/// `cargo bench --bench hash`; piece and distance within a factor of 2 of these all do
+/// about as well.
+fn hash_touching_ahead(hasher: &mut ring::digest::Context, bytes: &[u8]) {
+    const PIECE: usize = 1024;
+    const AHEAD: usize = 4096;
+    let mut touched = 0u8;
+    for (index, piece) in bytes.chunks(PIECE).enumerate() {
+        let start = (index * PIECE + AHEAD).min(bytes.len());
+        let end = (start + PIECE).min(bytes.len());
+        for line in bytes[start..end].iter().step_by(64) {
+            touched ^= line;
+        }
+        hasher.update(piece);
+    }
+    // Used, so that the loads are not optimised away.
+    std::hint::black_box(touched);
 }
 
 /// Bytes read at once.
