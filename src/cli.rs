@@ -117,6 +117,7 @@ pub enum Command {
     /// Print the manual page (roff): `amlspec man > amlspec.1 && man ./amlspec.1`.
     Man,
     /// Serve the local Azure emulator (ARM, Entra ID tokens, Blob) on a loopback port.
+    #[cfg(feature = "emulator")]
     Emulator(Box<crate::emulator::cli::EmulatorArgs>),
 }
 
@@ -542,6 +543,7 @@ pub fn main() -> ExitCode {
         Command::Man => clap_mangen::Man::new(Cli::command())
             .render(&mut std::io::stdout())
             .map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => return crate::emulator::cli::run(&args),
     };
     match result {
@@ -592,4 +594,18 @@ fn init_tracing(verbose: u8, color: ColorWhen) {
         .with_ansi(ansi)
         .with_target(false)
         .try_init();
+}
+
+/// A build without the emulator has no `emulator` command, and still takes `--emulator`
+/// (connecting then says what is missing), so that scripts parse alike.
+#[cfg(all(test, not(feature = "emulator")))]
+mod slim_tests {
+    use super::*;
+
+    #[test]
+    fn without_the_emulator_feature_there_is_no_emulator_command() {
+        let error = Cli::try_parse_from(["amlspec", "emulator"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidSubcommand);
+        assert!(Cli::try_parse_from(["amlspec", "plan", "--emulator", "specs"]).is_ok());
+    }
 }

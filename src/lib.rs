@@ -3,7 +3,8 @@
 //! Stages, each a module, data flowing one way:
 //! `spec` (load -> validate) -> `observe` -> `plan` -> `apply`, with `render` doing all
 //! printing and `cli` wiring arguments to stages. `emulator` is the local Azure used by
-//! tests and by `--emulator`; it shares no code with the client side.
+//! tests and by `--emulator`; it shares no code with the client side, and a build
+//! without the `emulator` feature leaves it out.
 
 pub mod apply;
 pub mod azure;
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod desired;
 pub mod diagnostic;
 pub mod duration;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod env;
 pub mod hash;

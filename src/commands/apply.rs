@@ -62,9 +62,7 @@ pub async fn run(settings: ApplySettings) -> std::io::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let code = apply_plan(&settings, saved.as_ref(), &plan, &ready).await;
-    if let Some(emulator) = ready.connection.emulator {
-        emulator.shutdown().await;
-    }
+    ready.connection.close().await;
     code
 }
 

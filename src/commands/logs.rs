@@ -71,9 +71,7 @@ pub async fn run(settings: LogsSettings) -> std::io::Result<ExitCode> {
     } else {
         follow::look(client, vec![job], print).await
     };
-    if let Some(emulator) = connection.emulator {
-        emulator.shutdown().await;
-    }
+    connection.close().await;
     let state = states.into_iter().next().expect("one job was looked at");
     let mut stderr = render::redact::stderr();
     if let Some(signal) = signals.signal() {

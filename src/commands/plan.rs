@@ -45,9 +45,7 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
     } else {
         Ok(Vec::new())
     };
-    if let Some(emulator) = ready.connection.emulator {
-        emulator.shutdown().await;
-    }
+    ready.connection.close().await;
     match listed {
         Ok(inventories) => plan.unmanaged = plan::unmanaged(&ready.desired, &inventories),
         Err(errors) => {
@@ -167,9 +165,7 @@ pub async fn plan_and_inputs(
         Ok(plan) => plan,
         Err(error) => {
             print_errors([error])?;
-            if let Some(emulator) = ready.connection.emulator {
-                emulator.shutdown().await;
-            }
+            ready.connection.close().await;
             return Ok(Err(Failed));
         }
     };

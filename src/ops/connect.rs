@@ -1,20 +1,34 @@
 //! Connect to Azure, or to the local emulator started in-process: endpoints,
 //! credentials and the ARM client that plan and apply use.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::azure::auth::{self, AuthMethod};
 use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
 use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
 use crate::azure::{Trust, http_client};
+#[cfg(feature = "emulator")]
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
 use crate::settings::{AzureTarget, ConnectionSettings, Target};
 use crate::spec::interpolate::EnvVars;
 
 pub struct Connection {
     pub client: ArmClient,
-    /// The in-process emulator, when `--emulator` was given; shut it down when done.
-    pub emulator: Option<Emulator>,
+    /// The in-process emulator, when `--emulator` was given: [`Connection::close`] shuts
+    /// it down.
+    #[cfg(feature = "emulator")]
+    emulator: Option<Emulator>,
+}
+
+impl Connection {
+    /// Done with Azure: stop the in-process emulator, if there is one, cleanly (its
+    /// state is saved).
+    pub async fn close(self) {
+        #[cfg(feature = "emulator")]
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +44,15 @@ pub enum ConnectError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Tls(#[from] reqwest::Error),
+    #[cfg(feature = "emulator")]
     #[error("cannot start the local emulator: {0}")]
     Emulator(#[from] EmulatorError),
+    #[error(
+        "this amlspec was built without the local emulator (the `emulator` feature); \
+         use a release binary or `cargo install` without `--no-default-features` for \
+         `--emulator`, or run an emulator elsewhere and pass its `--arm-endpoint`"
+    )]
+    NoEmulator,
     #[error("cannot create `{path}`: {source}")]
     StateDir {
         path: PathBuf,
@@ -54,7 +75,10 @@ pub async fn connect(
         ..defaults
     };
     let args: &AzureTarget = match &connection.target {
+        #[cfg(feature = "emulator")]
         Target::Emulator { state_dir } => return connect_emulator(state_dir, settings).await,
+        #[cfg(not(feature = "emulator"))]
+        Target::Emulator { .. } => return Err(ConnectError::NoEmulator),
         Target::Azure(target) => target,
     };
     let endpoints = Endpoints::with_overrides(
@@ -90,15 +114,17 @@ pub async fn connect(
     tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
     Ok(Connection {
         client: ArmClient::new(http, endpoints, credential, settings),
+        #[cfg(feature = "emulator")]
         emulator: None,
     })
 }
 
+#[cfg(feature = "emulator")]
 /// Start the emulator in-process over HTTPS (a fresh self-signed CA, trusted by this
 /// client only) and sign in as its service principal through azure_identity, exactly
 /// as against Azure. It knows every subscription: it starts before the specs name theirs.
 pub async fn connect_emulator(
-    state_dir: &Path,
+    state_dir: &std::path::Path,
     settings: ClientSettings,
 ) -> Result<Connection, ConnectError> {
     std::fs::create_dir_all(state_dir).map_err(|source| ConnectError::StateDir {
@@ -124,10 +150,11 @@ pub async fn connect_emulator(
     })
 }
 
+#[cfg(feature = "emulator")]
 /// `.amlspec/` holds what stands in for Azure (the emulator's signing key, stored
 /// registry passwords): a `.gitignore` of `*` in the folder that holds the state folder
 /// keeps `git add -A` from staging any of it. An existing `.gitignore` is left alone.
-fn ignore_in_git(state_dir: &Path) -> std::io::Result<()> {
+fn ignore_in_git(state_dir: &std::path::Path) -> std::io::Result<()> {
     let Some(parent) = state_dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
@@ -146,6 +173,7 @@ fn ignore_in_git(state_dir: &Path) -> std::io::Result<()> {
     }
 }
 
+#[cfg(feature = "emulator")]
 /// An ARM client for a running emulator, signed in as its seeded service principal.
 pub fn client_for_emulator(
     emulator: &Emulator,
@@ -174,4 +202,29 @@ pub fn client_for_emulator(
         &settings,
     )?;
     Ok(ArmClient::new(http, endpoints, credential, settings))
+}
+
+/// What a build without the emulator does with `--emulator`.
+#[cfg(all(test, not(feature = "emulator")))]
+mod slim_tests {
+    use super::*;
+    use crate::settings::ConnectionSettings;
+
+    #[tokio::test]
+    async fn without_the_emulator_feature_emulator_is_refused_saying_why() {
+        let settings = ConnectionSettings {
+            target: Target::Emulator {
+                state_dir: PathBuf::from("never-created"),
+            },
+            max_parallel: 1,
+            max_retries: 0,
+        };
+        let Err(error) = connect(&settings, &EnvVars::default()).await else {
+            panic!("a slim build connected to an emulator");
+        };
+        let message = error.to_string();
+        assert!(message.contains("`emulator` feature"), "{message}");
+        assert!(message.contains("--arm-endpoint"), "{message}");
+        assert!(!std::path::Path::new("never-created").exists());
+    }
 }

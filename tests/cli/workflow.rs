@@ -2,6 +2,10 @@
 //! it keeps its promises (OIDC, a plan shown even when blocked or failed, applies that
 //! never race), and its amlspec commands, run in order against the emulator, plan on a
 //! pull request and apply that plan on main.
+//!
+//! The release workflow in .github/workflows: it builds every platform from the locked
+//! tree, and its version check, smoke test and packaging steps, run here with bash as
+//! GitHub runs them, do what they say.
 
 use amlspec::cli::Cli;
 use clap::Parser;
@@ -141,4 +145,191 @@ async fn the_workflows_commands_plan_a_pull_request_and_apply_it_on_main() {
         "{}",
         out.stderr
     );
+}
+
+fn release() -> serde_yaml::Value {
+    let path = repo_root().join(".github/workflows/release.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::from_str(&text).expect("the release workflow is YAML")
+}
+
+/// The `run:` script of the build job's step `name`, with the matrix entry's values in
+/// place of `${{ matrix.* }}` and `${{ runner.os }}`.
+fn build_step(release: &serde_yaml::Value, name: &str, target: &str, os: &str) -> String {
+    let steps = release["jobs"]["build"]["steps"].as_sequence().unwrap();
+    let step = steps
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step `{name}`"));
+    step["run"]
+        .as_str()
+        .unwrap()
+        .replace("${{ matrix.target }}", target)
+        .replace("${{ matrix.ext }}", "")
+        .replace("${{ runner.os }}", os)
+}
+
+/// Run a step's script as GitHub's `shell: bash` does, in `dir`, with `tag` as the ref.
+fn run_bash(script: &str, dir: &std::path::Path, tag: &str) -> std::process::Output {
+    std::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("GITHUB_REF_NAME", tag)
+        .env_remove("AZURE_SUBSCRIPTION_ID")
+        .env_remove("ACR_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_release_workflow_builds_linux_macos_and_windows_from_the_locked_tree() {
+    let release = release();
+    assert_eq!(release["on"]["push"]["tags"][0], "v*");
+    assert_eq!(release["permissions"]["contents"], "read");
+    assert_eq!(release["jobs"]["release"]["needs"], "build");
+    assert_eq!(
+        release["jobs"]["release"]["permissions"]["contents"],
+        "write"
+    );
+    let build = &release["jobs"]["build"];
+    assert_eq!(build["defaults"]["run"]["shell"], "bash");
+    let known = std::process::Command::new("rustc")
+        .args(["--print", "target-list"])
+        .output()
+        .unwrap();
+    let known = String::from_utf8(known.stdout).unwrap();
+    let matrix = build["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap();
+    let mut systems = std::collections::BTreeSet::new();
+    for entry in matrix {
+        let target = entry["target"].as_str().unwrap();
+        let runner = entry["runner"].as_str().unwrap();
+        assert!(
+            known.lines().any(|t| t == target),
+            "unknown target {target}"
+        );
+        // Built natively: the runner's system and architecture are the target's.
+        let system = match target {
+            t if t.contains("-linux-") => "ubuntu",
+            t if t.contains("-apple-") => "macos",
+            t if t.contains("-windows-") => "windows",
+            other => panic!("a target for no runner: {other}"),
+        };
+        assert!(runner.starts_with(system), "{target} on {runner}");
+        let arm_runner = runner.ends_with("-arm") || runner == "macos-14";
+        assert_eq!(
+            target.starts_with("aarch64"),
+            arm_runner,
+            "{target} on {runner}"
+        );
+        let ext = if system == "windows" { ".exe" } else { "" };
+        assert_eq!(entry["ext"], ext, "{target}");
+        systems.insert(system);
+    }
+    assert_eq!(systems.len(), 3, "{systems:?}");
+    // Every cargo command builds the release from Cargo.lock as committed.
+    let steps = build["steps"].as_sequence().unwrap();
+    let cargo: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|line| line.starts_with("cargo "))
+        .collect();
+    assert!(!cargo.is_empty());
+    for line in cargo {
+        assert!(
+            line.contains("--locked") && line.contains("--release"),
+            "{line}"
+        );
+    }
+    // The smoke test's amlspec commands are real ones.
+    let smoke = build_step(&release, "Smoke test", "t", "Linux");
+    let commands: Vec<Vec<&str>> = smoke
+        .lines()
+        .map(|l| l.trim().trim_end_matches('\\').trim())
+        .filter_map(|l| l.strip_prefix("\"$bin\""))
+        .map(|rest| {
+            std::iter::once("amlspec")
+                .chain(rest.split_whitespace())
+                .collect()
+        })
+        .collect();
+    assert_eq!(commands.len(), 3, "{smoke}");
+    for command in commands {
+        match Cli::try_parse_from(&command) {
+            Ok(_) => {}
+            Err(error) if error.kind() == clap::error::ErrorKind::DisplayVersion => {}
+            Err(error) => {
+                panic!(
+                    "`{}` is not a valid amlspec command: {error}",
+                    command.join(" ")
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn the_release_workflows_version_check_smoke_test_and_packaging_run() {
+    let release = release();
+    let target = "x86_64-unknown-linux-gnu";
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    // The tag must be the version in Cargo.toml, and no other.
+    let check = build_step(
+        &release,
+        "The tag is the version in Cargo.toml",
+        target,
+        "Linux",
+    );
+    let out = run_bash(&check, &repo_root(), &version);
+    assert!(out.status.success(), "{out:?}");
+    for wrong in ["v0.0.0-not-this", "0.1.0", ""] {
+        let out = run_bash(&check, &repo_root(), wrong);
+        assert!(!out.status.success(), "{wrong}: {out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("::error::"), "{stdout}");
+    }
+    // The smoke test and the packaging, on this test's build of amlspec where the
+    // workflow's `cargo build` leaves its binary.
+    let dir = tempfile::tempdir().unwrap();
+    let release_dir = dir.path().join("target").join(target).join("release");
+    std::fs::create_dir_all(&release_dir).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_amlspec"), release_dir.join("amlspec")).unwrap();
+    crate::cli::common::copy_dir(&repo_root().join("specs"), &dir.path().join("specs"));
+    for file in ["README.md", "LICENSE"] {
+        std::fs::copy(repo_root().join(file), dir.path().join(file)).unwrap();
+    }
+    let smoke = build_step(&release, "Smoke test", target, "Linux");
+    let out = run_bash(&smoke, dir.path(), &version);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
+    assert!(stdout.contains("Plan: 9 to create"), "{stdout}");
+    let package = build_step(&release, "Package", target, "Linux");
+    let out = run_bash(&package, dir.path(), &version);
+    assert!(out.status.success(), "{out:?}");
+    let name = format!("amlspec-{version}-{target}");
+    let archive = dir.path().join(format!("{name}.tar.gz"));
+    let listing = std::process::Command::new("tar")
+        .arg("tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    for file in ["amlspec", "README.md", "LICENSE"] {
+        assert!(
+            listing.lines().any(|l| l == format!("{name}/{file}")),
+            "{listing}"
+        );
+    }
+    // The sum file checks the archive it names.
+    let out = std::process::Command::new("shasum")
+        .args(["-a", "256", "-c"])
+        .arg(format!("{name}.tar.gz.sha256"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
 }
