@@ -929,4 +929,70 @@ mod link_tests {
             "{error}"
         );
     }
+
+    /// `count` links in `links/`, each to the same plain folder `target/` (no loop).
+    fn folder_links(count: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("snap");
+        fs::create_dir_all(root.join("target")).unwrap();
+        fs::write(root.join("target/f"), "x").unwrap();
+        fs::create_dir_all(root.join("links")).unwrap();
+        for i in 0..count {
+            symlink("../target", root.join(format!("links/l{i:05}"))).unwrap();
+        }
+        (dir, root)
+    }
+
+    #[test]
+    fn exactly_the_bound_of_folder_links_is_followed_and_one_more_is_refused() {
+        let (_dir, root) = folder_links(MAX_FOLLOWED_FOLDER_LINKS);
+        let snapshot = snapshot(&root).unwrap();
+        assert_eq!(snapshot.files.len(), MAX_FOLLOWED_FOLDER_LINKS + 1);
+        let (_dir, root) = folder_links(MAX_FOLLOWED_FOLDER_LINKS + 1);
+        let error = super::snapshot(&root).unwrap_err();
+        assert!(
+            matches!(error, SnapshotError::TooManyLinks { .. }),
+            "{error}"
+        );
+    }
+
+    /// Up to ten problems are named; beyond, the rest are counted.
+    #[test]
+    fn ten_link_problems_are_all_named_and_eleven_name_ten_and_count_one() {
+        let links: Vec<(String, String)> = (0..11)
+            .map(|i| (format!("d{i:02}"), format!("missing{i:02}")))
+            .collect();
+        let as_refs = |n: usize| -> Vec<(&str, &str)> {
+            links[..n]
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect()
+        };
+        let (_dir, root) = folder(&BASE, &as_refs(MAX_LINKS_SHOWN));
+        let message = snapshot(&root).unwrap_err().to_string();
+        assert!(message.contains("`d09` -> `missing09`"), "{message}");
+        assert!(!message.contains("more"), "{message}");
+        let (_dir, root) = folder(&BASE, &as_refs(MAX_LINKS_SHOWN + 1));
+        let message = snapshot(&root).unwrap_err().to_string();
+        assert!(message.contains("`d09` -> `missing09`"), "{message}");
+        assert!(!message.contains("`d10`"), "{message}");
+        assert!(
+            message.contains("does not exist, and 1 more; list them"),
+            "{message}"
+        );
+    }
+
+    /// The error names the ignore file once, then says what is wrong with it.
+    #[test]
+    fn an_invalid_ignore_file_is_named_once() {
+        let (_dir, root) = folder(&with(&[(".amlignore", "ok.txt\n[z-a]\n")]), &[]);
+        let message = snapshot(&root).unwrap_err().to_string();
+        let name = root.join(".amlignore").display().to_string();
+        assert_eq!(message.matches(&name).count(), 1, "{message}");
+        let (head, why) = message
+            .split_once("is not valid in an ignore file: ")
+            .unwrap();
+        assert!(head.contains(&name), "{message}");
+        assert!(why.contains("[z-a]"), "{message}");
+    }
 }
