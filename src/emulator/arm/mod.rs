@@ -4,6 +4,7 @@
 
 mod assets;
 mod jobs;
+mod locations;
 mod ml;
 mod operations;
 mod resources;
@@ -356,6 +357,18 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
             resources::resource_group(world, ctx, req, &n[1], &n[3])
         }
         ["subscriptions", _, "operationresults", _] => operations::location(world, ctx, req, &n[3]),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.machinelearningservices",
+            "locations",
+            _,
+            what,
+        ] => match locations::Question::from_segment(what) {
+            Some(question) => locations::answer(world, ctx, req, &n[1], &n[5], question),
+            None => Err(no_route(req)),
+        },
         ["subscriptions", _, "providers", _, "locations", _, _, _] => {
             if s[6].contains("result") {
                 operations::location(world, ctx, req, &n[7])
