@@ -765,3 +765,105 @@ async fn over_tls_the_certificate_names_acr_hosts() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// skopeo (containers/image, Debian's package) inspects emulated images as it does ACR's:
+/// right credentials succeed with the digest the emulator reports, a wrong password and a
+/// missing tag fail with the registry's errors. The registry is served as `localhost`
+/// (skopeo resolves host names itself; `localhost` is the one name every system resolves
+/// to the loopback address and the self-signed certificate names), over verified TLS.
+/// Needs skopeo (`apt-get install skopeo`; AMLSPEC_SKOPEO names another binary):
+/// `cargo test --test integration skopeo -- --ignored`.
+#[tokio::test]
+#[ignore = "needs skopeo (apt-get install skopeo); run with `cargo test -- --ignored skopeo`"]
+async fn skopeo_inspects_emulated_images_as_on_acr() {
+    let skopeo = std::env::var("AMLSPEC_SKOPEO").unwrap_or_else(|_| "skopeo".to_string());
+    let found = tokio::process::Command::new(&skopeo)
+        .arg("--version")
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{skopeo}` does not run: apt-get install skopeo (or set AMLSPEC_SKOPEO)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let emu = start_emulator(EmulatorConfig {
+        tls: TlsConfig::SelfSigned {
+            write_ca_to: Some(certs.join("ca.crt")),
+        },
+        ..explicit()
+    })
+    .await;
+    let mut registry = seed();
+    registry.host = "localhost".into();
+    let info = emu.admin().add_registry(registry).unwrap();
+    let port = emu.addr().port();
+    let auth_file = dir.path().join("auth.json");
+    std::fs::write(&auth_file, "{}").unwrap();
+
+    let inspect = |image: &str, creds: Option<&str>| {
+        let mut cmd = tokio::process::Command::new(&skopeo);
+        cmd.arg("inspect")
+            .arg("--retry-times=0")
+            .arg(format!("--cert-dir={}", certs.display()))
+            .arg(format!("--authfile={}", auth_file.display()))
+            // Nothing from the user's containers configuration.
+            .env("REGISTRY_AUTH_FILE", &auth_file)
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                dir.path().join("registries.conf"),
+            )
+            .env("HOME", dir.path())
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy");
+        match creds {
+            Some(c) => cmd.arg(format!("--creds={c}")),
+            None => cmd.arg("--no-creds"),
+        };
+        cmd.arg(format!("docker://localhost:{port}/{image}"));
+        async move {
+            let out = cmd.output().await.expect("skopeo runs");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+
+    let (ok, stdout, stderr) = inspect("team/app:1.0", Some("myregistry:right-password")).await;
+    assert!(ok, "skopeo inspect failed: {stderr}");
+    let inspected: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        inspected["Digest"],
+        info.repositories["team/app"]["1.0"].as_str()
+    );
+    assert_eq!(inspected["Os"], "linux");
+    assert_eq!(inspected["Architecture"], "amd64");
+
+    // The user limited to team/app can read it, and nothing else.
+    let (ok, _, stderr) = inspect("team/app:1.0", Some("teamtoken:team-password")).await;
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = inspect("secret/base:v1", Some("teamtoken:team-password")).await;
+    assert!(!ok);
+    assert!(stderr.contains("authentication required"), "{stderr}");
+
+    let (ok, _, stderr) = inspect("team/app:1.0", Some("myregistry:wrong-password")).await;
+    assert!(!ok, "a wrong password must fail");
+    assert!(
+        stderr.contains("unauthorized") && stderr.contains("aka.ms/acr/authorization"),
+        "ACR's words: {stderr}"
+    );
+
+    let (ok, _, stderr) = inspect("team/app:nope", Some("myregistry:right-password")).await;
+    assert!(!ok, "a missing tag must fail");
+    assert!(stderr.contains("manifest unknown"), "{stderr}");
+
+    let (ok, _, stderr) = inspect("team/app:1.0", None).await;
+    assert!(!ok, "no anonymous pull");
+    assert!(stderr.contains("authentication required"), "{stderr}");
+}
