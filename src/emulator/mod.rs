@@ -5,9 +5,11 @@
 //! Input: an [`EmulatorConfig`]; output: a loopback HTTP(S) server and an [`Emulator`]
 //! handle. It imports nothing from the client side of the crate.
 //!
-//! One port serves everything: ARM (`/subscriptions/...`), tokens (`/{tenant}/oauth2/v2.0/token`),
-//! discovery documents, cloud metadata (`/metadata/endpoints`), admin (`/admin/...`) and blob
-//! (Host `{account}.blob.{storage suffix}`, or path-style `/{account}/{container}/...`).
+//! One port serves everything: ARM (`/subscriptions/...`, regional VM sizes and quotas
+//! among it), tokens (`/{tenant}/oauth2/v2.0/token`), discovery documents, cloud metadata
+//! (`/metadata/endpoints`), admin (`/admin/...`), blob (Host `{account}.blob.{storage
+//! suffix}`, or path-style `/{account}/{container}/...`) and container registries (Host
+//! `{registry host}`, `/v2/...` and `/oauth2/token`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), amlspec::emulator::EmulatorError> {
@@ -371,7 +373,28 @@ impl Emulator {
         &self.shared.admin_key
     }
 
-    /// Controls: faults, stepping, clock, job failure, token expiry.
+    /// Base URL of a container registry served here: `{scheme}://{host}:{port}`, no
+    /// trailing slash. Connect to [`Emulator::addr`] and send this host name (TLS: as
+    /// SNI too; the self-signed certificate names `*.azurecr.io` and the hosts of
+    /// [`EmulatorConfig::registries`]); [`Emulator::reqwest_client_builder`] does both.
+    pub fn registry_endpoint(&self, host: &str) -> String {
+        format!(
+            "{}://{}:{}",
+            self.shared.scheme,
+            registry::host_key(host),
+            self.addr.port()
+        )
+    }
+
+    /// Whether a registry is served under `host` (any case, with or without port).
+    pub fn serves_registry(&self, host: &str) -> bool {
+        self.shared
+            .world
+            .lock()
+            .is_ok_and(|w| w.registries.knows(host))
+    }
+
+    /// Controls: faults, stepping, clock, job failure, token expiry, capacity, registries.
     pub fn admin(&self) -> Admin {
         Admin {
             shared: self.shared.clone(),

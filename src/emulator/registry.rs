@@ -57,6 +57,8 @@ pub struct RegistrySeed {
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryUser {
     pub username: String,
+    /// Read from seeds, never written out.
+    #[serde(skip_serializing)]
     pub password: String,
     /// Repositories this user may pull; `None`: every repository.
     #[serde(default)]

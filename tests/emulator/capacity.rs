@@ -129,6 +129,7 @@ async fn wrong_api_version_and_missing_auth_are_refused_as_arm_does() {
         r.expect(400);
         assert_eq!(r.error_code(), "NoRegisteredProviderFound");
         assert!(r.text.contains("2026-07-01"), "{}", r.text);
+        assert!(r.text.contains("location 'westeurope'"), "{}", r.text);
 
         let r = env.get(&format!("{path}?x=1&api-version=")).await;
         assert_eq!(r.status, 400, "{}", r.text);

@@ -58,12 +58,9 @@ async fn registry(config: EmulatorConfig) -> Reg {
     let emu = start_emulator(config).await;
     emu.admin().add_registry(seed()).unwrap();
     let http = emu.reqwest_client_builder().build().unwrap();
-    let scheme = if emu.ca_cert_pem().is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let base = format!("{scheme}://{HOST}:{}", emu.addr().port());
+    let base = emu.registry_endpoint(HOST);
+    assert!(emu.serves_registry("MyRegistry.azurecr.io:443"));
+    assert!(!emu.serves_registry("other.azurecr.io"));
     Reg { emu, http, base }
 }
 
