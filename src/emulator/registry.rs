@@ -731,7 +731,7 @@ fn token_endpoint(world: &World, registry: &Registry, req: &RegistryReq<'_>) -> 
         && host_key(service) != registry.host
     {
         return registry_reply(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             Some(error_body(
                 "UNAUTHORIZED",
                 &format!(

@@ -181,6 +181,14 @@ async fn the_token_endpoint_takes_basic_and_refuses_a_wrong_password() {
         )
         .await;
     assert_eq!(r.status(), 401, "no anonymous pull");
+    let r = reg
+        .send(
+            Method::GET,
+            "/oauth2/token?service=other.azurecr.io&scope=repository:team/app:pull",
+            Some(&basic("myregistry", "right-password")),
+        )
+        .await;
+    assert_eq!(r.status(), 401, "a token for another registry's service");
 }
 
 #[tokio::test]
