@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{
-    BlobBackend, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    BlobBackend, Capacity, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_STORAGE_SUFFIX, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, Emulator, EmulatorConfig,
     FaultRule, ServicePrincipal, SimMode, SimTimings, TlsConfig,
 };
@@ -75,7 +75,7 @@ pub struct EmulatorArgs {
     /// Access token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime: u64,
-    /// Fault rule, repeatable: KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token][,path=TEXT][,method=M]
+    /// Fault rule, repeatable: KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token|registry][,path=TEXT][,method=M]
     /// with KIND latency:MS[:JITTER_MS], throttle[:RETRY_AFTER], error:500|503, drop, fail-lro, expired-token.
     #[arg(long = "fault", value_name = "SPEC", value_parser = FaultRule::parse)]
     pub faults: Vec<FaultRule>,
@@ -110,6 +110,46 @@ pub struct EmulatorArgs {
     /// Azurite account key (base64).
     #[arg(long, requires = "azurite_endpoint")]
     pub azurite_key: Option<String>,
+    /// A VM size the region does not offer, repeatable: LOCATION:SIZE
+    /// (e.g. `westeurope:Standard_NC6s_v3`).
+    #[arg(long = "vm-size-unavailable", value_name = "LOCATION:SIZE", value_parser = parse_location_size)]
+    pub vm_sizes_unavailable: Vec<(String, String)>,
+    /// A VM family's dedicated-vCPU limit in a region, repeatable: LOCATION:FAMILY=LIMIT
+    /// (e.g. `westeurope:standardNCASv3_T4Family=8`). Default 48 per family.
+    #[arg(long = "family-quota", value_name = "LOCATION:FAMILY=LIMIT", value_parser = parse_family_quota)]
+    pub family_quotas: Vec<(String, String, u64)>,
+    /// A region's total dedicated-vCPU limit, repeatable: LOCATION=LIMIT. Default 100.
+    #[arg(long = "total-cores-quota", value_name = "LOCATION=LIMIT", value_parser = parse_total_cores)]
+    pub total_cores_quotas: Vec<(String, u64)>,
+}
+
+fn parse_location_size(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((location, size)) if !location.is_empty() && !size.is_empty() => {
+            Ok((location.to_string(), size.to_string()))
+        }
+        _ => Err(format!("`{value}`: expected LOCATION:SIZE")),
+    }
+}
+
+fn parse_family_quota(value: &str) -> Result<(String, String, u64), String> {
+    let bad = || format!("`{value}`: expected LOCATION:FAMILY=LIMIT");
+    let (location, rest) = value.split_once(':').ok_or_else(bad)?;
+    let (family, limit) = rest.split_once('=').ok_or_else(bad)?;
+    let limit = limit.parse().map_err(|_| bad())?;
+    if location.is_empty() || family.is_empty() {
+        return Err(bad());
+    }
+    Ok((location.to_string(), family.to_string(), limit))
+}
+
+fn parse_total_cores(value: &str) -> Result<(String, u64), String> {
+    let bad = || format!("`{value}`: expected LOCATION=LIMIT");
+    let (location, limit) = value.split_once('=').ok_or_else(bad)?;
+    if location.is_empty() {
+        return Err(bad());
+    }
+    Ok((location.to_string(), limit.parse().map_err(|_| bad())?))
 }
 
 impl EmulatorArgs {
@@ -141,7 +181,20 @@ impl EmulatorArgs {
             azurite_endpoint,
             azurite_account,
             azurite_key,
+            vm_sizes_unavailable,
+            family_quotas,
+            total_cores_quotas,
         } = self.clone();
+        let mut capacity = Capacity::default();
+        for (location, size) in &vm_sizes_unavailable {
+            capacity.set_available(location, size, false);
+        }
+        for (location, family, limit) in &family_quotas {
+            capacity.set_family_limit(location, family, *limit);
+        }
+        for (location, limit) in &total_cores_quotas {
+            capacity.set_total_cores_limit(location, *limit);
+        }
         let files = state.clone().unwrap_or_else(|| files.to_path_buf());
         let tls = match (tls_cert, tls_key, tls_self_signed) {
             (Some(cert), Some(key), _) => TlsConfig::Files { cert, key },
@@ -191,6 +244,8 @@ impl EmulatorArgs {
             page_size,
             blob_backend,
             admin_key_file: Some(files.join("admin-key")),
+            capacity,
+            registries: Vec::new(),
         }
     }
 

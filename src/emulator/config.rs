@@ -85,8 +85,9 @@ pub enum TlsConfig {
     None,
     /// PEM files given by the user.
     Files { cert: PathBuf, key: PathBuf },
-    /// A fresh CA and server certificate for 127.0.0.1, localhost and
-    /// `*.blob.{storage suffix}`; the CA certificate is written to `write_ca_to` if set.
+    /// A fresh CA and server certificate for 127.0.0.1, localhost,
+    /// `*.blob.{storage suffix}`, `*.azurecr.io` and the hosts of
+    /// [`EmulatorConfig::registries`]; the CA certificate is written to `write_ca_to` if set.
     SelfSigned { write_ca_to: Option<PathBuf> },
 }
 
@@ -133,6 +134,12 @@ pub struct EmulatorConfig {
     /// as `x-amlspec-admin-key`; `None` writes it nowhere (in-process users have
     /// [`super::Emulator::admin_key`] and the [`super::Admin`] handle).
     pub admin_key_file: Option<PathBuf>,
+    /// VM sizes offered and quota limits per region (`locations/{location}/vmSizes`,
+    /// `usages`, `quotas`); [`super::Admin`] changes them while running.
+    pub capacity: super::capacity::Capacity,
+    /// Container registries to serve from the start; more can be added through
+    /// [`super::Admin::add_registry`]. Their hosts are also in the self-signed certificate.
+    pub registries: Vec<super::registry::RegistrySeed>,
 }
 
 impl Default for EmulatorConfig {
@@ -159,6 +166,8 @@ impl Default for EmulatorConfig {
             page_size: 100,
             blob_backend: BlobBackend::Local,
             admin_key_file: None,
+            capacity: Default::default(),
+            registries: Vec::new(),
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum FaultTarget {
     Arm,
     Blob,
     Token,
+    /// Container registries (`/v2/...`, `/oauth2/token` on a registry host).
+    Registry,
 }
 
 /// A fault plus when it applies.
@@ -99,7 +101,7 @@ impl FaultRule {
         self
     }
 
-    /// Parses the CLI form `KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token][,path=TEXT][,method=M]`.
+    /// Parses the CLI form `KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token|registry][,path=TEXT][,method=M]`.
     /// Kinds: `latency:FIXED_MS[:JITTER_MS]`, `throttle[:RETRY_AFTER]`, `error:500|503`,
     /// `drop`, `fail-lro`, `expired-token`.
     pub fn parse(spec: &str) -> Result<FaultRule, String> {
@@ -160,8 +162,13 @@ impl FaultRule {
                         "arm" => FaultTarget::Arm,
                         "blob" => FaultTarget::Blob,
                         "token" => FaultTarget::Token,
+                        "registry" => FaultTarget::Registry,
                         "any" => FaultTarget::Any,
-                        _ => return Err(format!("on={v}: expected arm, blob, token or any")),
+                        _ => {
+                            return Err(format!(
+                                "on={v}: expected arm, blob, token, registry or any"
+                            ));
+                        }
                     }
                 }
                 "path" => rule.path_contains = Some(v.to_string()),

@@ -5,9 +5,11 @@
 //! Input: an [`EmulatorConfig`]; output: a loopback HTTP(S) server and an [`Emulator`]
 //! handle. It imports nothing from the client side of the crate.
 //!
-//! One port serves everything: ARM (`/subscriptions/...`), tokens (`/{tenant}/oauth2/v2.0/token`),
-//! discovery documents, cloud metadata (`/metadata/endpoints`), admin (`/admin/...`) and blob
-//! (Host `{account}.blob.{storage suffix}`, or path-style `/{account}/{container}/...`).
+//! One port serves everything: ARM (`/subscriptions/...`, regional VM sizes and quotas
+//! among it), tokens (`/{tenant}/oauth2/v2.0/token`), discovery documents, cloud metadata
+//! (`/metadata/endpoints`), admin (`/admin/...`), blob (Host `{account}.blob.{storage
+//! suffix}`, or path-style `/{account}/{container}/...`) and container registries (Host
+//! `{registry host}`, `/v2/...` and `/oauth2/token`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), amlspec::emulator::EmulatorError> {
@@ -37,11 +39,13 @@ mod arm;
 mod auth;
 mod azurite;
 mod blob;
+mod capacity;
 pub mod cli;
 mod config;
 mod faults;
 mod model;
 pub mod openapi;
+mod registry;
 mod reply;
 mod runs;
 mod server;
@@ -55,12 +59,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use admin::{ADMIN_KEY_HEADER, Admin, AdminError};
+pub use capacity::{Capacity, RegionOverrides, VmSize, normalize_location};
 pub use config::{
     BlobBackend, DEFAULT_CLI_PORT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_STORAGE_SUFFIX, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, EmulatorConfig,
     FederatedCredential, ServicePrincipal, SimMode, SimTimings, TlsConfig,
 };
 pub use faults::{Fault, FaultRule, FaultTarget};
+pub use registry::{OCI_MANIFEST, RegistryInfo, RegistrySeed, RegistryUser, RepositorySeed};
 
 use faults::FaultState;
 pub use store::StoreError;
@@ -98,6 +104,8 @@ pub enum EmulatorError {
     },
     #[error("TLS setup failed: {message}")]
     Tls { message: String },
+    #[error("invalid registry in the configuration: {message}")]
+    Registry { message: String },
     #[error("the configuration names no service principal")]
     NoPrincipal,
     #[error("failed to write the admin key to `{path}`")]
@@ -131,7 +139,16 @@ impl Emulator {
             Some(dir) => store::Store::open(dir)?,
             None => store::Store::in_memory(),
         };
-        let world = World::new(store)?;
+        let mut world = World::new(store)?;
+        world.capacity = config.capacity.clone();
+        for seed in &config.registries {
+            world
+                .registries
+                .seed(seed.clone())
+                .map_err(|e| EmulatorError::Registry {
+                    message: e.to_string(),
+                })?;
+        }
         world::make_durable(world.durability_point())?;
         std::thread::spawn(openapi::prewarm);
         let listener = TcpListener::bind(config.bind).map_err(|source| EmulatorError::Bind {
@@ -154,7 +171,9 @@ impl Emulator {
             TlsConfig::None => None,
             TlsConfig::Files { cert, key } => Some(tls::from_files(cert, key)?),
             TlsConfig::SelfSigned { write_ca_to } => {
-                let m = tls::self_signed(&config.storage_suffix)?;
+                let registry_hosts: Vec<String> =
+                    config.registries.iter().map(|r| r.host.clone()).collect();
+                let m = tls::self_signed(&config.storage_suffix, &registry_hosts)?;
                 if let (Some(path), Some(pem)) = (write_ca_to, &m.ca_pem) {
                     store::write_private(path, pem.as_bytes()).map_err(|source| {
                         EmulatorError::WriteCa {
@@ -323,15 +342,17 @@ impl Emulator {
     }
 
     /// A reqwest client builder ready for this emulator: trusts its CA (self-signed TLS),
-    /// bypasses proxies, and resolves `localhost`, `127.0.0.1` and every
-    /// `{account}.blob.{storage suffix}` name to the emulator's address; any other name
-    /// fails to resolve, so nothing leaves the machine.
+    /// bypasses proxies, and resolves `localhost`, `127.0.0.1`, every
+    /// `{account}.blob.{storage suffix}` name and every registry host the emulator serves
+    /// (at the time of the lookup) to the emulator's address; any other name fails to
+    /// resolve, so nothing leaves the machine.
     pub fn reqwest_client_builder(&self) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .dns_resolver(std::sync::Arc::new(LoopbackResolver {
                 addr: self.addr,
                 suffix: format!(".{}", self.shared.config.storage_suffix),
+                shared: self.shared.clone(),
             }));
         if let Some(pem) = &self.ca_pem
             && let Ok(cert) = reqwest::Certificate::from_pem(pem.as_bytes())
@@ -352,7 +373,28 @@ impl Emulator {
         &self.shared.admin_key
     }
 
-    /// Controls: faults, stepping, clock, job failure, token expiry.
+    /// Base URL of a container registry served here: `{scheme}://{host}:{port}`, no
+    /// trailing slash. Connect to [`Emulator::addr`] and send this host name (TLS: as
+    /// SNI too; the self-signed certificate names `*.azurecr.io` and the hosts of
+    /// [`EmulatorConfig::registries`]); [`Emulator::reqwest_client_builder`] does both.
+    pub fn registry_endpoint(&self, host: &str) -> String {
+        format!(
+            "{}://{}:{}",
+            self.shared.scheme,
+            registry::host_key(host),
+            self.addr.port()
+        )
+    }
+
+    /// Whether a registry is served under `host` (any case, with or without port).
+    pub fn serves_registry(&self, host: &str) -> bool {
+        self.shared
+            .world
+            .lock()
+            .is_ok_and(|w| w.registries.knows(host))
+    }
+
+    /// Controls: faults, stepping, clock, job failure, token expiry, capacity, registries.
     pub fn admin(&self) -> Admin {
         Admin {
             shared: self.shared.clone(),
@@ -413,12 +455,20 @@ impl Emulator {
 struct LoopbackResolver {
     addr: SocketAddr,
     suffix: String,
+    shared: Arc<Shared>,
 }
 
 impl reqwest::dns::Resolve for LoopbackResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        let ours = host == "localhost" || host == "127.0.0.1" || host.ends_with(&self.suffix);
+        let ours = host == "localhost"
+            || host == "127.0.0.1"
+            || host.ends_with(&self.suffix)
+            || self
+                .shared
+                .world
+                .lock()
+                .is_ok_and(|w| w.registries.knows(&host));
         let addr = self.addr;
         Box::pin(async move {
             if ours {

@@ -44,6 +44,8 @@ enum Surface {
     Blob {
         path_style: bool,
     },
+    /// A container registry, by Host header.
+    Registry,
     Unknown,
 }
 
@@ -65,6 +67,11 @@ fn classify(shared: &Shared, host: &str, segs: &[String]) -> Surface {
     }
     let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    // Only registry paths look the host up, so other requests never wait on the state.
+    let registry_path = matches!(l.as_slice(), ["v2", ..] | ["oauth2", "token"]);
+    if registry_path && shared.world.lock().is_ok_and(|w| w.registries.knows(host)) {
+        return Surface::Registry;
+    }
     match l.as_slice() {
         ["admin", ..] => Surface::Admin,
         ["metadata", "endpoints"] => Surface::Metadata,
@@ -99,6 +106,7 @@ fn fault_target(surface: Surface) -> Option<FaultTarget> {
     match surface {
         Surface::Admin => None,
         Surface::Blob { .. } => Some(FaultTarget::Blob),
+        Surface::Registry => Some(FaultTarget::Registry),
         Surface::Token { .. } | Surface::OpenId | Surface::InstanceDiscovery | Surface::Jwks => {
             Some(FaultTarget::Token)
         }
@@ -203,6 +211,7 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
                 *traffic.blob.entry(method).or_default() += 1;
                 traffic.blob_bytes_in += body.len() as u64;
             }
+            Surface::Registry => *traffic.registry.entry(method).or_default() += 1,
             _ => {}
         }
     }
@@ -394,6 +403,18 @@ fn dispatch_locked(shared: &Shared, world: &mut World, incoming: Incoming) -> (R
             let _ = world.advance(config);
             blob::handle(world, config, &base, &breq, &request_id)
         }
+        Surface::Registry => super::registry::handle(
+            world,
+            &super::registry::RegistryReq {
+                method: &method,
+                host: &host,
+                base: &base,
+                segs: &segs,
+                query: &query,
+                headers: &headers,
+                body: &body,
+            },
+        ),
         Surface::Unknown => ArmError::new(
             StatusCode::NOT_FOUND,
             "NotFound",

@@ -17,7 +17,15 @@ pub(crate) struct Material {
     pub ca_pem: Option<String>,
 }
 
-pub(crate) fn self_signed(storage_suffix: &str) -> Result<Material, EmulatorError> {
+/// Registry names every self-signed certificate covers: Azure Container Registry's. The
+/// CA is made fresh at each start and its key never leaves the process, so only clients
+/// that chose to trust this emulator accept these names from it.
+const REGISTRY_WILDCARDS: [&str; 1] = ["*.azurecr.io"];
+
+pub(crate) fn self_signed(
+    storage_suffix: &str,
+    registry_hosts: &[String],
+) -> Result<Material, EmulatorError> {
     let err = |e: rcgen::Error| EmulatorError::Tls {
         message: e.to_string(),
     };
@@ -36,12 +44,25 @@ pub(crate) fn self_signed(storage_suffix: &str) -> Result<Material, EmulatorErro
     let issuer = Issuer::new(ca_params, ca_key);
 
     let host = storage_suffix.split(':').next().unwrap_or(storage_suffix);
-    let names = vec![
+    let mut names = vec![
         "localhost".to_string(),
         format!("*.blob.{host}"),
         format!("*.dfs.{host}"),
         host.to_string(),
     ];
+    names.extend(REGISTRY_WILDCARDS.iter().map(|w| w.to_string()));
+    for registry in registry_hosts {
+        let name = super::registry::host_key(registry);
+        let covered = names.iter().any(|n| {
+            *n == name
+                || n.strip_prefix("*.").is_some_and(|suffix| {
+                    name.split_once('.').is_some_and(|(_, rest)| rest == suffix)
+                })
+        });
+        if !covered {
+            names.push(name);
+        }
+    }
     let mut params = CertificateParams::new(names).map_err(err)?;
     params
         .subject_alt_names

@@ -38,6 +38,8 @@ pub struct Traffic {
     pub arm: std::collections::BTreeMap<String, u64>,
     pub blob: std::collections::BTreeMap<String, u64>,
     pub blob_bytes_in: u64,
+    /// Requests answered by the container registries, by method.
+    pub registry: std::collections::BTreeMap<String, u64>,
 }
 
 impl Traffic {
@@ -85,6 +87,10 @@ pub(crate) struct World {
     /// of checking it. Expiry, revocation, tenant and audience are still checked on
     /// every request.
     verified_token: RefCell<Option<(String, Claims)>>,
+    /// VM sizes and quotas per region (settings, not durable state).
+    pub capacity: super::capacity::Capacity,
+    /// Container registries by host (settings, not durable state).
+    pub registries: super::registry::Registries,
 }
 
 pub(crate) const JOB_TERMINAL: [&str; 3] = ["Completed", "Failed", "Canceled"];
@@ -135,6 +141,8 @@ impl World {
             revocations: Vec::new(),
             active,
             verified_token: RefCell::new(None),
+            capacity: Default::default(),
+            registries: Default::default(),
         })
     }
 

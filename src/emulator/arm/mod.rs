@@ -4,6 +4,7 @@
 
 mod assets;
 mod jobs;
+mod locations;
 mod ml;
 mod operations;
 mod resources;
@@ -171,6 +172,16 @@ fn check_api_version(req: &Req, namespace: &str, type_name: &str) -> Result<Stri
         return Ok(v.to_string());
     }
     let list = accepted.join(", ");
+    // Location-scoped types (`locations/{location}/vmSizes`) name their location.
+    let location = req
+        .segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))
+        .and_then(|p| req.segs.get(p + 2..p + 4))
+        .filter(|pair| pair[0].eq_ignore_ascii_case("locations"))
+        .map_or("global".to_string(), |pair| {
+            super::capacity::normalize_location(&pair[1])
+        });
     if namespace.eq_ignore_ascii_case("Microsoft.Resources") {
         Err(ArmError::bad_request(
             "InvalidApiVersionParameter",
@@ -180,7 +191,7 @@ fn check_api_version(req: &Req, namespace: &str, type_name: &str) -> Result<Stri
         Err(ArmError::bad_request(
             "NoRegisteredProviderFound",
             format!(
-                "No registered resource provider found for location 'global' and API version '{v}' for type '{type_name}'. The supported api-versions are '{list}'."
+                "No registered resource provider found for location '{location}' and API version '{v}' for type '{type_name}'. The supported api-versions are '{list}'."
             ),
         ))
     }
@@ -356,6 +367,18 @@ fn route(world: &mut World, ctx: &Ctx<'_>, req: &Req) -> Result<Reply, ArmError>
             resources::resource_group(world, ctx, req, &n[1], &n[3])
         }
         ["subscriptions", _, "operationresults", _] => operations::location(world, ctx, req, &n[3]),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.machinelearningservices",
+            "locations",
+            _,
+            what,
+        ] => match locations::Question::from_segment(what) {
+            Some(question) => locations::answer(world, ctx, req, &n[1], &n[5], question),
+            None => Err(no_route(req)),
+        },
         ["subscriptions", _, "providers", _, "locations", _, _, _] => {
             if s[6].contains("result") {
                 operations::location(world, ctx, req, &n[7])
