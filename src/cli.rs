@@ -181,6 +181,9 @@ pub struct PlanArgs {
     pub specs: SpecArgs,
 
     #[command(flatten)]
+    pub preflight: PreflightArgs,
+
+    #[command(flatten)]
     pub azure: AzureArgs,
 }
 
@@ -222,6 +225,9 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub specs: SpecArgs,
+
+    #[command(flatten)]
+    pub preflight: PreflightArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
@@ -303,6 +309,7 @@ impl ApplyArgs {
             format,
             operation_timeout,
             specs,
+            preflight,
             azure,
         } = self;
         ApplySettings {
@@ -315,6 +322,7 @@ impl ApplyArgs {
             grace: STOP_GRACE,
             targets,
             load: specs.load_options(),
+            preflight: preflight.preflight(),
             connection: azure.settings("apply", matches),
         }
     }
@@ -341,6 +349,48 @@ impl SpecArgs {
             allow_outside_repo: self.allow_outside_repo,
             allow_secret_files: self.allow_secret_files,
             allow_unset: false,
+        }
+    }
+}
+
+/// The preflight checks plan makes (plan and apply).
+#[derive(Debug, Clone, Args)]
+pub struct PreflightArgs {
+    /// Skip preflight checks: all of them, or those named (`--skip-preflight=quota`,
+    /// `--skip-preflight=image,vm-size`). Preflight asks Azure, with one request per
+    /// distinct question, whether each new cluster's VM size is offered in its region,
+    /// whether its vCPUs fit the quota, and whether each environment's image can be
+    /// pulled with the credentials given.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "CHECK",
+        num_args = 0..,
+        require_equals = true,
+        value_delimiter = ','
+    )]
+    pub skip_preflight: Option<Vec<PreflightCheck>>,
+}
+
+/// One preflight check, as `--skip-preflight` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreflightCheck {
+    Image,
+    VmSize,
+    Quota,
+}
+
+impl PreflightArgs {
+    fn preflight(&self) -> crate::observe::Preflight {
+        let Some(skipped) = &self.skip_preflight else {
+            return crate::observe::Preflight::ALL;
+        };
+        // `--skip-preflight` alone skips everything.
+        let skips = |check| skipped.is_empty() || skipped.contains(&check);
+        crate::observe::Preflight {
+            images: !skips(PreflightCheck::Image),
+            vm_sizes: !skips(PreflightCheck::VmSize),
+            quotas: !skips(PreflightCheck::Quota),
         }
     }
 }
@@ -387,6 +437,7 @@ impl PlanArgs {
             targets,
             unmanaged,
             specs,
+            preflight,
             azure,
         } = self;
         PlanSettings {
@@ -397,6 +448,7 @@ impl PlanArgs {
             targets,
             unmanaged,
             load: specs.load_options(),
+            preflight: preflight.preflight(),
             connection: azure.settings("plan", matches),
         }
     }

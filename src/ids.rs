@@ -37,6 +37,15 @@ impl ResourceId {
         )
     }
 
+    /// What Azure ML offers in a region: `/subscriptions/{sub}/providers/
+    /// Microsoft.MachineLearningServices/locations/{location}/{what}` (`vmSizes`,
+    /// `usages`, `quotas`).
+    pub fn ml_location(subscription_id: &str, location: &str, what: &str) -> Self {
+        ResourceId(format!(
+            "/subscriptions/{subscription_id}/providers/Microsoft.MachineLearningServices/locations/{location}/{what}"
+        ))
+    }
+
     /// A child resource: `{self}/{kind}/{name}`.
     pub fn child(&self, kind: &str, name: &str) -> Self {
         ResourceId(format!("{}/{kind}/{name}", self.0))

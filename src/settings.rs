@@ -47,6 +47,8 @@ pub struct PlanSettings {
     /// Also list what the workspaces hold that no spec declares (`--unmanaged`).
     pub unmanaged: bool,
     pub load: LoadOptions,
+    /// The preflight checks to make (`--skip-preflight` leaves some out).
+    pub preflight: crate::observe::Preflight,
     pub connection: ConnectionSettings,
 }
 
@@ -74,6 +76,8 @@ pub struct ApplySettings {
     /// Apply only these addresses and what they need (`--target`).
     pub targets: Vec<String>,
     pub load: LoadOptions,
+    /// The preflight checks to make (`--skip-preflight` leaves some out).
+    pub preflight: crate::observe::Preflight,
     pub connection: ConnectionSettings,
 }
 

@@ -53,6 +53,7 @@ pub async fn run(settings: ApplySettings) -> std::io::Result<ExitCode> {
         paths,
         targets,
         settings.load,
+        settings.preflight,
         &settings.connection,
         &env,
         false,

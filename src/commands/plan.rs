@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::azure::client::ArmError;
+use crate::observe::Preflight;
 use crate::ops::prepare::{PrepareError, Prepared, Ready, prepare};
 use crate::plan::{self, Plan};
 use crate::render;
@@ -24,12 +25,21 @@ pub async fn run(settings: PlanSettings) -> std::io::Result<ExitCode> {
         targets,
         unmanaged,
         load,
+        preflight,
         connection,
     } = settings;
     let env = EnvVars::from_process();
     let annotate = format == PlanFormat::Github;
-    let Ok((mut plan, ready)) =
-        plan_and_inputs(paths, &targets, load, &connection, &env, annotate).await?
+    let Ok((mut plan, ready)) = plan_and_inputs(
+        paths,
+        &targets,
+        load,
+        preflight,
+        &connection,
+        &env,
+        annotate,
+    )
+    .await?
     else {
         return Ok(ExitCode::FAILURE);
     };
@@ -122,12 +132,13 @@ pub async fn plan_and_inputs(
     paths: Vec<std::path::PathBuf>,
     targets: &[String],
     load: LoadOptions,
+    preflight: Preflight,
     connection: &ConnectionSettings,
     env: &EnvVars,
     annotate: bool,
 ) -> std::io::Result<Result<(Plan, Ready), Failed>> {
     let specs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let Prepared { loaded, ready } = prepare(paths, load, connection, env).await;
+    let Prepared { loaded, ready } = prepare(paths, load, preflight, connection, env).await;
     super::print_problems(&loaded)?;
     if annotate {
         annotate_problems(&loaded)?;

@@ -56,6 +56,9 @@ pub struct LiveCompute {
     pub tags: BTreeMap<String, String>,
     pub provisioning_state: Option<String>,
     pub fingerprint: String,
+    /// Nodes it has now (its share of the family's vCPU usage): not part of the
+    /// fingerprint, as it moves on its own.
+    pub current_nodes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +176,7 @@ pub mod arm {
         pub vm_size: Option<String>,
         pub vm_priority: Option<String>,
         pub scale_settings: ScaleSettings,
+        pub current_node_count: Option<Value>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -305,6 +309,7 @@ impl LiveCompute {
         let p = body.properties;
         let aml = p.properties;
         let min_nodes = count(aml.scale_settings.min_node_count.as_ref());
+        let current_nodes = count(aml.current_node_count.as_ref());
         let max_nodes = count(aml.scale_settings.max_node_count.as_ref());
         let idle_seconds = aml
             .scale_settings
@@ -328,6 +333,7 @@ impl LiveCompute {
             tags,
             provisioning_state: p.provisioning_state,
             fingerprint,
+            current_nodes,
         }
     }
 }

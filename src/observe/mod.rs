@@ -8,6 +8,7 @@
 //! [`read_workspaces`] can run while the desired state (content hashes) is still being
 //! worked out, and [`read_children`] follows.
 
+pub mod capacity;
 pub mod inventory;
 pub mod live;
 
@@ -47,6 +48,39 @@ impl<T> Live<T> {
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub workspaces: Vec<ObservedWorkspace>,
+    /// The preflight checks asked for, and what they read.
+    pub preflight: Preflight,
+    /// What each subscription's region that holds clusters offers (for the VM size and
+    /// quota checks), one entry per distinct subscription and region.
+    pub regions: Vec<capacity::RegionCapacity>,
+}
+
+/// Which preflight checks plan makes (`--skip-preflight` leaves some or all out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preflight {
+    /// The environments' images can be pulled.
+    pub images: bool,
+    /// The clusters' VM sizes are offered in their region.
+    pub vm_sizes: bool,
+    /// The clusters' and jobs' vCPUs fit the quotas.
+    pub quotas: bool,
+}
+
+impl Preflight {
+    pub const ALL: Preflight = Preflight {
+        images: true,
+        vm_sizes: true,
+        quotas: true,
+    };
+    pub const NONE: Preflight = Preflight {
+        images: false,
+        vm_sizes: false,
+        quotas: false,
+    };
+
+    fn reads_regions(self) -> bool {
+        self.vm_sizes || self.quotas
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,11 +115,16 @@ pub enum WorkspaceRead {
     },
 }
 
-/// Read everything `desired` names: its workspaces, then their children.
-pub async fn observe(client: &ArmClient, desired: &Desired) -> Result<Observed, Vec<ArmError>> {
+/// Read everything `desired` names: its workspaces, then their children, and what the
+/// `preflight` checks need.
+pub async fn observe(
+    client: &ArmClient,
+    desired: &Desired,
+    preflight: Preflight,
+) -> Result<Observed, Vec<ArmError>> {
     let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
     let workspaces = read_workspaces(client, &ids).await?;
-    read_children(client, desired, workspaces).await
+    read_children(client, desired, workspaces, preflight).await
 }
 
 /// Read the workspaces `ids`, all at once. They need only their ids, so this can run
@@ -117,25 +156,36 @@ pub async fn read_workspaces(
 
 /// Read what each workspace of `desired` holds, given what [`read_workspaces`] found
 /// (aligned with `desired.workspaces`): every child of every workspace at once; none of
-/// a missing workspace.
+/// a missing workspace. What the `preflight` checks need is read at the same time.
 pub async fn read_children(
     client: &ArmClient,
     desired: &Desired,
     workspaces: Vec<WorkspaceRead>,
+    preflight: Preflight,
 ) -> Result<Observed, Vec<ArmError>> {
     assert_eq!(
         desired.workspaces.len(),
         workspaces.len(),
         "one read per desired workspace"
     );
-    let results = join_all(
+    let regions = if preflight.reads_regions() {
+        cluster_regions(desired, &workspaces)
+    } else {
+        Vec::new()
+    };
+    let regions = join_all(
+        regions
+            .iter()
+            .map(|(subscription, location)| capacity::read_region(client, subscription, location)),
+    );
+    let children = join_all(
         desired
             .workspaces
             .iter()
             .zip(workspaces)
             .map(|(ws, read)| observe_children(client, ws, read)),
-    )
-    .await;
+    );
+    let (regions, results) = futures::join!(regions, children);
     let mut observed = Vec::new();
     let mut errors = Vec::new();
     for result in results {
@@ -147,10 +197,36 @@ pub async fn read_children(
     if errors.is_empty() {
         Ok(Observed {
             workspaces: observed,
+            preflight,
+            regions,
         })
     } else {
         Err(errors)
     }
+}
+
+/// The distinct (subscription, region) pairs of the workspaces that declare clusters: a
+/// workspace's region as read, or as its spec gives it when it is to be created.
+fn cluster_regions(desired: &Desired, workspaces: &[WorkspaceRead]) -> Vec<(String, String)> {
+    let mut regions: Vec<(String, String)> = desired
+        .workspaces
+        .iter()
+        .zip(workspaces)
+        .filter(|(ws, _)| !ws.clusters.is_empty())
+        .filter_map(|(ws, read)| {
+            let location = match read {
+                WorkspaceRead::Present(live) => Some(live.location.as_str()),
+                WorkspaceRead::Missing { .. } => ws.spec.location.as_ref().map(|l| l.as_str()),
+            }?;
+            Some((
+                ws.spec.subscription_id.as_str().to_string(),
+                capacity::region_key(location),
+            ))
+        })
+        .collect();
+    regions.sort();
+    regions.dedup();
+    regions
 }
 
 /// A missing workspace holds nothing, so its children are not read. When it may be

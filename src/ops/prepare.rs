@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use crate::azure::client::ArmError;
 use crate::desired::{self, Desired, DesiredError};
 use crate::ids::ResourceId;
-use crate::observe::{self, Observed};
+use crate::observe::{self, Observed, Preflight};
 use crate::ops::connect::{ConnectError, Connection, connect};
 use crate::plan;
 use crate::settings::ConnectionSettings;
@@ -54,6 +54,7 @@ pub struct Prepared {
 pub async fn prepare(
     paths: Vec<PathBuf>,
     options: spec::LoadOptions,
+    preflight: Preflight,
     settings: &ConnectionSettings,
     env: &EnvVars,
 ) -> Prepared {
@@ -99,7 +100,7 @@ pub async fn prepare(
         let for_digest = desired.clone();
         let (manifest_digest, observed) = tokio::join!(
             blocking(move || plan::manifest_digest(&for_digest)),
-            observe::read_children(&connection.client, &desired, workspaces),
+            observe::read_children(&connection.client, &desired, workspaces, preflight),
         );
         tracing::info!(
             requests = connection.client.stats.requests.load(Ordering::Relaxed),

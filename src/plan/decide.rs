@@ -80,6 +80,7 @@ impl Draft {
             fingerprint,
             depends_on: self.depends_on,
             facts: None,
+            checks: Vec::new(),
         }
     }
 
@@ -1009,6 +1010,8 @@ mod tests {
                 codes: Vec::new(),
                 jobs: Vec::new(),
             }],
+            preflight: crate::observe::Preflight::NONE,
+            regions: Vec::new(),
         };
         let kinds = |plan: &crate::plan::Plan| -> Vec<Kind> {
             plan.resources().map(|r| r.kind.clone()).collect()

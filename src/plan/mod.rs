@@ -12,6 +12,7 @@
 //! managed and so never drift.
 
 mod decide;
+pub mod preflight;
 mod saved;
 pub mod step;
 mod target;
@@ -229,6 +230,10 @@ pub struct ResourceChange {
     /// What apply needs beyond the attributes, resolved from what was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<Facts>,
+    /// What preflight checked about it (a new cluster's VM size and quota, a job's
+    /// quota): each check, its outcome and what it found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<preflight::Check>,
 }
 
 /// Facts the executor needs, resolved by the plan from the spec and from Azure, so that
@@ -397,11 +402,15 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         .workspaces
         .iter()
         .zip(&observed.workspaces)
-        .map(|(d, o)| WorkspacePlan {
-            name: d.spec.name.to_string(),
-            resource_group: d.spec.resource_group.to_string(),
-            subscription_id: d.spec.subscription_id.as_str().to_string(),
-            resources: decide::workspace_plan(d, o, desired.allow_secret_files),
+        .map(|(d, o)| {
+            let mut resources = decide::workspace_plan(d, o, desired.allow_secret_files);
+            preflight::check_workspace(d, o, &observed.regions, observed.preflight, &mut resources);
+            WorkspacePlan {
+                name: d.spec.name.to_string(),
+                resource_group: d.spec.resource_group.to_string(),
+                subscription_id: d.spec.subscription_id.as_str().to_string(),
+                resources,
+            }
         })
         .collect();
     let mut summary = Summary::default();

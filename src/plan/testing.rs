@@ -42,6 +42,8 @@ pub fn observed(workspace: Live<LiveWorkspace>, clusters: Vec<Live<LiveCompute>>
             codes: Vec::new(),
             jobs: Vec::new(),
         }],
+        preflight: crate::observe::Preflight::NONE,
+        regions: Vec::new(),
     }
 }
 
@@ -57,6 +59,7 @@ pub fn live_cluster(vm_size: &str, min: u64, max: u64) -> LiveCompute {
         tags: BTreeMap::new(),
         provisioning_state: Some("Succeeded".into()),
         fingerprint: "c".into(),
+        current_nodes: Some(0),
     }
 }
 
@@ -96,5 +99,7 @@ pub fn nothing(desired: &Desired) -> Observed {
                 jobs: not_read(ws.jobs.len()),
             })
             .collect(),
+        preflight: crate::observe::Preflight::NONE,
+        regions: Vec::new(),
     }
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::redact::Redactor;
 use super::{escape_data, escape_property};
 use crate::diagnostic::escape as escape_text;
+use crate::plan::preflight::Outcome;
 use crate::plan::{
     Action, CodeDetail, Detail, Plan, ResourceChange, SpecLocation, Summary, Upload, WorkspacePlan,
 };
@@ -111,6 +112,7 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                 fingerprint,
                                 depends_on,
                                 facts,
+                                checks,
                             } = change;
                             ResourceChange {
                                 address: address.map_text(text),
@@ -137,6 +139,13 @@ pub fn redacted(plan: &Plan, redactor: &Redactor) -> Plan {
                                     redactor.redact_json(&mut value);
                                     serde_json::from_value(value).ok()
                                 }),
+                                checks: checks
+                                    .iter()
+                                    .map(|check| crate::plan::preflight::Check {
+                                        message: text(&check.message),
+                                        ..check.clone()
+                                    })
+                                    .collect(),
                             }
                         })
                         .collect(),
@@ -343,6 +352,16 @@ fn attribute_lines(change: &ResourceChange) -> Vec<Line> {
         && let Some(reason) = &change.reason
     {
         lines.push(Line::new(None, &format!("note: {reason}")));
+    }
+    // What preflight found; a blocking check is the reason above.
+    for check in &change.checks {
+        let (outcome, marker) = match check.outcome {
+            Outcome::Ok => ("ok", ' '),
+            Outcome::Warning => ("warning", '!'),
+            Outcome::Blocked => continue,
+        };
+        let text = format!("{} {outcome}: {}", check.check.label(), check.message);
+        lines.push(Line::new(None, &text).marked(marker));
     }
     lines
 }

@@ -157,8 +157,8 @@ async fn each_change_sends_exactly_its_requests() {
     // vm_size: refused without --allow-replace, before anything is sent.
     edit(
         std::path::Path::new(pets),
-        "vm_size: STANDARD_NC6",
-        "vm_size: Standard_NC12",
+        "vm_size: Standard_NC4as_T4_v3",
+        "vm_size: Standard_NC8as_T4_v3",
     );
     azure.emulator.admin().reset_traffic();
     let out = apply(&azure, &[pets]).await;
@@ -186,9 +186,8 @@ async fn each_change_sends_exactly_its_requests() {
     assert_eq!(
         cluster["properties"]["properties"]["vmSize"]
             .as_str()
-            .unwrap()
-            .to_ascii_uppercase(),
-        "STANDARD_NC12"
+            .unwrap(),
+        "Standard_NC8as_T4_v3"
     );
 
     // A wrong stored password: the connection is put again with the right one.

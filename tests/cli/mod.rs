@@ -14,6 +14,7 @@ mod meta;
 #[cfg(unix)]
 mod paths;
 mod plan;
+mod preflight;
 mod retry;
 mod schema;
 use crate::seed;

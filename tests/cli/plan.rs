@@ -76,6 +76,7 @@ async fn drift_in_place_is_an_update_with_old_and_new_values() {
             "      ~ min_nodes: 1 -> 0",
             "      ~ max_nodes: 2 -> 4",
             "      ~ idle_seconds_before_scale_down: 120 -> 1800",
+            "      quota ok: max_nodes 4 x 4 vCPUs = 16 vCPUs; 48 of 48 free in standardNCASv3_T4Family, 100 of 100 in westeurope",
             "Plan: 0 to create, 2 to update, 0 to replace. 3 unchanged.",
         ]
     );
@@ -87,14 +88,18 @@ async fn immutable_changes_must_be_replaced() {
     azure.seed(&[PETS]).await;
     let specs = specs_copy();
     let pets = specs.path().join("pets.yaml");
-    edit(&pets, "vm_size: STANDARD_NC6", "vm_size: Standard_NC12");
+    edit(
+        &pets,
+        "vm_size: Standard_NC4as_T4_v3",
+        "vm_size: Standard_NC8as_T4_v3",
+    );
     let out = azure
         .run(&["plan", "--detailed-exitcode", pets.to_str().unwrap()])
         .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stdout.contains(
-            "  -/+ cluster gpu-cluster (must be replaced: vm_size cannot change in place)\n      ~ vm_size: \"STANDARD_NC6\" -> \"STANDARD_NC12\" (forces replacement)\n"
+            "  -/+ cluster gpu-cluster (must be replaced: vm_size cannot change in place)\n      ~ vm_size: \"STANDARD_NC4AS_T4_V3\" -> \"STANDARD_NC8AS_T4_V3\" (forces replacement)\n      vm size ok: Standard_NC8as_T4_v3 offered in westeurope (8 vCPUs, 1 GPU)\n"
         ),
         "{}",
         out.stdout
@@ -497,7 +502,7 @@ async fn markdown_and_github_formats() {
     let out = crate::cli::azure::run_test(test).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("::notice file=specs/pets.yaml,line=30,col=5,title=amlspec plan%3A cluster gpu-cluster::~ cluster gpu-cluster (update in place)%0A~ max_nodes: 2 -> 4\n"),
+        out.stdout.contains("::notice file=specs/pets.yaml,line=30,col=5,title=amlspec plan%3A cluster gpu-cluster::~ cluster gpu-cluster (update in place)%0A~ max_nodes: 2 -> 4%0Aquota ok: max_nodes 4 x 4 vCPUs = 16 vCPUs; 48 of 48 free in standardNCASv3_T4Family, 100 of 100 in westeurope\n"),
         "{}",
         out.stdout
     );
@@ -1444,8 +1449,9 @@ async fn unmanaged_lists_what_no_spec_declares() {
         out.stdout,
         "No changes. 5 resources are up to date.\n\nNot in any spec (3 resources; amlspec leaves them as they are):\n  cluster old-cpu in ml-rg/pets-ws\n  environment abandoned in ml-rg/pets-ws\n  registry other-acr in ml-rg/pets-ws\n"
     );
-    // The plan's reads (5 GETs and the registry's listsecrets), then one list per kind.
-    assert_eq!(azure.emulator.admin().traffic().arm("GET"), 5 + 3);
+    // The plan's reads (5 GETs and the registry's listsecrets; the region's VM sizes,
+    // usages and quotas for preflight), then one list per kind.
+    assert_eq!(azure.emulator.admin().traffic().arm("GET"), 5 + 3 + 3);
     assert_eq!(azure.emulator.admin().traffic().arm_writes(), 0);
     let out = azure
         .run(&["plan", "--unmanaged", "--format", "json", PETS])

@@ -59,7 +59,7 @@ async fn retry_after_is_honoured_and_transient_failures_recover() {
     );
     let (sleep, slept) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 6)).unwrap();
-    let observed = observe::observe(&client, &desired)
+    let observed = observe::observe(&client, &desired, observe::Preflight::NONE)
         .await
         .expect("transient faults are retried");
     assert!(observed.workspaces[0].clusters[0].present().is_some());
@@ -99,7 +99,9 @@ async fn retries_are_bounded_and_back_off_exponentially() {
     );
     let (sleep, slept) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 4)).unwrap();
-    let errors = observe::observe(&client, &desired).await.unwrap_err();
+    let errors = observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap_err();
     assert_eq!(errors.len(), 1);
     assert!(
         matches!(
@@ -142,7 +144,9 @@ async fn a_429_pauses_every_request_in_flight() {
     );
     let (sleep, slept) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 6)).unwrap();
-    observe::observe(&client, &desired).await.unwrap();
+    observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap();
     let slept = slept.lock().unwrap().clone();
     assert_eq!(slept.first(), Some(&Duration::from_secs(30)), "{slept:?}");
     // The retry, and each of the 5 children read after it, first waited at the gate.
@@ -204,7 +208,9 @@ async fn errors_after_retries_keep_the_last_answer() {
     );
     let (sleep, _) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 3)).unwrap();
-    let errors = observe::observe(&client, &desired).await.unwrap_err();
+    let errors = observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap_err();
     let message = errors[0].to_string();
     assert!(
         message.starts_with(
@@ -236,7 +242,9 @@ async fn token_failures_keep_status_code_and_description() {
     );
     let (sleep, slept) = recording_sleep();
     let client = client_for_emulator(&azure.emulator, settings(sleep, 3)).unwrap();
-    let errors = observe::observe(&client, &desired).await.unwrap_err();
+    let errors = observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap_err();
     let message = errors[0].to_string();
     let expected = format!(
         "failed to read workspace pets-ws: service principal could not get a token for {} from {endpoint}: HTTP 503 ServiceUnavailable: The service is temporarily unavailable. (emulated fault) (x-ms-request-id: ",
@@ -274,7 +282,9 @@ async fn token_failures_keep_status_code_and_description() {
     .unwrap();
     let http = amlspec::azure::http_client(amlspec::azure::Trust::Only(pem), &settings).unwrap();
     let client = ArmClient::new(http, client.endpoints().clone(), credential, settings);
-    let errors = observe::observe(&client, &desired).await.unwrap_err();
+    let errors = observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap_err();
     let message = errors[0].to_string();
     assert!(
         message.contains(&format!(
@@ -353,7 +363,9 @@ async fn the_three_minute_budget_ends_a_throttling_storm() {
     let (sleep, _) = recording_sleep();
     // Tries are no limit here: the budget is.
     let client = client_for_emulator(&azure.emulator, settings(sleep, 100)).unwrap();
-    let errors = observe::observe(&client, &desired).await.unwrap_err();
+    let errors = observe::observe(&client, &desired, observe::Preflight::NONE)
+        .await
+        .unwrap_err();
     let message = errors[0].to_string();
     // Tries at 0, 50, 100 and 150 s; the next would be at 200 s, past 180 s.
     assert!(

@@ -1,0 +1,440 @@
+//! Preflight: what Azure would refuse only after minutes, caught by the plan from what
+//! observe read (`observe::capacity`): a new cluster's VM size not offered in its region,
+//! a cluster that cannot scale to `max_nodes` within the vCPU quota, a job that asks for
+//! more vCPUs than the quota can ever give.
+//!
+//! Each check says what it checked, in the entry of the resource it concerns. A failed
+//! check that makes the change impossible blocks it; one that makes it doubtful warns.
+//! Unchanged resources are not checked: the plan of a settled manifest stays quiet.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Kind, ResourceChange};
+use crate::desired::{DesiredCluster, DesiredWorkspace};
+use crate::observe::capacity::{Capacity, OfferedSize, RegionCapacity, Usage, region_key};
+use crate::observe::{ObservedWorkspace, Preflight};
+use crate::spec::model::VmPriority;
+
+/// What one preflight check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub check: CheckName,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    Image,
+    VmSize,
+    Quota,
+}
+
+impl CheckName {
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckName::Image => "image",
+            CheckName::VmSize => "vm size",
+            CheckName::Quota => "quota",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Doubtful, or not checked (why is in the message): the change may go ahead.
+    Warning,
+    /// The change cannot work: the entry is blocked.
+    Blocked,
+}
+
+/// How many offered sizes a VM size that is not offered suggests.
+const SUGGESTIONS: usize = 3;
+
+/// Check the entries of workspace `d` (observed as `o`) against the regions read.
+pub fn check_workspace(
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    regions: &[RegionCapacity],
+    preflight: Preflight,
+    resources: &mut [ResourceChange],
+) {
+    if !(preflight.vm_sizes || preflight.quotas) || d.clusters.is_empty() {
+        return;
+    }
+    let location = match o.workspace.present() {
+        Some(live) => Some(live.location.clone()),
+        None => d.spec.location.as_ref().map(|l| l.as_str().to_string()),
+    };
+    let Some(location) = location.map(|l| region_key(&l)) else {
+        return;
+    };
+    let subscription = d.spec.subscription_id.as_str();
+    let Some(region) = regions
+        .iter()
+        .find(|r| r.subscription_id == subscription && r.location == location)
+    else {
+        return;
+    };
+    for change in resources.iter_mut() {
+        let checks = match change.kind {
+            Kind::Cluster => {
+                let Some(index) = d.clusters.iter().position(|c| c.name == change.name) else {
+                    continue;
+                };
+                let current_nodes = o
+                    .clusters
+                    .get(index)
+                    .and_then(|live| live.present())
+                    .and_then(|live| live.current_nodes)
+                    .unwrap_or(0);
+                // An update is checked only when it raises what the cluster may take.
+                let grows = change.changed.iter().any(|a| a == "max_nodes");
+                cluster_checks(
+                    &d.clusters[index],
+                    current_nodes,
+                    change.action,
+                    grows,
+                    region,
+                    preflight,
+                )
+            }
+            Kind::Job if change.action == Action::Create && preflight.quotas => {
+                let Some(job) = d.jobs.iter().find(|j| j.name == change.name) else {
+                    continue;
+                };
+                let Some(cluster) = d.clusters.iter().find(|c| c.name == job.cluster) else {
+                    // A cluster the manifest does not declare: its size is not known here.
+                    continue;
+                };
+                job_checks(cluster, job.node_count, region)
+            }
+            _ => continue,
+        };
+        apply_checks(change, checks);
+    }
+}
+
+/// Record `checks` on `change`; the first blocking one blocks it.
+fn apply_checks(change: &mut ResourceChange, checks: Vec<Check>) {
+    if let Some(blocking) = checks.iter().find(|c| c.outcome == Outcome::Blocked) {
+        change.reason = Some(format!("{}: {}", blocking.check.label(), blocking.message));
+        change.action = Action::Blocked;
+        change.actions = Action::Blocked.terraform_actions();
+    }
+    change.checks = checks;
+}
+
+fn cluster_checks(
+    cluster: &DesiredCluster,
+    current_nodes: u64,
+    action: Action,
+    max_nodes_changed: bool,
+    region: &RegionCapacity,
+    preflight: Preflight,
+) -> Vec<Check> {
+    let new_size = matches!(action, Action::Create | Action::Replace);
+    let check_quota =
+        preflight.quotas && (new_size || (action == Action::Update && max_nodes_changed));
+    let check_size = preflight.vm_sizes && new_size;
+    if !check_size && !check_quota {
+        return Vec::new();
+    }
+    let capacity = match &region.read {
+        Ok(capacity) => capacity,
+        Err(why) => {
+            let message = format!(
+                "not checked: what {} offers could not be read: {why}",
+                region.location
+            );
+            let names = [
+                (check_size, CheckName::VmSize),
+                (check_quota, CheckName::Quota),
+            ];
+            return names
+                .into_iter()
+                .filter(|(asked, _)| *asked)
+                .map(|(_, check)| Check {
+                    check,
+                    outcome: Outcome::Warning,
+                    message: message.clone(),
+                })
+                .collect();
+        }
+    };
+    let spec = &cluster.spec;
+    let mut checks = Vec::new();
+    let Some(size) = capacity.size(&spec.vm_size) else {
+        if !check_size {
+            // Its vCPUs are not known: nothing to count the quota with.
+            return checks;
+        }
+        let closest = closest_sizes(&spec.vm_size, &capacity.sizes);
+        let hint = if closest.is_empty() {
+            String::new()
+        } else {
+            format!("; closest offered: {}", closest.join(", "))
+        };
+        // An existing cluster of a size no longer offered keeps working; only a new one
+        // cannot be made.
+        checks.push(Check {
+            check: CheckName::VmSize,
+            outcome: if new_size {
+                Outcome::Blocked
+            } else {
+                Outcome::Warning
+            },
+            message: format!(
+                "{} is not offered to clusters in {} (retired, or not in this region){hint}",
+                spec.vm_size, region.location
+            ),
+        });
+        return checks;
+    };
+    if check_size {
+        checks.push(Check {
+            check: CheckName::VmSize,
+            outcome: Outcome::Ok,
+            message: format!(
+                "{} offered in {} ({})",
+                size.name,
+                region.location,
+                describe(size)
+            ),
+        });
+    }
+    if check_quota {
+        checks.push(cluster_quota(
+            cluster,
+            size,
+            current_nodes,
+            capacity,
+            region,
+        ));
+    }
+    checks
+}
+
+/// Whether the cluster can scale to `max_nodes` with the dedicated vCPUs left in its
+/// family and its region, counting the vCPUs its own nodes hold now.
+fn cluster_quota(
+    cluster: &DesiredCluster,
+    size: &OfferedSize,
+    current_nodes: u64,
+    capacity: &Capacity,
+    region: &RegionCapacity,
+) -> Check {
+    let spec = &cluster.spec;
+    if spec.vm_priority == VmPriority::LowPriority {
+        return Check {
+            check: CheckName::Quota,
+            outcome: Outcome::Ok,
+            message: "low priority: the dedicated vCPU quota does not apply".to_string(),
+        };
+    }
+    let Some(family) = capacity.family(&size.family) else {
+        return Check {
+            check: CheckName::Quota,
+            outcome: Outcome::Warning,
+            message: format!(
+                "not checked: Azure lists no vCPU usage for {} in {}",
+                size.family, region.location
+            ),
+        };
+    };
+    let needed = u64::from(spec.max_nodes) * size.vcpus;
+    let own = current_nodes * size.vcpus;
+    let free = |usage: Usage| {
+        usage
+            .limit
+            .saturating_sub(usage.current)
+            .saturating_add(own)
+    };
+    let family_free = free(family).min(family.limit);
+    let mut short = Vec::new();
+    if needed > family_free {
+        short.push(format!(
+            "{} has {family_free} of {} free",
+            size.family, family.limit
+        ));
+    }
+    let total_free = capacity
+        .total
+        .map(|total| (free(total).min(total.limit), total.limit));
+    if let Some((total_free, limit)) = total_free
+        && needed > total_free
+    {
+        short.push(format!("the region has {total_free} of {limit} free"));
+    }
+    let wants = format!(
+        "max_nodes {} x {} vCPUs = {needed} vCPUs",
+        spec.max_nodes, size.vcpus
+    );
+    if short.is_empty() {
+        let mut message = format!(
+            "{wants}; {family_free} of {} free in {}",
+            family.limit, size.family
+        );
+        if let Some((total_free, limit)) = total_free {
+            message.push_str(&format!(", {total_free} of {limit} in {}", region.location));
+        }
+        return Check {
+            check: CheckName::Quota,
+            outcome: Outcome::Ok,
+            message,
+        };
+    }
+    Check {
+        check: CheckName::Quota,
+        outcome: Outcome::Warning,
+        message: format!(
+            "{wants}, but {} (in {}): the cluster cannot scale to max_nodes; ask for more quota (Azure portal: Quotas, Machine learning) or lower max_nodes",
+            short.join(" and "),
+            region.location
+        ),
+    }
+}
+
+/// A job whose nodes need more vCPUs than the quota allows at all never starts.
+fn job_checks(cluster: &DesiredCluster, node_count: u32, region: &RegionCapacity) -> Vec<Check> {
+    let Ok(capacity) = &region.read else {
+        return Vec::new();
+    };
+    if cluster.spec.vm_priority == VmPriority::LowPriority {
+        return Vec::new();
+    }
+    let Some(size) = capacity.size(&cluster.spec.vm_size) else {
+        // The cluster's own check says it.
+        return Vec::new();
+    };
+    let Some(family) = capacity.family(&size.family) else {
+        return Vec::new();
+    };
+    let needed = u64::from(node_count) * size.vcpus;
+    let limit = match capacity.total {
+        Some(total) => family.limit.min(total.limit),
+        None => family.limit,
+    };
+    let wants = format!(
+        "node_count {node_count} x {} vCPUs = {needed} vCPUs",
+        size.vcpus
+    );
+    let (outcome, message) = if needed > limit {
+        (
+            Outcome::Blocked,
+            format!(
+                "{wants}, more than the quota allows at all ({limit} for {} in {}): the job would never start; ask for more quota or lower node_count",
+                size.family, region.location
+            ),
+        )
+    } else {
+        (Outcome::Ok, format!("{wants}, within the limit of {limit}"))
+    };
+    vec![Check {
+        check: CheckName::Quota,
+        outcome,
+        message,
+    }]
+}
+
+fn describe(size: &OfferedSize) -> String {
+    let gpus = match size.gpus {
+        0 => String::new(),
+        1 => ", 1 GPU".to_string(),
+        n => format!(", {n} GPUs"),
+    };
+    format!("{} vCPUs{gpus}", size.vcpus)
+}
+
+/// The offered sizes closest to `wanted` (a name that is not offered): GPU sizes for a
+/// GPU size (Azure's N series), the same series first (`NC`, `ND`, `D`, ...), then the
+/// nearest vCPU count to the number in the name.
+fn closest_sizes(wanted: &str, offered: &[OfferedSize]) -> Vec<String> {
+    let (series, number) = series_and_number(wanted);
+    let gpu = series.starts_with('N');
+    let mut ranked: Vec<&OfferedSize> = offered.iter().filter(|s| (s.gpus > 0) == gpu).collect();
+    ranked.sort_by_key(|s| {
+        let (their_series, _) = series_and_number(&s.name);
+        (
+            their_series != series,
+            s.vcpus.abs_diff(number.unwrap_or(s.vcpus)),
+            s.name.to_ascii_lowercase(),
+        )
+    });
+    ranked
+        .into_iter()
+        .take(SUGGESTIONS)
+        .map(|s| format!("{} ({})", s.name, describe(s)))
+        .collect()
+}
+
+/// `Standard_NC24ads_A100_v4` -> (`NC`, Some(24)).
+fn series_and_number(name: &str) -> (String, Option<u64>) {
+    let rest = name
+        .split_once('_')
+        .map_or(name, |(_, rest)| rest)
+        .to_ascii_uppercase();
+    let series: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+    let digits: String = rest[series.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (series, digits.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(name: &str, family: &str, vcpus: u64, gpus: u64) -> OfferedSize {
+        OfferedSize {
+            name: name.into(),
+            family: family.into(),
+            vcpus,
+            gpus,
+        }
+    }
+
+    #[test]
+    fn series_and_number_come_from_the_name() {
+        assert_eq!(
+            series_and_number("Standard_NC24ads_A100_v4"),
+            ("NC".into(), Some(24))
+        );
+        assert_eq!(series_and_number("standard_nc6"), ("NC".into(), Some(6)));
+        assert_eq!(series_and_number("Standard_DS3_v2"), ("DS".into(), Some(3)));
+        assert_eq!(series_and_number("odd"), ("ODD".into(), None));
+    }
+
+    #[test]
+    fn a_retired_gpu_size_suggests_gpu_sizes_of_its_series_nearest_in_vcpus() {
+        let offered = [
+            size("Standard_D4s_v3", "standardDSv3Family", 4, 0),
+            size(
+                "Standard_NC24ads_A100_v4",
+                "standardNCADSA100v4Family",
+                24,
+                1,
+            ),
+            size("Standard_NC4as_T4_v3", "standardNCASv3_T4Family", 4, 1),
+            size("Standard_NC6s_v3", "standardNCSv3Family", 6, 1),
+            size("Standard_ND96asr_v4", "standardNDASv4_A100Family", 96, 8),
+        ];
+        assert_eq!(
+            closest_sizes("Standard_NC6", &offered),
+            [
+                "Standard_NC6s_v3 (6 vCPUs, 1 GPU)",
+                "Standard_NC4as_T4_v3 (4 vCPUs, 1 GPU)",
+                "Standard_NC24ads_A100_v4 (24 vCPUs, 1 GPU)",
+            ]
+        );
+        // A CPU size is offered CPU sizes only.
+        assert_eq!(
+            closest_sizes("Standard_D2_v2", &offered),
+            ["Standard_D4s_v3 (4 vCPUs)"]
+        );
+    }
+}
