@@ -449,6 +449,13 @@ fn read_chunks(
 /// in a datastore.
 pub const SNAPSHOT_WARN_BYTES: u64 = 300 * 1024 * 1024;
 
+/// The figure is the SDK's (`300 * 1024 * 1024` bytes, which it prints as `300.0 MB`).
+#[cfg(test)]
+#[test]
+fn the_snapshot_warning_is_at_the_sdks_limit() {
+    assert_eq!(SNAPSHOT_WARN_BYTES, 314_572_800);
+}
+
 impl Snapshot {
     /// Files that look like credentials (see [`likely_secret`]), by relative path.
     pub fn likely_secrets(&self) -> Vec<&str> {
@@ -550,6 +557,9 @@ mod tests {
             "store.p12",
             ".aws/credentials",
             "home/.azure/msal_token_cache.json",
+            ".azure/azureProfile.json",
+            ".azure/credentials",
+            ".aws/config",
             ".docker/config.json",
             ".kube/config",
             ".ssh/deploy",
@@ -569,6 +579,9 @@ mod tests {
             ".ssh/known_hosts",
             "docker/config.json",
             "kube/config",
+            ".azure/notes.txt",
+            ".aws/notes.txt",
+            ".ssh/config",
             "monkey.py",
             "README.md",
         ] {
