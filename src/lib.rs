@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod emulator;
 pub mod env;
+pub mod export;
 pub mod hash;
 pub mod ids;
 pub mod observe;

@@ -8,6 +8,7 @@
 //! [`read_workspaces`] can run while the desired state (content hashes) is still being
 //! worked out, and [`read_children`] follows.
 
+pub mod contents;
 pub mod inventory;
 pub mod live;
 
