@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::azure::client::ArmError;
-use crate::export::{self, Export, Options, entry_of};
+use crate::export::{self, BuildOut, Export, Options, entry_of};
 use crate::observe::contents::{ContentsError, read_contents};
 use crate::ops::connect::connect;
 use crate::render::redact::{self, Redactor};
@@ -96,7 +96,7 @@ pub async fn run(settings: ExportSettings) -> std::io::Result<ExitCode> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            let side: Vec<(PathBuf, String)> = exported
+            let side: Vec<(PathBuf, Vec<u8>)> = exported
                 .side_files()
                 .into_iter()
                 .map(|(relative, text)| (dir.join(relative), text))
@@ -113,7 +113,7 @@ pub async fn run(settings: ExportSettings) -> std::io::Result<ExitCode> {
                     if let Some(parent) = file.parent() {
                         std::fs::create_dir_all(parent)?;
                     }
-                    super::plan::write_atomically(file, text.as_bytes())?;
+                    super::plan::write_atomically(file, text)?;
                 }
                 super::plan::write_atomically(path, text.as_bytes())
             };
@@ -240,7 +240,7 @@ fn validate(exported: &Export, options: &Options) -> std::io::Result<Vec<(String
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(&dir)?;
-    let result = (|| {
+    let result = (|| -> std::io::Result<Vec<(String, String)>> {
         let spec = dir.join("manifest.yaml");
         for (relative, text) in exported.side_files() {
             let file = dir.join(relative);
@@ -250,6 +250,22 @@ fn validate(exported: &Export, options: &Options) -> std::io::Result<Vec<(String
             std::fs::write(file, text)?;
         }
         std::fs::write(&spec, exported.render(options))?;
+        // A build context written back must hash as Azure has it, or plan would block.
+        let mut problems = Vec::new();
+        for (index, env) in exported.environments.iter().enumerate() {
+            let BuildOut::Folder { uri, .. } = &env.build else {
+                continue;
+            };
+            let folder = dir.join(export::context_path(&env.name));
+            match crate::snapshot::snapshot(&folder) {
+                Ok(snapshot) if uri.contains(&snapshot.hash) => {}
+                Ok(_) => problems.push((
+                    format!("environments[{index}]"),
+                    "its build context, written back, does not hash to the content hash in its URI (ignore rules inside it?)".to_string(),
+                )),
+                Err(error) => problems.push((format!("environments[{index}]"), error.to_string())),
+            }
+        }
         let loaded = crate::spec::load_with(
             &[spec],
             &EnvVars::default(),
@@ -259,12 +275,14 @@ fn validate(exported: &Export, options: &Options) -> std::io::Result<Vec<(String
                 allow_unset: true,
             },
         );
-        Ok(loaded
-            .problems
-            .iter()
-            .filter(|p| p.is_error())
-            .map(|p| (p.path.clone(), p.message.clone()))
-            .collect())
+        problems.extend(
+            loaded
+                .problems
+                .iter()
+                .filter(|p| p.is_error())
+                .map(|p| (p.path.clone(), p.message.clone())),
+        );
+        Ok(problems)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result

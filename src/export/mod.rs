@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::desired::{RunDefinition, run_name};
-use crate::observe::contents::Contents;
+use crate::observe::contents::{BuildRead, Contents};
 use crate::spec::model::Distribution;
 
 /// How the manifest is written.
@@ -91,6 +91,13 @@ pub enum BuildOut {
     },
     Dockerfile {
         text: String,
+    },
+    /// A build context folder, written beside the manifest under `context_path`.
+    Folder {
+        /// Where Azure has it (its content hash is in it).
+        uri: String,
+        dockerfile_path: String,
+        files: Vec<(String, Vec<u8>)>,
     },
 }
 
@@ -392,29 +399,66 @@ fn environments(
                 BuildOut::Image { image, conda }
             }
             (None, Some(uri)) => {
-                let text = match contents.dockerfiles.get(&uri) {
-                    Some(Ok(text)) => text,
+                let dockerfile_path =
+                    text(p, "/build/dockerfilePath").unwrap_or_else(|| "Dockerfile".into());
+                let cannot = |why: &str| {
+                    Note::skipped(
+                        "environment",
+                        &label,
+                        format!(
+                            "{why}, so export cannot write it: copy its build context `{}` next to the manifest and declare it with `dockerfile_path` and `version: {version}`",
+                            crate::diagnostic::escape(&uri),
+                        ),
+                    )
+                };
+                match contents.builds.get(&uri) {
+                    Some(Ok(BuildRead::Dockerfile(text))) => {
+                        BuildOut::Dockerfile { text: text.clone() }
+                    }
+                    Some(Ok(BuildRead::Folder(files))) => {
+                        if !options.side_files {
+                            notes.push(Note::skipped(
+                                "environment",
+                                &label,
+                                "its build context is a folder, which a manifest names beside it: export with --out to write it",
+                            ));
+                            continue;
+                        }
+                        if let Some((bad, _)) =
+                            files.iter().find(|(relative, _)| !safe_relative(relative))
+                        {
+                            notes.push(cannot(&format!(
+                                "its build context holds {}, not a plain relative path",
+                                crate::diagnostic::quoted(bad)
+                            )));
+                            continue;
+                        }
+                        if !safe_relative(&dockerfile_path)
+                            || !files
+                                .iter()
+                                .any(|(relative, _)| *relative == dockerfile_path)
+                        {
+                            notes.push(cannot(&format!(
+                                "its Dockerfile {} is not in its build context",
+                                crate::diagnostic::quoted(&dockerfile_path)
+                            )));
+                            continue;
+                        }
+                        BuildOut::Folder {
+                            uri: uri.clone(),
+                            dockerfile_path,
+                            files: files.clone(),
+                        }
+                    }
                     Some(Err(why)) => {
-                        notes.push(Note::skipped(
-                            "environment",
-                            &label,
-                            format!(
-                                "{why}, so export cannot write it as a Dockerfile: copy its build context {} next to the manifest and declare it with `dockerfile_path` and `version: {version}`",
-                                crate::diagnostic::quoted(&uri),
-                            ),
-                        ));
+                        notes.push(cannot(why));
                         continue;
                     }
                     None => {
-                        notes.push(Note::skipped(
-                            "environment",
-                            &label,
-                            "its build context was not read",
-                        ));
+                        notes.push(cannot("its build context was not read"));
                         continue;
                     }
-                };
-                BuildOut::Dockerfile { text: text.clone() }
+                }
             }
             (Some(_), Some(_)) => {
                 notes.push(Note::skipped(
@@ -440,7 +484,7 @@ fn environments(
                     .find(|r| r.address == host)
                     .map(|r| r.name.clone())
             }),
-            BuildOut::Dockerfile { .. } => None,
+            BuildOut::Dockerfile { .. } | BuildOut::Folder { .. } => None,
         };
         out.push(EnvironmentOut {
             name: name.clone(),
@@ -619,25 +663,19 @@ fn jobs(jobs: &[Value], export: &Export, notes: &mut Vec<Note>) -> Vec<JobOut> {
             Err(why) => notes.push(Note::skipped("job", &submitted, why)),
         }
     }
-    if !foreign.is_empty() {
-        foreign.sort();
-        let shown: Vec<String> = foreign
-            .iter()
-            .take(5)
-            .map(|n| crate::diagnostic::quoted(n))
-            .collect();
-        let more = if foreign.len() > 5 {
-            format!(" and {} more", foreign.len() - 5)
-        } else {
-            String::new()
-        };
+    // Each by name, up to a few; a workspace may hold thousands.
+    foreign.sort();
+    const NAMED: usize = 5;
+    let why = "it was not submitted by amlspec: a manifest's job is submitted under a name made from its definition, so declaring it would run it again";
+    for name in foreign.iter().take(NAMED) {
+        notes.push(Note::skipped("job", name, why));
+    }
+    if foreign.len() > NAMED {
         notes.push(Note::skipped(
             "job",
-            &format!("{} run(s) not submitted by amlspec", foreign.len()),
-            format!(
-                "{}{more}: a manifest's job is submitted under a name made from its definition, so declaring these would run them again",
-                shown.join(", ")
-            ),
+            &format!("{} more runs", foreign.len() - NAMED),
+            why.replace("it was", "they were")
+                .replace("declaring it would run it", "declaring them would run them"),
         ));
     }
     let mut out = Vec::new();
@@ -824,17 +862,27 @@ impl Export {
         self.notes.dedup();
     }
 
-    /// Conda files to write beside the manifest: (path relative to it, text).
-    pub fn side_files(&self) -> Vec<(String, String)> {
-        self.environments
-            .iter()
-            .filter_map(|e| match &e.build {
+    /// Files to write beside the manifest (conda files, build contexts): (path relative
+    /// to it, bytes).
+    pub fn side_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for e in &self.environments {
+            match &e.build {
                 BuildOut::Image {
                     conda: Some(conda), ..
-                } => Some((conda_path(&e.name), conda.clone())),
-                _ => None,
-            })
-            .collect()
+                } => files.push((conda_path(&e.name), conda.clone().into_bytes())),
+                BuildOut::Folder { files: context, .. } => {
+                    for (relative, bytes) in context {
+                        files.push((
+                            format!("{}/{relative}", context_path(&e.name)),
+                            bytes.clone(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        files
     }
 
     /// The manifest's text.
@@ -969,6 +1017,22 @@ impl Export {
                     }
                     BuildOut::Dockerfile { text } => {
                         line(&mut out, &format!("    dockerfile: {}", block(text, 6)));
+                    }
+                    BuildOut::Folder {
+                        dockerfile_path, ..
+                    } => {
+                        let context = context_path(&e.name);
+                        line(
+                            &mut out,
+                            &format!(
+                                "    dockerfile_path: {}",
+                                literal_text(&format!("{context}/{dockerfile_path}"))
+                            ),
+                        );
+                        line(
+                            &mut out,
+                            &format!("    build_context: {}", literal_text(&context)),
+                        );
                     }
                 }
                 if let Some(description) = &e.description {
@@ -1114,6 +1178,22 @@ impl Export {
         }
         out
     }
+}
+
+/// Where an environment's build context goes, relative to the manifest.
+pub fn context_path(environment: &str) -> String {
+    format!("environments/{environment}")
+}
+
+/// A path inside a folder: relative, `/`-separated, no `.`, `..` or empty parts, no
+/// backslash or control characters.
+fn safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// Where an environment's conda file goes, relative to the manifest.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use serde_json::Value;
 
+use crate::azure::blob::BlobClient;
 use crate::azure::client::{ArmClient, ArmError, Found, Operation};
 use crate::ids::ResourceId;
 
@@ -20,9 +21,9 @@ pub struct Contents {
     pub environments: Vec<EnvironmentVersions>,
     pub computes: Vec<Value>,
     pub jobs: Vec<Value>,
-    /// The text of the Dockerfile of each build context (by its URI) of a newest
-    /// environment version, when the context is that one file; else why it is not known.
-    pub dockerfiles: BTreeMap<String, Result<String, String>>,
+    /// The build context of each newest environment version built from one, by its
+    /// URI; else why it could not be read.
+    pub builds: BTreeMap<String, Result<BuildRead, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,27 +113,39 @@ pub async fn read_contents(
             versions: versions?,
         });
     }
-    let dockerfiles = read_dockerfiles(client, id, &environments).await;
+    let builds = read_builds(client, id, &environments).await;
     Ok(Contents {
         workspace,
         connections,
         environments,
         computes,
         jobs,
-        dockerfiles,
+        builds,
     })
+}
+
+/// Most files and bytes of one build context that export downloads.
+const CONTEXT_FILES: usize = 1000;
+const CONTEXT_BYTES: usize = 64 * 1024 * 1024;
+
+/// A build context, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildRead {
+    /// The context is one Dockerfile (its one-file content hash is the URI's).
+    Dockerfile(String),
+    /// Every file of the context: (path inside it, bytes).
+    Folder(Vec<(String, Vec<u8>)>),
 }
 
 /// Where the newest version of each environment was built from, when it was a Dockerfile
 /// build: read from the workspace's default datastore (where amlspec and Azure ML's
-/// clients upload build contexts, under `LocalUpload/<content hash>/`). A context is
-/// known to be exactly its Dockerfile when the one-file content hash of that text is the
-/// one in its URI. Nothing here fails the export: what cannot be read is said per URI.
-async fn read_dockerfiles(
+/// clients upload build contexts, under `LocalUpload/<content hash>/`). Nothing here
+/// fails the export: what cannot be read is said per URI.
+async fn read_builds(
     client: &ArmClient,
     id: &ResourceId,
     environments: &[EnvironmentVersions],
-) -> BTreeMap<String, Result<String, String>> {
+) -> BTreeMap<String, Result<BuildRead, String>> {
     let builds: Vec<(String, String)> = environments
         .iter()
         .filter_map(|e| {
@@ -163,33 +176,19 @@ async fn read_dockerfiles(
         }
     };
     let base = format!("{}/", container.url.as_str().trim_end_matches('/'));
-    let blobs = crate::azure::blob::BlobClient::new(
-        client.http().clone(),
-        container,
-        client.settings().clone(),
-    );
+    let blobs = BlobClient::new(client.http().clone(), container, client.settings().clone());
     let reads = join_all(builds.iter().map(|(uri, dockerfile)| {
-        let blobs = &blobs;
-        let base = &base;
+        let (blobs, base) = (&blobs, &base);
         async move {
             let Some(prefix) = uri.strip_prefix(base.as_str()) else {
                 return Err(
                     "its build context is not in the workspace's default datastore".to_string(),
                 );
             };
-            let blob = format!("{}/{dockerfile}", prefix.trim_end_matches('/'));
-            let bytes = match blobs.get(&blob).await {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) => return Err("its build context holds no Dockerfile".to_string()),
-                Err(error) => return Err(format!("its Dockerfile could not be read: {error}")),
-            };
-            // An inline Dockerfile is a context of that one file, at `Dockerfile`.
-            if dockerfile != "Dockerfile"
-                || !uri.contains(&crate::desired::single_file_hash(dockerfile, &bytes))
-            {
-                return Err("its build context holds more than its Dockerfile".to_string());
-            }
-            String::from_utf8(bytes).map_err(|_| "its Dockerfile is not UTF-8 text".to_string())
+            let prefix = percent_encoding::percent_decode_str(prefix.trim_end_matches('/'))
+                .decode_utf8_lossy()
+                .into_owned();
+            read_build(blobs, uri, &prefix, dockerfile).await
         }
     }))
     .await;
@@ -197,4 +196,54 @@ async fn read_dockerfiles(
         found.insert(uri, read);
     }
     found
+}
+
+/// One build context under `prefix`: its Dockerfile alone when that is all it is,
+/// else every file.
+async fn read_build(
+    blobs: &BlobClient,
+    uri: &str,
+    prefix: &str,
+    dockerfile: &str,
+) -> Result<BuildRead, String> {
+    let failed = |error: crate::azure::blob::BlobError| {
+        format!("its build context could not be read: {error}")
+    };
+    if dockerfile == "Dockerfile" {
+        let blob = format!("{prefix}/Dockerfile");
+        if let Some(bytes) = blobs.get(&blob).await.map_err(failed)?
+            && uri.contains(&crate::desired::single_file_hash(dockerfile, &bytes))
+            && let Ok(text) = String::from_utf8(bytes)
+        {
+            return Ok(BuildRead::Dockerfile(text));
+        }
+    }
+    let names = blobs.list(&format!("{prefix}/")).await.map_err(failed)?;
+    if names.is_empty() {
+        return Err("its build context is empty or gone".into());
+    }
+    if names.len() > CONTEXT_FILES {
+        return Err(format!(
+            "its build context holds more than {CONTEXT_FILES} files"
+        ));
+    }
+    let mut files = Vec::new();
+    let mut total = 0;
+    for name in names {
+        let Some(relative) = name.strip_prefix(&format!("{prefix}/")).map(str::to_string) else {
+            continue;
+        };
+        let Some(bytes) = blobs.get(&name).await.map_err(failed)? else {
+            return Err(format!("`{relative}` of its build context is gone"));
+        };
+        total += bytes.len();
+        if total > CONTEXT_BYTES {
+            return Err(format!(
+                "its build context is larger than {} MiB",
+                CONTEXT_BYTES / 1024 / 1024
+            ));
+        }
+        files.push((relative, bytes));
+    }
+    Ok(BuildRead::Folder(files))
 }
