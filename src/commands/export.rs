@@ -266,6 +266,21 @@ fn validate(exported: &Export, options: &Options) -> std::io::Result<Vec<(String
                 Err(error) => problems.push((format!("environments[{index}]"), error.to_string())),
             }
         }
+        // So must a job's code, or plan would submit it again.
+        for (index, job) in exported.jobs.iter().enumerate() {
+            let Some(code) = &job.code else {
+                continue;
+            };
+            let folder = dir.join(export::code_path(&job.name));
+            match crate::snapshot::snapshot(&folder) {
+                Ok(snapshot) if snapshot.hash == code.hash => {}
+                Ok(_) => problems.push((
+                    format!("jobs[{index}]"),
+                    "its code snapshot, written back, does not hash to the content hash it was submitted with (ignore rules inside it?)".to_string(),
+                )),
+                Err(error) => problems.push((format!("jobs[{index}]"), error.to_string())),
+            }
+        }
         let loaded = crate::spec::load_with(
             &[spec],
             &EnvVars::default(),

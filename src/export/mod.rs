@@ -129,6 +129,15 @@ pub struct JobOut {
     pub distribution: Option<Distribution>,
     pub environment_variables: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// Its code snapshot, written beside the manifest as its `source_directory`.
+    pub code: Option<CodeOut>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeOut {
+    /// The content hash the run was submitted with.
+    pub hash: String,
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Something the manifest does not say as Azure has it.
@@ -240,7 +249,7 @@ pub fn export(contents: &Contents, options: &Options) -> Export {
         notes,
     };
     let mut notes = std::mem::take(&mut export.notes);
-    export.jobs = jobs(&contents.jobs, &export, &mut notes);
+    export.jobs = jobs(contents, &export, options, &mut notes);
     export.notes = notes;
     export.notes.sort();
     export.notes.dedup();
@@ -629,7 +638,13 @@ fn distribution(value: &Value) -> Result<Option<Vec<Distribution>>, String> {
     }))
 }
 
-fn jobs(jobs: &[Value], export: &Export, notes: &mut Vec<Note>) -> Vec<JobOut> {
+fn jobs(
+    contents: &Contents,
+    export: &Export,
+    options: &Options,
+    notes: &mut Vec<Note>,
+) -> Vec<JobOut> {
+    let jobs = &contents.jobs;
     let mut foreign = Vec::new();
     // The latest run of each job name, by submission order.
     let mut latest: BTreeMap<String, (String, JobOut)> = BTreeMap::new();
@@ -643,7 +658,7 @@ fn jobs(jobs: &[Value], export: &Export, notes: &mut Vec<Note>) -> Vec<JobOut> {
             foreign.push(submitted);
             continue;
         };
-        match job_out(&submitted, &base, job, export) {
+        match job_out(&submitted, &base, job, export, contents, options) {
             Ok(out) => {
                 let created = text(job, "/systemData/createdAt").unwrap_or_default();
                 let key = base.to_ascii_lowercase();
@@ -697,7 +712,14 @@ fn jobs(jobs: &[Value], export: &Export, notes: &mut Vec<Note>) -> Vec<JobOut> {
 }
 
 /// The manifest entry that reproduces run `submitted`, or why there is none.
-fn job_out(submitted: &str, base: &str, job: &Value, export: &Export) -> Result<JobOut, String> {
+fn job_out(
+    submitted: &str,
+    base: &str,
+    job: &Value,
+    export: &Export,
+    contents: &Contents,
+    options: &Options,
+) -> Result<JobOut, String> {
     let p = &job["properties"];
     let kind = text(p, "/jobType").unwrap_or_default();
     if kind != "Command" {
@@ -705,12 +727,39 @@ fn job_out(submitted: &str, base: &str, job: &Value, export: &Export) -> Result<
             "it is a {kind} job; a manifest declares command jobs"
         ));
     }
-    if non_empty(text(p, "/codeId")).is_some() {
-        return Err(
-            "its code snapshot is not downloaded by export: declare the job with its `source_directory` (an unchanged folder plans as this run)"
-                .into(),
-        );
-    }
+    let code = match non_empty(text(p, "/codeId")) {
+        None => None,
+        Some(code_id) => {
+            let read = match contents.codes.get(&code_id) {
+                Some(Ok(read)) => read,
+                Some(Err(why)) => {
+                    return Err(format!(
+                        "{why}: declare the job with its `source_directory` (an unchanged folder plans as this run)"
+                    ));
+                }
+                None => return Err("its code snapshot was not read".into()),
+            };
+            if !options.side_files {
+                return Err(
+                    "its code snapshot is a folder, which a manifest names beside it: export with --out to write it"
+                        .into(),
+                );
+            }
+            if let Some((bad, _)) = read.files.iter().find(|(r, _)| !safe_relative(r)) {
+                return Err(format!(
+                    "its code snapshot holds {}, not a plain relative path",
+                    crate::diagnostic::quoted(bad)
+                ));
+            }
+            let Some(hash) = read.hash.clone() else {
+                return Err("its code version records no content hash (hash_sha256)".into());
+            };
+            Some(CodeOut {
+                hash,
+                files: read.files.clone(),
+            })
+        }
+    };
     let command = text(p, "/command").unwrap_or_default();
     let environment_id = text(p, "/environmentId").unwrap_or_default();
     let (Some(env_name), Some(env_version)) = (
@@ -760,7 +809,7 @@ fn job_out(submitted: &str, base: &str, job: &Value, export: &Export) -> Result<
                 base,
                 &RunDefinition {
                     command: &command,
-                    code_hash: None,
+                    code_hash: code.as_ref().map(|c| c.hash.as_str()),
                     environment: reference,
                     cluster: &cluster.name,
                     node_count,
@@ -790,6 +839,7 @@ fn job_out(submitted: &str, base: &str, job: &Value, export: &Export) -> Result<
                 distribution: *distribution,
                 environment_variables,
                 tags: tags(p.get("tags")),
+                code,
             });
         }
     }
@@ -880,6 +930,11 @@ impl Export {
                     }
                 }
                 _ => {}
+            }
+        }
+        for j in &self.jobs {
+            for (relative, bytes) in j.code.iter().flat_map(|c| &c.files) {
+                files.push((format!("{}/{relative}", code_path(&j.name)), bytes.clone()));
             }
         }
         files
@@ -1102,6 +1157,15 @@ impl Export {
                         &format!("    description: {}", literal_text(description)),
                     );
                 }
+                if j.code.is_some() {
+                    line(
+                        &mut out,
+                        &format!(
+                            "    source_directory: {}",
+                            literal_text(&code_path(&j.name))
+                        ),
+                    );
+                }
                 // Commands are not interpolated: written as they are.
                 line(&mut out, &format!("    command: {}", scalar(&j.command)));
                 line(
@@ -1178,6 +1242,11 @@ impl Export {
         }
         out
     }
+}
+
+/// Where a job's code snapshot goes, relative to the manifest.
+pub fn code_path(job: &str) -> String {
+    format!("code/{job}")
 }
 
 /// Where an environment's build context goes, relative to the manifest.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use serde_json::Value;
 
-use crate::azure::blob::BlobClient;
+use crate::azure::blob::{BlobClient, Container};
 use crate::azure::client::{ArmClient, ArmError, Found, Operation};
 use crate::ids::ResourceId;
 
@@ -24,6 +24,18 @@ pub struct Contents {
     /// The build context of each newest environment version built from one, by its
     /// URI; else why it could not be read.
     pub builds: BTreeMap<String, Result<BuildRead, String>>,
+    /// The code snapshot of the latest run of each job amlspec submitted, by code id
+    /// (as the job names it); else why it could not be read.
+    pub codes: BTreeMap<String, Result<CodeRead, String>>,
+}
+
+/// A code snapshot, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRead {
+    /// The content hash its version records (`hash_sha256`), when it does.
+    pub hash: Option<String>,
+    /// Every file: (path inside the snapshot, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +125,26 @@ pub async fn read_contents(
             versions: versions?,
         });
     }
-    let builds = read_builds(client, id, &environments).await;
+    let code_ids = latest_code_ids(&jobs);
+    let needs_storage = !code_ids.is_empty()
+        || environments.iter().any(|e| {
+            e.versions
+                .first()
+                .is_some_and(|v| v.pointer("/properties/build/contextUri").is_some())
+        });
+    let storage = if needs_storage {
+        Some(
+            crate::azure::datastore::default_datastore(client, id)
+                .await
+                .map_err(|error| format!("the workspace's storage could not be read: {error}")),
+        )
+    } else {
+        None
+    };
+    let (builds, codes) = futures::join!(
+        read_builds(client, storage.as_ref(), &environments),
+        read_codes(client, storage.as_ref(), &code_ids),
+    );
     Ok(Contents {
         workspace,
         connections,
@@ -121,6 +152,7 @@ pub async fn read_contents(
         computes,
         jobs,
         builds,
+        codes,
     })
 }
 
@@ -143,7 +175,7 @@ pub enum BuildRead {
 /// fails the export: what cannot be read is said per URI.
 async fn read_builds(
     client: &ArmClient,
-    id: &ResourceId,
+    storage: Option<&Result<Container, String>>,
     environments: &[EnvironmentVersions],
 ) -> BTreeMap<String, Result<BuildRead, String>> {
     let builds: Vec<(String, String)> = environments
@@ -160,17 +192,12 @@ async fn read_builds(
         })
         .collect();
     let mut found = BTreeMap::new();
-    if builds.is_empty() {
-        return found;
-    }
-    let container = match crate::azure::datastore::default_datastore(client, id).await {
-        Ok(container) => container,
-        Err(error) => {
+    let container = match storage {
+        None => return found,
+        Some(Ok(container)) => container.clone(),
+        Some(Err(error)) => {
             for (uri, _) in builds {
-                found.insert(
-                    uri,
-                    Err(format!("its build context could not be read: {error}")),
-                );
+                found.insert(uri, Err(error.clone()));
             }
             return found;
         }
@@ -218,14 +245,22 @@ async fn read_build(
             return Ok(BuildRead::Dockerfile(text));
         }
     }
+    let files = read_folder(blobs, prefix)
+        .await
+        .map_err(|why| format!("its build context: {why}"))?;
+    Ok(BuildRead::Folder(files))
+}
+
+/// Every file under `prefix/` in a container, within [`CONTEXT_FILES`] and
+/// [`CONTEXT_BYTES`].
+async fn read_folder(blobs: &BlobClient, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let failed = |error: crate::azure::blob::BlobError| format!("it could not be read: {error}");
     let names = blobs.list(&format!("{prefix}/")).await.map_err(failed)?;
     if names.is_empty() {
-        return Err("its build context is empty or gone".into());
+        return Err("it is empty or gone".into());
     }
     if names.len() > CONTEXT_FILES {
-        return Err(format!(
-            "its build context holds more than {CONTEXT_FILES} files"
-        ));
+        return Err(format!("it holds more than {CONTEXT_FILES} files"));
     }
     let mut files = Vec::new();
     let mut total = 0;
@@ -234,16 +269,140 @@ async fn read_build(
             continue;
         };
         let Some(bytes) = blobs.get(&name).await.map_err(failed)? else {
-            return Err(format!("`{relative}` of its build context is gone"));
+            return Err(format!("`{relative}` in it is gone"));
         };
         total += bytes.len();
         if total > CONTEXT_BYTES {
             return Err(format!(
-                "its build context is larger than {} MiB",
+                "it is larger than {} MiB",
                 CONTEXT_BYTES / 1024 / 1024
             ));
         }
         files.push((relative, bytes));
     }
-    Ok(BuildRead::Folder(files))
+    Ok(files)
+}
+
+/// The code ids of the latest run of each job amlspec submitted (the runs export may
+/// declare).
+fn latest_code_ids(jobs: &[Value]) -> Vec<String> {
+    let mut latest: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    for job in jobs {
+        let p = &job["properties"];
+        let Some(base) = p.pointer("/properties/amlspec_job").and_then(Value::as_str) else {
+            continue;
+        };
+        let created = job
+            .pointer("/systemData/createdAt")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let code = p
+            .get("codeId")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        let key = base.to_ascii_lowercase();
+        if latest.get(&key).is_none_or(|(seen, _)| *seen <= created) {
+            latest.insert(key, (created, code));
+        }
+    }
+    let mut ids: Vec<String> = latest.into_values().filter_map(|(_, code)| code).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Read each code version and download its snapshot from the workspace's storage
+/// account (where code uploads go), with the default datastore's key.
+async fn read_codes(
+    client: &ArmClient,
+    storage: Option<&Result<Container, String>>,
+    code_ids: &[String],
+) -> BTreeMap<String, Result<CodeRead, String>> {
+    let reads = join_all(code_ids.iter().map(|code_id| async move {
+        let container = match storage {
+            Some(Ok(container)) => container,
+            Some(Err(error)) => return Err(error.clone()),
+            None => return Err("the workspace's storage was not read".into()),
+        };
+        let id = ResourceId::from_plan(code_id);
+        let operation = Operation::new("read code", code_id.clone());
+        let version = match client.get(&operation, client.url_of(&id)).await {
+            Ok(Found::Present(response)) => response
+                .decode::<Value>(&operation)
+                .map_err(|e| e.to_string())?,
+            Ok(Found::Missing { .. }) => return Err("its code version is gone".into()),
+            Err(error) => return Err(error.to_string()),
+        };
+        let uri = version
+            .pointer("/properties/codeUri")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let hash = version
+            .pointer("/properties/properties/hash_sha256")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (url, prefix) = code_container(uri, container).ok_or_else(|| {
+            format!(
+                "its code `{}` is not in the workspace's storage account",
+                crate::diagnostic::escape(uri)
+            )
+        })?;
+        let blobs = BlobClient::new(
+            client.http().clone(),
+            Container {
+                url,
+                auth: container.auth.clone(),
+            },
+            client.settings().clone(),
+        );
+        let files = read_folder(&blobs, &prefix)
+            .await
+            .map_err(|why| format!("its code snapshot: {why}"))?;
+        Ok(CodeRead { hash, files })
+    }))
+    .await;
+    code_ids.iter().cloned().zip(reads).collect()
+}
+
+/// The container URL and the folder inside it of a code URI in the storage account that
+/// `datastore` is in: `https://{account}.blob.../{container}/{folder}`, or path-style
+/// `https://host/{account}/{container}/{folder}` (a local emulator's).
+fn code_container(uri: &str, datastore: &Container) -> Option<(url::Url, String)> {
+    let crate::azure::blob::BlobAuth::SharedKey { account, .. } = &datastore.auth else {
+        return None;
+    };
+    let parsed = url::Url::parse(uri).ok()?;
+    let host = parsed.host_str()?;
+    let mut segments: Vec<String> = parsed
+        .path_segments()?
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut base = parsed.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    if host.starts_with(&format!("{account}.")) {
+        base.set_path("");
+    } else if segments.first() == Some(account) {
+        segments.remove(0);
+        base.set_path(&format!("/{account}"));
+    } else {
+        return None;
+    }
+    if segments.len() < 2 {
+        return None;
+    }
+    let container = segments.remove(0);
+    let mut url = base;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .push(&container);
+    Some((url, segments.join("/")))
 }

@@ -73,6 +73,12 @@ jobs:
       processes_per_node: 4
     tags:
       run: first
+  - name: train-job
+    source_directory: src
+    script: train.py
+    arguments: [--epochs, 5]
+    environment: trainer
+    cluster: gpu-cluster
 "#;
 
 /// The spec and the files it names, in a fresh folder.
@@ -91,6 +97,9 @@ fn spec_folder() -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(dir.path().join("docker/requirements.txt"), "numpy\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("src/data")).unwrap();
+    std::fs::write(dir.path().join("src/train.py"), "print('training')\n").unwrap();
+    std::fs::write(dir.path().join("src/data/notes.txt"), "kept\n").unwrap();
     dir
 }
 
@@ -264,7 +273,7 @@ async fn an_exported_workspace_plans_no_changes_and_nothing_unmanaged() {
     .await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(
-        out.stdout, "No changes. 12 resources are up to date.\n",
+        out.stdout, "No changes. 13 resources are up to date.\n",
         "{}",
         out.stderr
     );
@@ -290,8 +299,12 @@ async fn an_exported_workspace_plans_no_changes_and_nothing_unmanaged() {
         .collect();
     assert_eq!(
         leftovers.len(),
-        3,
-        "the manifest, conda/ and environments/: {leftovers:?}"
+        4,
+        "the manifest, code/, conda/ and environments/: {leftovers:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("code/train-job/data/notes.txt")).unwrap(),
+        "kept\n"
     );
 }
 
