@@ -131,6 +131,8 @@ pub struct JobOut {
     pub tags: BTreeMap<String, String>,
     /// Its code snapshot, written beside the manifest as its `source_directory`.
     pub code: Option<CodeOut>,
+    /// The run's status in Azure.
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -705,6 +707,16 @@ fn jobs(
                 ),
             ));
         }
+        if let Some(status @ ("Failed" | "Canceled")) = job.status.as_deref() {
+            notes.push(Note::lossy(
+                "job",
+                &job.name,
+                format!(
+                    "run {} ended {status}; declared as it is, apply does not run it again (change the job to run it anew)",
+                    crate::diagnostic::quoted(&job.submitted)
+                ),
+            ));
+        }
         out.push(job);
     }
     out.sort_by_key(|j| by_name(&j.name));
@@ -840,6 +852,7 @@ fn job_out(
                 environment_variables,
                 tags: tags(p.get("tags")),
                 code,
+                status: text(p, "/status"),
             });
         }
     }
@@ -1282,5 +1295,190 @@ fn map(out: &mut String, indent: &str, key: &str, entries: &BTreeMap<String, Str
             yaml::scalar(k),
             yaml::literal_text(v)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const WS: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws";
+
+    fn options(side_files: bool) -> Options {
+        Options {
+            subscription_id: "s".into(),
+            resource_group: "rg".into(),
+            workspace: "ws".into(),
+            schema: "schema.json".into(),
+            exported_at: "2026-01-01T00:00:00Z".into(),
+            side_files,
+        }
+    }
+
+    /// A run as amlspec submits it: named from its definition, `amlspec_job` set.
+    fn run(base: &str, environment: &str, created: &str, change: impl Fn(&mut Value)) -> Value {
+        let variables = BTreeMap::new();
+        let name = run_name(
+            base,
+            &RunDefinition {
+                command: "python train.py",
+                code_hash: None,
+                environment,
+                cluster: "gpu",
+                node_count: 2,
+                distribution: Some(Distribution::TensorFlow {
+                    worker_count: None,
+                    parameter_server_count: 1,
+                }),
+                environment_variables: &variables,
+                experiment: "Default",
+            },
+        );
+        let (env, version) = environment
+            .split_once(':')
+            .unwrap_or((environment.trim_end_matches("@latest"), "3"));
+        let mut job = json!({
+            "name": name,
+            "systemData": {"createdAt": created},
+            "properties": {
+                "jobType": "Command", "command": "python train.py",
+                "environmentId": format!("{WS}/environments/{env}/versions/{version}"),
+                "computeId": format!("{WS}/computes/gpu"),
+                "experimentName": "Default", "displayName": name,
+                "resources": {"instanceCount": 2},
+                // amlspec sends the node count when the spec gives no worker count.
+                "distribution": {"distributionType": "TensorFlow", "workerCount": 2, "parameterServerCount": 1},
+                "properties": {"amlspec_job": base},
+                "status": "Failed",
+            }
+        });
+        change(&mut job);
+        job
+    }
+
+    fn contents(jobs: Vec<Value>) -> Contents {
+        Contents {
+            workspace: json!({"name": "ws", "location": "West Europe"}),
+            connections: Vec::new(),
+            environments: vec![crate::observe::contents::EnvironmentVersions {
+                name: "tf".into(),
+                versions: vec![
+                    json!({"name": "3", "properties": {"image": "tensorflow/tensorflow:2.15.0"}}),
+                    json!({"name": "2", "properties": {"image": "tensorflow/tensorflow:2.14.0"}}),
+                ],
+            }],
+            computes: vec![
+                json!({"name": "gpu", "properties": {"computeType": "AmlCompute",
+                "properties": {"vmSize": "STANDARD_NC6", "scaleSettings": {"maxNodeCount": "4"}}}}),
+            ],
+            jobs,
+            builds: BTreeMap::new(),
+            codes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_run_is_declared_only_when_its_name_can_be_derived_again() {
+        let jobs = vec![
+            // Latest of its name, on the exported version: the declared environment.
+            run("train", "tf:3", "2026-01-02", |_| {}),
+            // An earlier run of the same job, on another environment.
+            run("train", "tf@latest", "2026-01-01", |_| {}),
+            // An older version and `@latest` are references to existing ones.
+            run("old", "tf:2", "2026-01-01", |_| {}),
+            run("latest", "tf@latest", "2026-01-01", |_| {}),
+            // Its command changed after submission: no manifest names it.
+            run("edited", "tf:3", "2026-01-01", |j| {
+                j["properties"]["command"] = json!("python other.py");
+            }),
+            run("elsewhere", "tf:3", "2026-01-01", |j| {
+                j["properties"]["computeId"] = json!(format!("{WS}/computes/instance"));
+            }),
+        ];
+        let export = export(&contents(jobs), &options(false));
+        let declared: Vec<(&str, &str)> = export
+            .jobs
+            .iter()
+            .map(|j| (j.name.as_str(), j.environment.as_str()))
+            .collect();
+        assert_eq!(
+            declared,
+            [("latest", "tf@latest"), ("old", "tf:2"), ("train", "tf")]
+        );
+        assert_eq!(export.workspace.location.as_deref(), Some("westeurope"));
+        let notes: Vec<(bool, &str)> = export
+            .notes
+            .iter()
+            .filter(|n| n.kind == "job")
+            .map(|n| (n.skipped, n.name.as_str()))
+            .collect();
+        // Older runs of train; train, old and latest failed; edited and elsewhere.
+        assert_eq!(notes.len(), 6, "{:#?}", export.notes);
+        assert!(
+            export
+                .notes
+                .iter()
+                .any(|n| n.name == "old" && n.message.contains("ended Failed")),
+            "{:#?}",
+            export.notes
+        );
+        assert!(notes.contains(&(false, "train")), "older runs are noted");
+        assert!(
+            export
+                .notes
+                .iter()
+                .any(|n| n.name.starts_with("edited-")
+                    && n.message.contains("cannot be derived again")),
+            "{:#?}",
+            export.notes
+        );
+        assert!(
+            export.notes.iter().any(|n| n.name.starts_with("elsewhere-")
+                && n.message.contains("cluster `instance` is not exported")),
+            "{:#?}",
+            export.notes
+        );
+        // The rendered tensorflow job says what reproduces its name.
+        let text = export.render(&options(false));
+        assert!(
+            text.contains(
+                "    distribution:\n      type: tensorflow\n      parameter_server_count: 1\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn dropping_an_entry_takes_what_depends_on_it() {
+        let mut export = export(
+            &contents(vec![run("train", "tf:3", "2026-01-02", |_| {})]),
+            &options(false),
+        );
+        assert_eq!(export.jobs.len(), 1);
+        assert!(export.drop_entry("clusters", 0, "a reason"));
+        assert!(export.jobs.is_empty());
+        assert!(!export.drop_entry("clusters", 0, "nothing there"));
+        assert!(
+            export
+                .notes
+                .iter()
+                .any(|n| n.kind == "cluster" && n.message.ends_with("a reason"))
+        );
+    }
+
+    #[test]
+    fn variables_are_named_after_their_connection() {
+        assert_eq!(variable_for("my-acr", "PASSWORD"), "MY_ACR_PASSWORD");
+        assert_eq!(variable_for("1acr", "PASSWORD"), "_1ACR_PASSWORD");
+        let connection = |name: &str| {
+            json!({"name": name, "properties": {"category": "ContainerRegistry", "authType": "UsernamePassword",
+                "target": "x.azurecr.io", "credentials": {"username": "u"}}})
+        };
+        let mut notes = Vec::new();
+        let out = registries(&[connection("a-b"), connection("a_b")], &mut notes);
+        let variables: Vec<&str> = out.iter().map(|r| r.password_variable.as_str()).collect();
+        assert_eq!(variables, ["A_B_PASSWORD", "A_B_PASSWORD_2"]);
     }
 }
