@@ -202,20 +202,16 @@ async fn read_builds(
             return found;
         }
     };
-    let base = format!("{}/", container.url.as_str().trim_end_matches('/'));
-    let blobs = BlobClient::new(client.http().clone(), container, client.settings().clone());
     let reads = join_all(builds.iter().map(|(uri, dockerfile)| {
-        let (blobs, base) = (&blobs, &base);
+        let container = &container;
         async move {
-            let Some(prefix) = uri.strip_prefix(base.as_str()) else {
+            let Some((folder, prefix)) = blob_folder(uri, container) else {
                 return Err(
-                    "its build context is not in the workspace's default datastore".to_string(),
+                    "its build context is not in the workspace's storage account".to_string(),
                 );
             };
-            let prefix = percent_encoding::percent_decode_str(prefix.trim_end_matches('/'))
-                .decode_utf8_lossy()
-                .into_owned();
-            read_build(blobs, uri, &prefix, dockerfile).await
+            let blobs = BlobClient::new(client.http().clone(), folder, client.settings().clone());
+            read_build(&blobs, uri, &prefix, dockerfile).await
         }
     }))
     .await;
@@ -343,20 +339,13 @@ async fn read_codes(
             .pointer("/properties/properties/hash_sha256")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let (url, prefix) = code_container(uri, container).ok_or_else(|| {
+        let (folder, prefix) = blob_folder(uri, container).ok_or_else(|| {
             format!(
                 "its code `{}` is not in the workspace's storage account",
                 crate::diagnostic::escape(uri)
             )
         })?;
-        let blobs = BlobClient::new(
-            client.http().clone(),
-            Container {
-                url,
-                auth: container.auth.clone(),
-            },
-            client.settings().clone(),
-        );
+        let blobs = BlobClient::new(client.http().clone(), folder, client.settings().clone());
         let files = read_folder(&blobs, &prefix)
             .await
             .map_err(|why| format!("its code snapshot: {why}"))?;
@@ -366,10 +355,12 @@ async fn read_codes(
     code_ids.iter().cloned().zip(reads).collect()
 }
 
-/// The container URL and the folder inside it of a code URI in the storage account that
-/// `datastore` is in: `https://{account}.blob.../{container}/{folder}`, or path-style
-/// `https://host/{account}/{container}/{folder}` (a local emulator's).
-fn code_container(uri: &str, datastore: &Container) -> Option<(url::Url, String)> {
+/// The container and the folder inside it of a blob folder URI in the storage account
+/// that `datastore` is in: `https://{account}.blob.../{container}/{folder}`, or
+/// path-style `https://host/{account}/{container}/{folder}` (a local emulator's). The
+/// account is what names it: the container is reached at the datastore's endpoint,
+/// with its key (a URI recorded by an earlier emulator keeps its old port).
+fn blob_folder(uri: &str, datastore: &Container) -> Option<(Container, String)> {
     let crate::azure::blob::BlobAuth::SharedKey { account, .. } = &datastore.auth else {
         return None;
     };
@@ -384,14 +375,9 @@ fn code_container(uri: &str, datastore: &Container) -> Option<(url::Url, String)
                 .into_owned()
         })
         .collect();
-    let mut base = parsed.clone();
-    base.set_query(None);
-    base.set_fragment(None);
     if host.starts_with(&format!("{account}.")) {
-        base.set_path("");
     } else if segments.first() == Some(account) {
         segments.remove(0);
-        base.set_path(&format!("/{account}"));
     } else {
         return None;
     }
@@ -399,10 +385,17 @@ fn code_container(uri: &str, datastore: &Container) -> Option<(url::Url, String)
         return None;
     }
     let container = segments.remove(0);
-    let mut url = base;
+    let mut url = datastore.url.clone();
     url.path_segments_mut()
         .ok()?
         .pop_if_empty()
+        .pop()
         .push(&container);
-    Some((url, segments.join("/")))
+    Some((
+        Container {
+            url,
+            auth: datastore.auth.clone(),
+        },
+        segments.join("/"),
+    ))
 }
