@@ -101,7 +101,19 @@ pub async fn run(settings: ExportSettings) -> std::io::Result<ExitCode> {
                 .into_iter()
                 .map(|(relative, text)| (dir.join(relative), text))
                 .collect();
-            if !force && let Some((taken, _)) = side.iter().find(|(p, _)| p.exists()) {
+            // A folder written back (a build context, code) must hold exactly what was
+            // read, or its content hash changes: an existing one is refused too.
+            let folders: Vec<PathBuf> = exported
+                .side_folders()
+                .into_iter()
+                .map(|relative| dir.join(relative))
+                .collect();
+            if !force
+                && let Some(taken) = folders
+                    .iter()
+                    .chain(side.iter().map(|(p, _)| p))
+                    .find(|p| p.exists())
+            {
                 return fail(
                     &format!("`{}` exists", taken.display()),
                     Some("pass --force to overwrite it, or export to another folder"),

@@ -953,6 +953,21 @@ impl Export {
         files
     }
 
+    /// The folders written whole beside the manifest (build contexts, code snapshots).
+    pub fn side_folders(&self) -> Vec<String> {
+        let contexts = self
+            .environments
+            .iter()
+            .filter(|e| matches!(e.build, BuildOut::Folder { .. }))
+            .map(|e| context_path(&e.name));
+        let codes = self
+            .jobs
+            .iter()
+            .filter(|j| j.code.is_some())
+            .map(|j| code_path(&j.name));
+        contexts.chain(codes).collect()
+    }
+
     /// The manifest's text.
     pub fn render(&self, options: &Options) -> String {
         use yaml::{block, comment, literal_text, scalar};

@@ -306,6 +306,16 @@ async fn an_exported_workspace_plans_no_changes_and_nothing_unmanaged() {
         std::fs::read_to_string(dir.path().join("code/train-job/data/notes.txt")).unwrap(),
         "kept\n"
     );
+    // Nor a folder written back whole, whose extra files would change its hash.
+    std::fs::remove_file(&file).unwrap();
+    let out = run_export(&azure, &export_args(file_arg, &[])).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("environments/custom` exists"),
+        "{}",
+        out.stderr
+    );
+    assert!(!file.exists());
 }
 
 async fn run_export(azure: &Local, args: &[&str]) -> crate::cli::common::Output {
@@ -449,4 +459,48 @@ async fn failures_name_what_failed_and_what_to_do() {
     .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("is a GUID"), "{}", out.stderr);
+}
+
+/// An identity that may not read the workspace: the ARM error with its request id, and
+/// the role that export needs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_read_names_the_role_to_grant() {
+    let mut config = crate::cli::azure::config();
+    config.principals = vec![amlspec::emulator::ServicePrincipal {
+        client_id: "33333333-3333-3333-3333-333333333333".into(),
+        client_secret: Some("scoped-secret".into()),
+        federated: Vec::new(),
+        scopes: vec!["/subscriptions/00000000-0000-0000-0000-000000000002".into()],
+    }];
+    let azure = Local::start_with(config).await;
+    let out = run_export(
+        &azure,
+        &[
+            "export",
+            "--subscription",
+            SUBSCRIPTION,
+            "-g",
+            "adopt-rg",
+            "-w",
+            "adopt-ws",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(
+            "error: failed to read workspace adopt-ws: HTTP 403 AuthorizationFailed: "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("(x-ms-request-id: "), "{}", out.stderr);
+    assert!(
+        out.stderr.ends_with(
+            "hint: export only reads: grant the identity Reader on the workspace (or its resource group)\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
 }
