@@ -455,6 +455,7 @@ fn environments(
                             )));
                             continue;
                         }
+                        notes.extend(credential_files("environment", &label, files));
                         BuildOut::Folder {
                             uri: uri.clone(),
                             dockerfile_path,
@@ -660,8 +661,18 @@ fn jobs(
             foreign.push(submitted);
             continue;
         };
-        match job_out(&submitted, &base, job, export, contents, options) {
+        let mut warnings = Vec::new();
+        match job_out(
+            &submitted,
+            &base,
+            job,
+            export,
+            contents,
+            options,
+            &mut warnings,
+        ) {
             Ok(out) => {
+                notes.append(&mut warnings);
                 let created = text(job, "/systemData/createdAt").unwrap_or_default();
                 let key = base.to_ascii_lowercase();
                 match latest.get(&key) {
@@ -731,6 +742,7 @@ fn job_out(
     export: &Export,
     contents: &Contents,
     options: &Options,
+    warnings: &mut Vec<Note>,
 ) -> Result<JobOut, String> {
     let p = &job["properties"];
     let kind = text(p, "/jobType").unwrap_or_default();
@@ -766,6 +778,9 @@ fn job_out(
             let Some(hash) = read.hash.clone() else {
                 return Err("its code version records no content hash (hash_sha256)".into());
             };
+            if let Some(note) = credential_files("job", base, &read.files) {
+                warnings.push(note);
+            }
             Some(CodeOut {
                 hash,
                 files: read.files.clone(),
@@ -1270,6 +1285,27 @@ impl Export {
         }
         out
     }
+}
+
+/// A note when files to write back look like credentials (Azure holds them because
+/// they were uploaded; written beside the manifest, they could end up in git).
+fn credential_files(kind: &'static str, name: &str, files: &[(String, Vec<u8>)]) -> Option<Note> {
+    let found: Vec<String> = files
+        .iter()
+        .map(|(relative, _)| relative.as_str())
+        .filter(|relative| crate::snapshot::likely_secret(relative))
+        .map(crate::diagnostic::quoted)
+        .collect();
+    (!found.is_empty()).then(|| {
+        Note::lossy(
+            kind,
+            name,
+            format!(
+                "its files include what looks like credentials, written as they were uploaded: {}; keep them out of git with a .gitignore above that folder (one inside it would change its content hash)",
+                found.join(", ")
+            ),
+        )
+    })
 }
 
 /// Where a job's code snapshot goes, relative to the manifest.

@@ -100,6 +100,8 @@ fn spec_folder() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("src/data")).unwrap();
     std::fs::write(dir.path().join("src/train.py"), "print('training')\n").unwrap();
     std::fs::write(dir.path().join("src/data/notes.txt"), "kept\n").unwrap();
+    // Uploaded on purpose (`--allow-secret-files`): written back, it is pointed out.
+    std::fs::write(dir.path().join("src/.env"), "TOKEN=not-a-real-one\n").unwrap();
     dir
 }
 
@@ -229,7 +231,12 @@ async fn an_exported_workspace_plans_no_changes_and_nothing_unmanaged() {
     let specs = spec_folder();
     let spec = specs.path().join("adopt.yaml");
     let out = azure
-        .run(&["apply", "--auto-approve", spec.to_str().unwrap()])
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--allow-secret-files",
+            spec.to_str().unwrap(),
+        ])
         .await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     made_by_hand(&azure).await;
@@ -331,7 +338,12 @@ async fn to_stdout_or_a_folder() {
     let specs = spec_folder();
     let spec = specs.path().join("adopt.yaml");
     let out = azure
-        .run(&["apply", "--auto-approve", spec.to_str().unwrap()])
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--allow-secret-files",
+            spec.to_str().unwrap(),
+        ])
         .await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let out = run_export(
