@@ -1,7 +1,10 @@
 //! `amlspec export`: everything a workspace holds of the kinds a manifest can declare
 //! (the workspace itself, its connections, environments with their versions, computes
-//! and jobs), as ARM answered, one list request per kind and one per environment.
-//! Read-only; never reads a secret (connections are listed, not `listsecrets`).
+//! and jobs), as ARM answered, one list request per kind and one per environment; then
+//! the build contexts of the newest environment versions and the code of the latest
+//! runs amlspec submitted, downloaded from the workspace's storage account. Read-only.
+//! A connection's secrets are never read (connections are listed, not `listsecrets`);
+//! the default datastore's key is read to download blobs, and kept in memory only.
 
 use std::collections::BTreeMap;
 
