@@ -108,12 +108,13 @@ pub enum Command {
     ///
     /// How a team with a workspace adopts amlspec. Registry passwords are never read or
     /// written: each becomes a `${NAME}` reference to set before planning. An environment
-    /// is exported as its newest version, pinned; a conda file is written beside the
-    /// manifest (under `conda/`, so it needs --out). What a manifest cannot declare (other
-    /// connection and compute kinds, build contexts that are not one Dockerfile, jobs
-    /// submitted by other clients or with a code snapshot) is left out with a warning on
-    /// stderr naming it and why. Without --out the manifest goes to stdout. Exit 0 when
-    /// written, 1 when the workspace cannot be read or the file exists (see --force).
+    /// is exported as its newest version, pinned. Files the manifest names are written
+    /// beside it (conda files under `conda/`, build contexts under `environments/`, jobs'
+    /// code under `code/`), so they need --out. What a manifest cannot declare (other
+    /// connection and compute kinds, jobs submitted by other clients, whatever cannot be
+    /// read back as it is in Azure) is left out with a warning on stderr naming it and
+    /// why. Without --out the manifest goes to stdout. Exit 0 when written, 1 when the
+    /// workspace cannot be read or a file exists (see --force).
     Export(ExportArgs),
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
@@ -291,12 +292,12 @@ pub struct ExportArgs {
     pub workspace: String,
 
     /// Write the manifest to FILE (atomically), or to DIR/<workspace>.yaml when DIR is a
-    /// folder; conda files go to `conda/` beside it. Without it, the manifest goes to
-    /// stdout (environments with a conda file are then left out).
+    /// folder; the files it names go beside it (`conda/`, `environments/`, `code/`).
+    /// Without it, the manifest goes to stdout, and what needs such files is left out.
     #[arg(long, short = 'o', value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
 
-    /// Overwrite the manifest and conda files when they exist.
+    /// Overwrite the manifest and the files beside it when they exist.
     #[arg(long)]
     pub force: bool,
 
