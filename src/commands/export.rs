@@ -222,6 +222,7 @@ fn check(exported: &mut Export, options: &Options) -> Result<(), Vec<String>> {
         // From the last entry back, so indices stay true as entries go.
         let mut entries: Vec<(String, usize, String)> = Vec::new();
         let mut other = Vec::new();
+        let mut dropped: Vec<String> = Vec::new();
         for (path, message) in problems {
             match entry_of(&path) {
                 Some((section, index)) if section != "workspace" => {
@@ -229,7 +230,18 @@ fn check(exported: &mut Export, options: &Options) -> Result<(), Vec<String>> {
                         entries.push((section.to_string(), index, message));
                     }
                 }
-                _ => other.push(format!("{path}: {message}")),
+                _ => {
+                    let key = path
+                        .strip_prefix("workspace.")
+                        .map(|rest| rest.split(['.', '[']).next().unwrap_or_default());
+                    match key {
+                        Some(key) if dropped.iter().any(|d| d == key) => {}
+                        Some(key) if exported.drop_workspace_key(key, &message) => {
+                            dropped.push(key.to_string());
+                        }
+                        _ => other.push(format!("{path}: {message}")),
+                    }
+                }
             }
         }
         if !other.is_empty() {

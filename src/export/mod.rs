@@ -909,6 +909,27 @@ impl Export {
         true
     }
 
+    /// Leave out an optional key of the workspace (`location`, `description`, `tags`),
+    /// noting `why`; false for any other key (the workspace itself cannot be left out).
+    pub fn drop_workspace_key(&mut self, key: &str, why: &str) -> bool {
+        let ws = &mut self.workspace;
+        let dropped = match key {
+            "location" => ws.location.take().is_some(),
+            "description" => ws.description.take().is_some(),
+            "tags" => !std::mem::take(&mut ws.tags).is_empty(),
+            _ => false,
+        };
+        if dropped {
+            let name = ws.name.clone();
+            self.notes.push(Note::lossy(
+                "workspace",
+                &name,
+                format!("its {key} is left out, as the manifest would not be valid: {why}"),
+            ));
+        }
+        dropped
+    }
+
     /// What refers to entries that are gone: an environment loses its `registry`, a job
     /// whose cluster or declared environment is gone is left out.
     fn cascade(&mut self) {
@@ -1516,6 +1537,22 @@ mod tests {
                 .notes
                 .iter()
                 .any(|n| n.kind == "cluster" && n.message.ends_with("a reason"))
+        );
+    }
+
+    #[test]
+    fn a_workspace_loses_only_optional_keys() {
+        let mut export = export(&contents(Vec::new()), &options(false));
+        export.workspace.tags.insert("k".into(), "v".into());
+        assert!(export.drop_workspace_key("tags", "too long"));
+        assert!(export.workspace.tags.is_empty());
+        assert!(!export.drop_workspace_key("tags", "again"));
+        assert!(!export.drop_workspace_key("name", "never"));
+        assert!(
+            export
+                .notes
+                .iter()
+                .any(|n| n.kind == "workspace" && !n.skipped && n.message.ends_with("too long"))
         );
     }
 
