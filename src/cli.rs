@@ -16,8 +16,8 @@ use crate::azure::endpoints::Cloud;
 use crate::commands;
 use crate::settings::{
     ApplyFormat, ApplySettings, AzureTarget, ConnectionSettings, DiagnosticFormat,
-    EMULATOR_STATE_DIR, LogsSettings, PlanFormat, PlanSettings, ShowSettings, Target,
-    ValidateSettings,
+    EMULATOR_STATE_DIR, ExportSettings, LogsSettings, PlanFormat, PlanSettings, ShowSettings,
+    Target, ValidateSettings,
 };
 use crate::spec::LoadOptions;
 
@@ -103,6 +103,19 @@ pub enum Command {
     /// Exit 0 when the job completed (or, without --follow, has not ended yet), 1 when it
     /// ended otherwise, 130/143 when stopped by Ctrl-C/SIGTERM (the job goes on).
     Logs(LogsArgs),
+    /// Write a manifest of an existing workspace: its container registries, environments,
+    /// clusters and the jobs amlspec submitted, so that `plan` of it says "No changes".
+    ///
+    /// How a team with a workspace adopts amlspec. Registry passwords are never read or
+    /// written: each becomes a `${NAME}` reference to set before planning. An environment
+    /// is exported as its newest version, pinned. Files the manifest names are written
+    /// beside it (conda files under `conda/`, build contexts under `environments/`, jobs'
+    /// code under `code/`), so they need --out. What a manifest cannot declare (other
+    /// connection and compute kinds, jobs submitted by other clients, whatever cannot be
+    /// read back as it is in Azure) is left out with a warning on stderr naming it and
+    /// why. Without --out the manifest goes to stdout. Exit 0 when written, 1 when the
+    /// workspace cannot be read or a file exists (see --force).
+    Export(ExportArgs),
     /// Print the JSON Schema of the manifest (for editors; committed as
     /// schemas/amlspec.schema.json).
     Schema,
@@ -269,6 +282,83 @@ pub struct LogsArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Subscription id (a GUID) of the workspace.
+    #[arg(long, value_name = "ID", env = "AZURE_SUBSCRIPTION_ID", value_parser = subscription_id)]
+    pub subscription: String,
+
+    /// Resource group of the workspace.
+    #[arg(long, short = 'g', value_name = "NAME", value_parser = name_of(&crate::spec::names::RESOURCE_GROUP))]
+    pub resource_group: String,
+
+    /// The workspace's name.
+    #[arg(long, short = 'w', value_name = "NAME", value_parser = name_of(&crate::spec::names::WORKSPACE))]
+    pub workspace: String,
+
+    /// Write the manifest to FILE (atomically), or to DIR/<workspace>.yaml when DIR is a
+    /// folder; the files it names go beside it (`conda/`, `environments/`, `code/`).
+    /// Without it, the manifest goes to stdout, and what needs such files is left out.
+    #[arg(long, short = 'o', value_name = "FILE|DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Overwrite the manifest and the files beside it when they exist.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The JSON schema the manifest's `yaml-language-server` modeline names: a path
+    /// relative to the manifest, or a URL.
+    #[arg(
+        long,
+        value_name = "PATH|URL",
+        default_value = "../schemas/amlspec.schema.json"
+    )]
+    pub schema: String,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+/// A clap parser that checks a name against an Azure naming rule.
+fn name_of(
+    rule: &'static crate::spec::names::NameRule,
+) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |text: &str| {
+        rule.check(text)
+            .map(|()| text.to_string())
+            .map_err(|problem| format!("{} ({})", problem.message, problem.hint))
+    }
+}
+
+fn subscription_id(text: &str) -> Result<String, String> {
+    crate::spec::model::SubscriptionId::parse(text)
+        .map(|id| id.as_str().to_string())
+        .ok_or_else(|| "a subscription id is a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)".into())
+}
+
+impl ExportArgs {
+    fn settings(self, matches: &clap::ArgMatches) -> ExportSettings {
+        let ExportArgs {
+            subscription,
+            resource_group,
+            workspace,
+            out,
+            force,
+            schema,
+            azure,
+        } = self;
+        ExportSettings {
+            subscription_id: subscription,
+            resource_group,
+            workspace,
+            out,
+            force,
+            schema,
+            connection: azure.settings("export", matches),
+        }
+    }
 }
 
 impl LogsArgs {
@@ -585,6 +675,10 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => {
             let (_, logs) = matches.subcommand().expect("a subcommand was given");
             run_async(commands::logs::run(args.settings(logs)))
+        }
+        Command::Export(args) => {
+            let (_, export) = matches.subcommand().expect("a subcommand was given");
+            run_async(commands::export::run(args.settings(export)))
         }
         Command::Schema => commands::schema(),
         Command::Completions { shell } => {

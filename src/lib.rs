@@ -17,6 +17,7 @@ pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod env;
+pub mod export;
 pub mod hash;
 pub mod ids;
 pub mod observe;

@@ -100,6 +100,21 @@ pub struct LogsSettings {
     pub connection: ConnectionSettings,
 }
 
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// The workspace to read (names checked against Azure's rules).
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub workspace: String,
+    /// The manifest file, or a folder for `<workspace>.yaml`; `None`: stdout.
+    pub out: Option<PathBuf>,
+    /// Overwrite existing files.
+    pub force: bool,
+    /// The schema the modeline names.
+    pub schema: String,
+    pub connection: ConnectionSettings,
+}
+
 /// Where Azure is, how to sign in, and how hard to push.
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {

@@ -365,6 +365,41 @@ impl BlobClient {
             .await
     }
 
+    /// The names of the blobs under `prefix` (List Blobs, following `NextMarker`).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let mut names = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut query = vec![
+                ("restype", "container".to_string()),
+                ("comp", "list".to_string()),
+                ("prefix", prefix.to_string()),
+            ];
+            if !marker.is_empty() {
+                query.push(("marker", marker.clone()));
+            }
+            // The container itself: an empty blob name.
+            let response = self
+                .send("list", Method::GET, "", &query, &[], bytes::Bytes::new())
+                .await?;
+            if !response.status().is_success() {
+                return Err(self.status_error("list", prefix, response).await);
+            }
+            let text = response
+                .text()
+                .await
+                .map_err(|e| transport("list", prefix, &e, self.settings.blob_timeout))?;
+            names.extend(xml_texts(&text, "Name"));
+            marker = xml_texts(&text, "NextMarker")
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            if marker.is_empty() {
+                return Ok(names);
+            }
+        }
+    }
+
     /// Download a blob (for checks).
     pub async fn get(&self, blob: &str) -> Result<Option<Vec<u8>>, BlobError> {
         let response = self
@@ -514,7 +549,11 @@ impl BlobClient {
         headers: &[(&str, String)],
         body: bytes::Bytes,
     ) -> Result<reqwest::Response, BlobError> {
-        let mut url = self.container.blob_url(blob);
+        let mut url = if blob.is_empty() {
+            self.container.url.clone()
+        } else {
+            self.container.blob_url(blob)
+        };
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in query {
@@ -562,6 +601,25 @@ impl BlobClient {
             .await
             .map_err(|e| transport(action, blob, &e, self.settings.blob_timeout))
     }
+}
+
+/// The texts of every `<tag>…</tag>` element of a storage XML answer, unescaped.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut found = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else {
+            break;
+        };
+        let raw = &after[..end];
+        found.push(
+            quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_string(), |t| t.into_owned()),
+        );
+        rest = &after[end + close.len()..];
+    }
+    found
 }
 
 fn transport(

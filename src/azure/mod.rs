@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod blob;
 pub mod client;
+pub mod datastore;
 pub mod endpoints;
 pub mod lro;
 pub mod retry;

@@ -3,6 +3,7 @@
 //! code; the stages themselves know nothing about the command line.
 
 pub mod apply;
+pub mod export;
 pub mod logs;
 pub mod plan;
 pub mod show;

@@ -376,17 +376,19 @@ fn workspace(
             .iter()
             .find(|c| c.name.as_str().eq_ignore_ascii_case(job.cluster.as_str()))
             .map_or_else(|| job.cluster.to_string(), |c| c.name.to_string());
-        let definition = json!({
-            "command": job.command,
-            "code": code_hash,
-            "environment": environment.reference(),
-            "cluster": cluster.to_ascii_lowercase(),
-            "node_count": job.node_count,
-            "distribution": job.distribution.map(distribution_json),
-            "environment_variables": job.environment_variables,
-            "experiment": job.experiment.as_str(),
-        });
-        let name = format!("{}-{}", job.name, &sha256_hex(&canonical(&definition))[..8]);
+        let name = run_name(
+            job.name.as_str(),
+            &RunDefinition {
+                command: &job.command,
+                code_hash: code_hash.as_deref(),
+                environment: &environment.reference(),
+                cluster: &cluster,
+                node_count: job.node_count,
+                distribution: job.distribution,
+                environment_variables: &job.environment_variables,
+                experiment: job.experiment.as_str(),
+            },
+        );
         jobs.push(DesiredJob {
             base_name: job.name.to_string(),
             id: id.child("jobs", &name),
@@ -418,6 +420,35 @@ fn workspace(
         codes,
         jobs,
     }
+}
+
+/// Everything that defines a run, hashed into its submitted name.
+#[derive(Debug, Clone, Copy)]
+pub struct RunDefinition<'a> {
+    pub command: &'a str,
+    pub code_hash: Option<&'a str>,
+    /// As [`JobEnvironment::reference`] spells it.
+    pub environment: &'a str,
+    pub cluster: &'a str,
+    pub node_count: u32,
+    pub distribution: Option<Distribution>,
+    pub environment_variables: &'a BTreeMap<String, String>,
+    pub experiment: &'a str,
+}
+
+/// A job's submitted name: `<base>-<8 hex digits>` of sha256 over its run definition.
+pub fn run_name(base: &str, run: &RunDefinition<'_>) -> String {
+    let definition = json!({
+        "command": run.command,
+        "code": run.code_hash,
+        "environment": run.environment,
+        "cluster": run.cluster.to_ascii_lowercase(),
+        "node_count": run.node_count,
+        "distribution": run.distribution.map(distribution_json),
+        "environment_variables": run.environment_variables,
+        "experiment": run.experiment,
+    });
+    format!("{base}-{}", &sha256_hex(&canonical(&definition))[..8])
 }
 
 impl EnvironmentDefinition {
@@ -471,7 +502,7 @@ fn cached_snapshot(
 }
 
 /// Azure ML's content hash of a context made of one file.
-fn single_file_hash(name: &str, bytes: &[u8]) -> String {
+pub fn single_file_hash(name: &str, bytes: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"1");
     hasher.update(format!("#{name}#{}", bytes.len()).as_bytes());

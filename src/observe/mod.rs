@@ -9,6 +9,7 @@
 //! worked out, and [`read_children`] follows.
 
 pub mod capacity;
+pub mod contents;
 pub mod inventory;
 pub mod live;
 

@@ -32,7 +32,14 @@ fn completions_load_in_a_real_bash_and_know_every_command_and_flag() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let out = Test::new().args(["completions", shell]).run();
         assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
-        for word in ["apply", "logs", "auto-approve", "allow-replace", "emulator"] {
+        for word in [
+            "apply",
+            "logs",
+            "export",
+            "auto-approve",
+            "allow-replace",
+            "emulator",
+        ] {
             assert!(out.stdout.contains(word), "{shell} lacks {word}");
         }
     }
@@ -68,7 +75,9 @@ fn the_man_page_is_roff_that_lists_the_commands() {
     let out = Test::new().args(["man"]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains(".TH amlspec 1"), "{}", out.stdout);
-    for command in ["validate", "plan", "apply", "logs", "schema", "emulator"] {
+    for command in [
+        "validate", "plan", "apply", "logs", "export", "schema", "emulator",
+    ] {
         assert!(out.stdout.contains(command), "the man page lacks {command}");
     }
 }

@@ -8,6 +8,7 @@ mod blob;
 mod common;
 mod corpus;
 mod editor;
+mod export;
 mod layering;
 mod logs;
 mod meta;
