@@ -125,7 +125,46 @@ pub async fn observe(
 ) -> Result<Observed, Vec<ArmError>> {
     let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
     let workspaces = read_workspaces(client, &ids).await?;
-    read_children(client, desired, workspaces, preflight).await
+    read_children(client, desired, workspaces, preflight, Vec::new()).await
+}
+
+/// The distinct (subscription, region) pairs that the preflight of `specs` needs and
+/// that the specs name themselves: their reads need nothing from Azure, so they can go
+/// with the workspace reads. (A workspace whose spec gives no region is read first.)
+pub fn regions_of_specs(
+    specs: &[crate::spec::model::WorkspaceSpec],
+    preflight: Preflight,
+) -> Vec<(String, String)> {
+    if !preflight.reads_regions() {
+        return Vec::new();
+    }
+    let mut regions: Vec<(String, String)> = specs
+        .iter()
+        .filter(|ws| !ws.clusters.is_empty())
+        .filter_map(|ws| {
+            let location = ws.location.as_ref()?;
+            Some((
+                ws.subscription_id.as_str().to_string(),
+                capacity::region_key(location.as_str()),
+            ))
+        })
+        .collect();
+    regions.sort();
+    regions.dedup();
+    regions
+}
+
+/// Read what the regions `pairs` (subscription, region) offer, all at once.
+pub async fn read_regions(
+    client: &ArmClient,
+    pairs: &[(String, String)],
+) -> Vec<capacity::RegionCapacity> {
+    join_all(
+        pairs
+            .iter()
+            .map(|(subscription, location)| capacity::read_region(client, subscription, location)),
+    )
+    .await
 }
 
 /// Read the workspaces `ids`, all at once. They need only their ids, so this can run
@@ -157,28 +196,33 @@ pub async fn read_workspaces(
 
 /// Read what each workspace of `desired` holds, given what [`read_workspaces`] found
 /// (aligned with `desired.workspaces`): every child of every workspace at once; none of
-/// a missing workspace. What the `preflight` checks need is read at the same time.
+/// a missing workspace. What the `preflight` checks need and `regions` (already read)
+/// lacks is read at the same time.
 pub async fn read_children(
     client: &ArmClient,
     desired: &Desired,
     workspaces: Vec<WorkspaceRead>,
     preflight: Preflight,
+    mut regions: Vec<capacity::RegionCapacity>,
 ) -> Result<Observed, Vec<ArmError>> {
     assert_eq!(
         desired.workspaces.len(),
         workspaces.len(),
         "one read per desired workspace"
     );
-    let regions = if preflight.reads_regions() {
+    let missing: Vec<(String, String)> = if preflight.reads_regions() {
         cluster_regions(desired, &workspaces)
+            .into_iter()
+            .filter(|(subscription, location)| {
+                !regions
+                    .iter()
+                    .any(|r| &r.subscription_id == subscription && &r.location == location)
+            })
+            .collect()
     } else {
         Vec::new()
     };
-    let regions = join_all(
-        regions
-            .iter()
-            .map(|(subscription, location)| capacity::read_region(client, subscription, location)),
-    );
+    let more = read_regions(client, &missing);
     let children = join_all(
         desired
             .workspaces
@@ -186,7 +230,8 @@ pub async fn read_children(
             .zip(workspaces)
             .map(|(ws, read)| observe_children(client, ws, read)),
     );
-    let (regions, results) = futures::join!(regions, children);
+    let (more, results) = futures::join!(more, children);
+    regions.extend(more);
     let mut observed = Vec::new();
     let mut errors = Vec::new();
     for result in results {

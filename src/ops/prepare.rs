@@ -4,8 +4,9 @@
 //!
 //! 1. signing in goes on while the specs load (the first token needs nothing from them);
 //! 2. the workspaces are read while content addressing hashes the jobs' source folders
-//!    (a workspace read needs only its id); their children are read next, while the
-//!    manifest digest is worked out.
+//!    (a workspace read needs only its id), and with them what the regions the specs
+//!    name offer clusters (preflight); their children are read next, while the manifest
+//!    digest is worked out.
 //!
 //! Problems of the specs' own content come before any connection problem.
 
@@ -79,6 +80,7 @@ pub async fn prepare(
         };
     };
     let ids: Vec<ResourceId> = specs.workspaces.iter().map(desired::workspace_id).collect();
+    let early_regions = observe::regions_of_specs(&specs.workspaces, preflight);
 
     let allow_secret_files = options.allow_secret_files;
     let desired_state = move || {
@@ -89,18 +91,22 @@ pub async fn prepare(
     };
     let (desired, reads) = tokio::join!(blocking(desired_state), async {
         let connection = sign_in.await.unwrap_or_else(resume_panic)?;
-        let workspaces = observe::read_workspaces(&connection.client, &ids).await;
-        Ok::<_, ConnectError>((connection, workspaces))
+        // What the regions the specs name offer (preflight) needs nothing from Azure.
+        let (workspaces, regions) = tokio::join!(
+            observe::read_workspaces(&connection.client, &ids),
+            observe::read_regions(&connection.client, &early_regions),
+        );
+        Ok::<_, ConnectError>((connection, workspaces, regions))
     });
     tracing::info!(ok = desired.is_ok(), "worked out the desired state");
     let ready = async {
         let desired = Arc::new(desired.map_err(PrepareError::Desired)?);
-        let (connection, workspaces) = reads.map_err(PrepareError::Connect)?;
+        let (connection, workspaces, regions) = reads.map_err(PrepareError::Connect)?;
         let workspaces = workspaces.map_err(PrepareError::Observe)?;
         let for_digest = desired.clone();
         let (manifest_digest, observed) = tokio::join!(
             blocking(move || plan::manifest_digest(&for_digest)),
-            observe::read_children(&connection.client, &desired, workspaces, preflight),
+            observe::read_children(&connection.client, &desired, workspaces, preflight, regions),
         );
         tracing::info!(
             requests = connection.client.stats.requests.load(Ordering::Relaxed),
