@@ -7,6 +7,7 @@ pub mod client;
 pub mod datastore;
 pub mod endpoints;
 pub mod lro;
+pub mod registry;
 pub mod retry;
 
 /// The one pinned, stable api-version of Microsoft.MachineLearningServices used for
