@@ -965,7 +965,8 @@ mod tests {
 
     #[test]
     fn challenges_parse_as_registries_send_them() {
-        let cases: Vec<(&str, Vec<(&str, Vec<(&str, &str)>)>)> = vec![
+        type Expected<'a> = Vec<(&'a str, Vec<(&'a str, &'a str)>)>;
+        let cases: Vec<(&str, Expected)> = vec![
             (
                 r#"Bearer realm="https://r.azurecr.io/oauth2/token",service="r.azurecr.io""#,
                 vec![(

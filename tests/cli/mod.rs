@@ -16,6 +16,7 @@ mod meta;
 mod paths;
 mod plan;
 mod preflight;
+mod registry_probe;
 mod retry;
 mod schema;
 use crate::seed;
