@@ -21,6 +21,7 @@ pub mod export;
 pub mod hash;
 pub mod ids;
 pub mod observe;
+pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod render;

@@ -32,6 +32,7 @@ use url::Url;
 
 use crate::azure::client::ClientSettings;
 use crate::azure::{Trust, http_builder};
+use crate::oci::{valid_repository, valid_tag};
 use crate::secret::Secret;
 
 /// The whole of one probe: every request, redirect and body read.
@@ -215,31 +216,6 @@ fn valid_host(host: &str) -> bool {
     });
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
     name_ok && port_ok
-}
-
-/// Distribution spec: components of lower-case alphanumerics joined by `.`, `_`, `__`
-/// or `-`, separated by `/`.
-fn valid_repository(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-                })
-                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && part.ends_with(|c: char| c.is_ascii_alphanumeric())
-        })
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-fn valid_tag(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag.len() <= 128
-        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// `sha256:<64 lower hex>`, or another `algorithm:encoded` of the spec's grammar.

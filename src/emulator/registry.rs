@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use super::reply::{Reply, ReplyBody};
 use super::util::query_get;
 use super::world::World;
+use crate::oci::{valid_repository, valid_tag};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -182,31 +183,6 @@ pub(crate) fn host_key(host: &str) -> String {
         },
     };
     h.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Distribution spec repository name grammar (path components of lower-case
-/// alphanumerics joined by `.`, `_`, `__`, `-`, separated by `/`).
-fn valid_repository(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-                })
-                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && part.ends_with(|c: char| c.is_ascii_alphanumeric())
-        })
-}
-
-/// Distribution spec tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-fn valid_tag(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag.len() <= 128
-        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn valid_host(host: &str) -> bool {
