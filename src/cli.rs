@@ -447,10 +447,9 @@ impl SpecArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PreflightArgs {
     /// Skip preflight checks: all of them, or those named (`--skip-preflight=quota`,
-    /// `--skip-preflight=image,vm-size`). Preflight asks Azure, with one request per
-    /// distinct question, whether each new cluster's VM size is offered in its region,
-    /// whether its vCPUs fit the quota, and whether each environment's image can be
-    /// pulled with the credentials given.
+    /// `--skip-preflight=vm-size,quota`). Preflight asks Azure, with three reads per
+    /// subscription and region, whether each new cluster's VM size is offered there and
+    /// whether the clusters' and jobs' vCPUs fit the quota.
     #[arg(
         long,
         value_enum,
@@ -465,7 +464,6 @@ pub struct PreflightArgs {
 /// One preflight check, as `--skip-preflight` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PreflightCheck {
-    Image,
     VmSize,
     Quota,
 }
@@ -478,7 +476,6 @@ impl PreflightArgs {
         // `--skip-preflight` alone skips everything.
         let skips = |check| skipped.is_empty() || skipped.contains(&check);
         crate::observe::Preflight {
-            images: !skips(PreflightCheck::Image),
             vm_sizes: !skips(PreflightCheck::VmSize),
             quotas: !skips(PreflightCheck::Quota),
         }

@@ -59,8 +59,6 @@ pub struct Observed {
 /// Which preflight checks plan makes (`--skip-preflight` leaves some or all out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preflight {
-    /// The environments' images can be pulled.
-    pub images: bool,
     /// The clusters' VM sizes are offered in their region.
     pub vm_sizes: bool,
     /// The clusters' and jobs' vCPUs fit the quotas.
@@ -69,12 +67,10 @@ pub struct Preflight {
 
 impl Preflight {
     pub const ALL: Preflight = Preflight {
-        images: true,
         vm_sizes: true,
         quotas: true,
     };
     pub const NONE: Preflight = Preflight {
-        images: false,
         vm_sizes: false,
         quotas: false,
     };

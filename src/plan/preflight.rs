@@ -26,7 +26,6 @@ pub struct Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckName {
-    Image,
     VmSize,
     Quota,
 }
@@ -34,7 +33,6 @@ pub enum CheckName {
 impl CheckName {
     pub fn label(self) -> &'static str {
         match self {
-            CheckName::Image => "image",
             CheckName::VmSize => "vm size",
             CheckName::Quota => "quota",
         }
