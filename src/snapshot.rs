@@ -348,17 +348,29 @@ fn content_hash(files: &[SnapshotFile]) -> Result<String, SnapshotError> {
         hasher.update(format!("#{}#", file.relative).as_bytes());
         hasher.update(file.size.to_string().as_bytes());
     }
+    // Chunks no bigger than the files, and no more of them than they fill: a small
+    // folder (most job sources) must not zero megabytes of buffers it never uses.
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let chunk = usize::try_from(total)
+        .unwrap_or(CHUNK)
+        .clamp(MIN_CHUNK, CHUNK);
+    // One more than the chunks the files fill: with a single buffer, the reader would
+    // wait forever for a second one to go on with (the files exactly fill one chunk).
+    let buffers = usize::try_from(total.div_ceil(chunk as u64))
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .clamp(2, CHUNKS_IN_FLIGHT + 2);
     let (full, filled) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
     let (give_back, empty) = std::sync::mpsc::channel::<Vec<u8>>();
     // Every buffer there will be, made once: no page faults on fresh memory while
     // reading, and memory bounded to these.
-    for _ in 0..CHUNKS_IN_FLIGHT + 2 {
+    for _ in 0..buffers {
         give_back
-            .send(vec![0u8; CHUNK])
+            .send(vec![0u8; chunk])
             .expect("the receiver is here");
     }
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_chunks(files, &full, &empty));
+        let reader = scope.spawn(move || read_chunks(files, chunk, &full, &empty));
         for chunk in filled {
             hash_touching_ahead(&mut hasher, &chunk);
             // The reader may have stopped (an error): its buffers are no longer needed.
@@ -396,8 +408,10 @@ fn hash_touching_ahead(hasher: &mut ring::digest::Context, bytes: &[u8]) {
     std::hint::black_box(touched);
 }
 
-/// Bytes read at once.
+/// Bytes read at once, at most.
 const CHUNK: usize = 512 * 1024;
+/// Bytes read at once, at least (one read of a small file, a page or so).
+const MIN_CHUNK: usize = 16 * 1024;
 /// Chunks read ahead of the hash, at most.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
@@ -405,13 +419,14 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// come on `empty` (and come back there once hashed). Stops at the first error.
 fn read_chunks(
     files: &[SnapshotFile],
+    chunk: usize,
     full: &std::sync::mpsc::SyncSender<Vec<u8>>,
     empty: &std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> Result<(), SnapshotError> {
     let Ok(mut buffer) = empty.recv() else {
         return Ok(());
     };
-    buffer.resize(CHUNK, 0);
+    buffer.resize(chunk, 0);
     let mut used = 0;
     for file in files {
         let error = |source| SnapshotError::Io {
@@ -430,11 +445,11 @@ fn read_chunks(
                 let Ok(next) = empty.recv() else {
                     return Ok(());
                 };
-                let chunk = std::mem::replace(&mut buffer, next);
-                if full.send(chunk).is_err() {
+                let filled = std::mem::replace(&mut buffer, next);
+                if full.send(filled).is_err() {
                     return Ok(());
                 }
-                buffer.resize(CHUNK, 0);
+                buffer.resize(chunk, 0);
                 used = 0;
             }
         }
@@ -522,9 +537,33 @@ mod tests {
     /// sizes are next to the chunk size (empty, a chunk exactly, across boundaries).
     #[test]
     fn chunked_reading_hashes_every_byte_once_in_order() {
+        let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 5];
+        assert_hashed_as_the_plain_algorithm(&sizes);
+    }
+
+    /// Small folders get chunks their size: files that fill exactly one chunk (of the
+    /// smallest size, or of a size between) are hashed, not waited on forever; so are an
+    /// empty folder and empty files.
+    #[test]
+    fn small_folders_are_hashed_in_chunks_their_size() {
+        for sizes in [
+            &[][..],
+            &[0, 0],
+            &[MIN_CHUNK],
+            &[MIN_CHUNK - 1, 1],
+            &[100 * 1024],
+            &[1, MIN_CHUNK + 1],
+            &[CHUNK, 1],
+        ] {
+            assert_hashed_as_the_plain_algorithm(sizes);
+        }
+    }
+
+    /// A folder of files of these sizes hashes as SHA-256 over the header and every
+    /// file's bytes in order.
+    fn assert_hashed_as_the_plain_algorithm(sizes: &[usize]) {
         use sha2::{Digest, Sha256};
         let dir = tempfile::tempdir().unwrap();
-        let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 5];
         for (i, size) in sizes.iter().enumerate() {
             let bytes: Vec<u8> = (0..*size).map(|b| (b * 7 + i) as u8).collect();
             std::fs::write(dir.path().join(format!("f{i}.bin")), bytes).unwrap();
@@ -539,7 +578,11 @@ mod tests {
         for file in &snapshot.files {
             reference.update(std::fs::read(&file.path).unwrap());
         }
-        assert_eq!(snapshot.hash, hex::encode(reference.finalize()));
+        assert_eq!(
+            snapshot.hash,
+            hex::encode(reference.finalize()),
+            "{sizes:?}"
+        );
         assert_eq!(snapshot.files.len(), sizes.len());
     }
 
