@@ -22,6 +22,12 @@ pub fn region_key(location: &str) -> String {
         .collect()
 }
 
+/// A workspace's region, as its capacity is keyed: where Azure says it is, or, for one
+/// to be created, where its spec puts it.
+pub fn workspace_region(live: Option<&str>, spec: Option<&str>) -> Option<String> {
+    live.or(spec).map(region_key)
+}
+
 /// What was learnt of one subscription's region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionCapacity {

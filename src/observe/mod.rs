@@ -75,7 +75,8 @@ impl Preflight {
         quotas: false,
     };
 
-    fn reads_regions(self) -> bool {
+    /// Whether any check needs what the regions offer.
+    pub fn reads_regions(self) -> bool {
         self.vm_sizes || self.quotas
     }
 }
@@ -256,14 +257,13 @@ fn cluster_regions(desired: &Desired, workspaces: &[WorkspaceRead]) -> Vec<(Stri
         .zip(workspaces)
         .filter(|(ws, _)| !ws.clusters.is_empty())
         .filter_map(|(ws, read)| {
-            let location = match read {
+            let live = match read {
                 WorkspaceRead::Present(live) => Some(live.location.as_str()),
-                WorkspaceRead::Missing { .. } => ws.spec.location.as_ref().map(|l| l.as_str()),
-            }?;
-            Some((
-                ws.spec.subscription_id.as_str().to_string(),
-                capacity::region_key(location),
-            ))
+                WorkspaceRead::Missing { .. } => None,
+            };
+            let spec = ws.spec.location.as_ref().map(|l| l.as_str());
+            let region = capacity::workspace_region(live, spec)?;
+            Some((ws.spec.subscription_id.as_str().to_string(), region))
         })
         .collect();
     regions.sort();

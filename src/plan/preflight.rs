@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Kind, ResourceChange};
 use crate::desired::{DesiredCluster, DesiredWorkspace};
-use crate::observe::capacity::{Capacity, OfferedSize, RegionCapacity, Usage, region_key};
+use crate::observe::capacity::{Capacity, OfferedSize, RegionCapacity, Usage, workspace_region};
 use crate::observe::{ObservedWorkspace, Preflight};
 use crate::spec::model::VmPriority;
 
@@ -60,14 +60,13 @@ pub fn check_workspace(
     preflight: Preflight,
     resources: &mut [ResourceChange],
 ) {
-    if !(preflight.vm_sizes || preflight.quotas) || d.clusters.is_empty() {
+    if !preflight.reads_regions() || d.clusters.is_empty() {
         return;
     }
-    let location = match o.workspace.present() {
-        Some(live) => Some(live.location.clone()),
-        None => d.spec.location.as_ref().map(|l| l.as_str().to_string()),
-    };
-    let Some(location) = location.map(|l| region_key(&l)) else {
+    let Some(location) = workspace_region(
+        o.workspace.present().map(|live| live.location.as_str()),
+        d.spec.location.as_ref().map(|l| l.as_str()),
+    ) else {
         return;
     };
     let subscription = d.spec.subscription_id.as_str();
