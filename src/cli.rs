@@ -446,10 +446,13 @@ impl SpecArgs {
 /// The preflight checks plan makes (plan and apply).
 #[derive(Debug, Clone, Args)]
 pub struct PreflightArgs {
-    /// Skip preflight checks: all of them, or those named (`--skip-preflight=quota`,
+    /// Skip preflight checks: all of them, or those named (`--skip-preflight=image`,
     /// `--skip-preflight=vm-size,quota`). Preflight asks Azure, with three reads per
     /// subscription and region, whether each new cluster's VM size is offered there and
-    /// whether the clusters' and jobs' vCPUs fit the quota.
+    /// whether the clusters' and jobs' vCPUs fit the quota; and asks each registry, as a
+    /// container runtime would, whether the images that new environments and new jobs
+    /// use can be pulled with the declared credentials (not under `--emulator`, which
+    /// serves no registries).
     #[arg(
         long,
         value_enum,
@@ -466,6 +469,7 @@ pub struct PreflightArgs {
 pub enum PreflightCheck {
     VmSize,
     Quota,
+    Image,
 }
 
 impl PreflightArgs {
@@ -478,6 +482,7 @@ impl PreflightArgs {
         crate::observe::Preflight {
             vm_sizes: !skips(PreflightCheck::VmSize),
             quotas: !skips(PreflightCheck::Quota),
+            images: !skips(PreflightCheck::Image),
         }
     }
 }

@@ -1,6 +1,10 @@
 //! The OCI distribution grammar of repository names and tags, which the registry probe
-//! (`azure::registry`) and the emulator's registries both follow: a neutral home, so
-//! that the two cannot drift and the emulator imports nothing of the client.
+//! (`azure::registry`) and the emulator's registries both follow, and what a probe
+//! found ([`Pullable`]), which observe carries to plan: a neutral home, so that the two
+//! sides cannot drift, the emulator imports nothing of the client and plan nothing of
+//! `azure`.
+
+use std::fmt;
 
 /// Distribution spec: path components of lower-case alphanumerics joined by `.`, `_`,
 /// `__` or `-`, separated by `/`, at most 255 characters.
@@ -25,6 +29,58 @@ pub fn valid_tag(tag: &str) -> bool {
         && tag
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// What a probe found. Messages are the registry's own (`CODE: message`, escaped and at
+/// most `azure::registry::MAX_MESSAGE` characters) or a phrase saying what happened; they never hold
+/// the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pullable {
+    /// The manifest is there and these credentials may pull it; the digest the registry
+    /// sent (`Docker-Content-Digest`), so a moving tag shows.
+    Yes { digest: Option<String> },
+    /// The repository exists but not this tag or digest (`MANIFEST_UNKNOWN`).
+    MissingTag { message: String },
+    /// No such repository (`NAME_UNKNOWN`).
+    MissingRepository { message: String },
+    /// The registry refused the credentials (wrong username or password), or wants
+    /// credentials and none were given.
+    Unauthorized { message: String },
+    /// The credentials are valid but may not pull this repository (`insufficient_scope`,
+    /// `DENIED`, 403).
+    Denied { message: String },
+    /// No answer: DNS, connect, TLS, timeout, a 429 or 5xx, or not a registry.
+    Unreachable { message: String },
+}
+
+impl Pullable {
+    /// Whether a plan should stop: the registry answered, and the answer is no. An
+    /// unreachable registry (CI behind a firewall) is a warning.
+    pub fn blocks(&self) -> bool {
+        !matches!(self, Pullable::Yes { .. } | Pullable::Unreachable { .. })
+    }
+}
+
+impl fmt::Display for Pullable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pullable::Yes { digest: Some(d) } => write!(f, "pullable, digest {d}"),
+            Pullable::Yes { digest: None } => f.write_str("pullable (the registry sent no digest)"),
+            Pullable::MissingTag { message } => write!(f, "no such tag or digest: {message}"),
+            Pullable::MissingRepository { message } => {
+                write!(f, "no such repository: {message}")
+            }
+            Pullable::Unauthorized { message } => {
+                write!(f, "the registry refused the credentials: {message}")
+            }
+            Pullable::Denied { message } => {
+                write!(f, "the credentials may not pull this repository: {message}")
+            }
+            Pullable::Unreachable { message } => {
+                write!(f, "the registry could not be asked: {message}")
+            }
+        }
+    }
 }
 
 #[cfg(test)]

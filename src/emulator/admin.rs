@@ -361,6 +361,8 @@ struct RegistryBody {
     users: Vec<RegistryUser>,
     #[serde(default)]
     repositories: Vec<super::registry::RepositorySeed>,
+    #[serde(default)]
+    anonymous_pull: bool,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +457,7 @@ fn registry_http(
                     host: host.to_string(),
                     users: b.users,
                     repositories: b.repositories,
+                    anonymous_pull: b.anonymous_pull,
                 })
                 .map(|info| to_json(&info))
                 .map_err(seed_error)

@@ -52,6 +52,11 @@ pub struct RegistrySeed {
     pub users: Vec<RegistryUser>,
     #[serde(default)]
     pub repositories: Vec<RepositorySeed>,
+    /// Anyone may pull, as from Docker Hub or Microsoft Container Registry (or an ACR
+    /// with anonymous pull enabled): the token endpoint gives a pull token to a caller
+    /// without credentials. Data-plane calls still need a token.
+    #[serde(default)]
+    pub anonymous_pull: bool,
 }
 
 /// A user of a registry (an ACR admin user or a token with a scope map).
@@ -153,6 +158,7 @@ pub(crate) struct Registry {
     repositories: BTreeMap<String, Repository>,
     /// Images generated so far: makes every push of a tag a new digest.
     generation: u64,
+    anonymous_pull: bool,
 }
 
 /// The registries of an emulator, by host (lower case, no port).
@@ -214,6 +220,7 @@ impl Registries {
             users: BTreeMap::new(),
             repositories: BTreeMap::new(),
             generation: 0,
+            anonymous_pull: seed.anonymous_pull,
         };
         for user in seed.users {
             if user.username.is_empty() || user.username.contains(':') {
@@ -751,6 +758,9 @@ fn token_endpoint(world: &World, registry: &Registry, req: &RegistryReq<'_>) -> 
                 )),
             );
         }
+        (false, _) if registry.anonymous_pull && req.headers.get("authorization").is_none() => {
+            (String::new(), false)
+        }
         (false, _) => match basic_credentials(req.headers) {
             Some((u, p))
                 if registry
@@ -763,10 +773,15 @@ fn token_endpoint(world: &World, registry: &Registry, req: &RegistryReq<'_>) -> 
             _ => return token_unauthorized(),
         },
     };
-    let user = &registry.users[&username];
+    // The empty username is the anonymous caller of a registry that allows it.
     let pull: Vec<String> = pull_scopes(&scopes)
         .into_iter()
-        .filter(|r| user.may_pull(r))
+        .filter(|r| {
+            registry
+                .users
+                .get(&username)
+                .map_or(username.is_empty(), |user| user.may_pull(r))
+        })
         .collect();
     let access = sign(
         &world.signing_key,

@@ -10,8 +10,11 @@
 
 pub mod capacity;
 pub mod contents;
+pub mod images;
 pub mod inventory;
 pub mod live;
+
+use std::collections::BTreeMap;
 
 use futures::future::join_all;
 use serde::de::DeserializeOwned;
@@ -63,16 +66,20 @@ pub struct Preflight {
     pub vm_sizes: bool,
     /// The clusters' and jobs' vCPUs fit the quotas.
     pub quotas: bool,
+    /// The environments' images can be pulled ([`images`]).
+    pub images: bool,
 }
 
 impl Preflight {
     pub const ALL: Preflight = Preflight {
         vm_sizes: true,
         quotas: true,
+        images: true,
     };
     pub const NONE: Preflight = Preflight {
         vm_sizes: false,
         quotas: false,
+        images: false,
     };
 
     /// Whether any check needs what the regions offer.
@@ -94,6 +101,9 @@ pub struct ObservedWorkspace {
     pub clusters: Vec<Live<LiveCompute>>,
     pub codes: Vec<Live<LiveCode>>,
     pub jobs: Vec<Live<LiveJob>>,
+    /// What the registries said of the images this plan may pull, by environment name
+    /// (filled by [`images::ImageProbes::finish`]; empty when images are not checked).
+    pub images: BTreeMap<String, images::ImageAnswer>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +124,7 @@ pub enum WorkspaceRead {
 }
 
 /// Read everything `desired` names: its workspaces, then their children, and what the
-/// `preflight` checks need.
+/// `preflight` checks of regions need (images are not checked here: see [`images`]).
 pub async fn observe(
     client: &ArmClient,
     desired: &Desired,
@@ -294,6 +304,7 @@ async fn observe_missing(
         clusters: vec![Live::NotRead; ws.clusters.len()],
         codes: vec![Live::NotRead; ws.codes.len()],
         jobs: vec![Live::NotRead; ws.jobs.len()],
+        images: BTreeMap::new(),
     })
 }
 
@@ -385,6 +396,7 @@ async fn observe_children(
         clusters: collect(clusters, &mut errors),
         codes: collect(codes, &mut errors),
         jobs: collect(jobs, &mut errors),
+        images: BTreeMap::new(),
     };
     if errors.is_empty() {
         Ok(observed)

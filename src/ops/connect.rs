@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use crate::azure::auth::{self, AuthMethod};
 use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
-use crate::azure::endpoints::{Cloud, EndpointError, Endpoints};
+use crate::azure::endpoints::{Cloud, EndpointError, Endpoints, is_loopback};
+use crate::azure::registry::RegistryClient;
 use crate::azure::{Trust, http_client};
 #[cfg(feature = "emulator")]
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
@@ -81,6 +82,26 @@ pub async fn connect(
         Target::Emulator { .. } => return Err(ConnectError::NoEmulator),
         Target::Azure(target) => target,
     };
+    let (endpoints, ca) = endpoints_and_ca(args)?;
+    let trust = trust(&endpoints, ca.as_deref());
+    let http = http_client(trust, &settings)?;
+    let credential = auth::credential(
+        args.auth.unwrap_or(AuthMethod::Auto),
+        &endpoints,
+        env,
+        trust,
+        &settings,
+    )?;
+    tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
+    Ok(Connection {
+        client: ArmClient::new(http, endpoints, credential, settings),
+        #[cfg(feature = "emulator")]
+        emulator: None,
+    })
+}
+
+/// The endpoints `args` name, and the CA certificate (PEM) they say to trust too.
+fn endpoints_and_ca(args: &AzureTarget) -> Result<(Endpoints, Option<String>), ConnectError> {
     let endpoints = Endpoints::with_overrides(
         args.cloud.unwrap_or(Cloud::Public),
         args.arm_endpoint.as_deref(),
@@ -98,25 +119,52 @@ pub async fn connect(
         }
         None => None,
     };
-    let trust = match ca.as_deref() {
+    Ok((endpoints, ca))
+}
+
+/// Endpoints all on loopback trust only the given CA: no public CA vouches for them.
+fn trust<'a>(endpoints: &Endpoints, ca: Option<&'a str>) -> Trust<'a> {
+    match ca {
         Some(pem) if endpoints.all_loopback() => Trust::Only(pem),
         Some(pem) => Trust::SystemAnd(pem),
         None => Trust::System,
+    }
+}
+
+/// The client that asks container registries whether images can be pulled (preflight),
+/// or `None` under `--emulator`, whose in-process emulator serves no registries.
+///
+/// When the ARM endpoint is on loopback (an emulator such as `amlspec emulator`), every
+/// registry host is asked at the ARM endpoint's address instead of its own: the emulator
+/// serves the registries it was given on its one port, and nothing leaves the machine.
+/// Otherwise registries are asked where DNS says, trusting the system's roots and the
+/// `--ca-cert` given.
+pub fn registry_client(
+    connection: &ConnectionSettings,
+) -> Result<Option<RegistryClient>, ConnectError> {
+    let Target::Azure(args) = &connection.target else {
+        return Ok(None);
     };
-    let http = http_client(trust, &settings)?;
-    let credential = auth::credential(
-        args.auth.unwrap_or(AuthMethod::Auto),
-        &endpoints,
-        env,
+    let settings = ClientSettings::default();
+    let (endpoints, ca) = endpoints_and_ca(args)?;
+    let arm = &endpoints.resource_manager;
+    if !is_loopback(arm) {
+        let trust = ca.as_deref().map_or(Trust::System, Trust::SystemAnd);
+        return Ok(Some(RegistryClient::new(trust, &settings)?));
+    }
+    let port = arm.port_or_known_default().unwrap_or(443);
+    let ip = match arm.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        // `localhost` and `*.localhost`.
+        _ => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let trust = trust(&endpoints, ca.as_deref());
+    Ok(Some(RegistryClient::routed_to(
         trust,
         &settings,
-    )?;
-    tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
-    Ok(Connection {
-        client: ArmClient::new(http, endpoints, credential, settings),
-        #[cfg(feature = "emulator")]
-        emulator: None,
-    })
+        std::net::SocketAddr::new(ip, port),
+    )?))
 }
 
 #[cfg(feature = "emulator")]

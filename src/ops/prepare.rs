@@ -6,7 +6,10 @@
 //! 2. the workspaces are read while content addressing hashes the jobs' source folders
 //!    (a workspace read needs only its id), and with them what the regions the specs
 //!    name offer clusters (preflight); their children are read next, while the manifest
-//!    digest is worked out.
+//!    digest is worked out;
+//! 3. the registries are asked whether the environments' images can be pulled (preflight)
+//!    from the moment the specs are loaded, while everything else goes on; only the
+//!    answers the plan needs are waited for.
 //!
 //! Problems of the specs' own content come before any connection problem.
 
@@ -17,8 +20,9 @@ use std::sync::atomic::Ordering;
 use crate::azure::client::ArmError;
 use crate::desired::{self, Desired, DesiredError};
 use crate::ids::ResourceId;
+use crate::observe::images::ImageProbes;
 use crate::observe::{self, Observed, Preflight};
-use crate::ops::connect::{ConnectError, Connection, connect};
+use crate::ops::connect::{ConnectError, Connection, connect, registry_client};
 use crate::plan;
 use crate::settings::ConnectionSettings;
 use crate::spec::{self, Loaded, interpolate::EnvVars};
@@ -81,6 +85,12 @@ pub async fn prepare(
     };
     let ids: Vec<ResourceId> = specs.workspaces.iter().map(desired::workspace_id).collect();
     let early_regions = observe::regions_of_specs(&specs.workspaces, preflight);
+    // The registries are asked at once: the questions need only the specs. (A settings
+    // problem that stops this client stops the connection too, and is reported there.)
+    let images = match preflight.images.then(|| registry_client(settings)) {
+        Some(Ok(Some(client))) => ImageProbes::start(&client, &specs.workspaces),
+        _ => ImageProbes::none(),
+    };
 
     let allow_secret_files = options.allow_secret_files;
     let desired_state = move || {
@@ -108,12 +118,15 @@ pub async fn prepare(
             blocking(move || plan::manifest_digest(&for_digest)),
             observe::read_children(&connection.client, &desired, workspaces, preflight, regions),
         );
+        let mut observed = observed.map_err(PrepareError::Observe)?;
+        // Only the answers this plan needs are waited for; the others are stopped.
+        images.finish(&desired, &mut observed.workspaces).await;
         tracing::info!(
             requests = connection.client.stats.requests.load(Ordering::Relaxed),
             "observed"
         );
         Ok(Ready {
-            observed: observed.map_err(PrepareError::Observe)?,
+            observed,
             desired,
             manifest_digest,
             connection,

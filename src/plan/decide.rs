@@ -1009,6 +1009,7 @@ mod tests {
                 clusters: Vec::new(),
                 codes: Vec::new(),
                 jobs: Vec::new(),
+                images: Default::default(),
             }],
             preflight: crate::observe::Preflight::NONE,
             regions: Vec::new(),

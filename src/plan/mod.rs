@@ -405,6 +405,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         .map(|(d, o)| {
             let mut resources = decide::workspace_plan(d, o, desired.allow_secret_files);
             preflight::check_workspace(d, o, &observed.regions, observed.preflight, &mut resources);
+            preflight::check_images(d, o, observed.preflight, &mut resources);
             WorkspacePlan {
                 name: d.spec.name.to_string(),
                 resource_group: d.spec.resource_group.to_string(),

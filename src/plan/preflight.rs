@@ -1,7 +1,8 @@
 //! Preflight: what Azure would refuse only after minutes, caught by the plan from what
-//! observe read (`observe::capacity`): a new cluster's VM size not offered in its region,
-//! a cluster that cannot scale to `max_nodes` within the vCPU quota, a job that asks for
-//! more vCPUs than the quota can ever give.
+//! observe read (`observe::capacity`, `observe::images`): a new cluster's VM size not
+//! offered in its region, a cluster that cannot scale to `max_nodes` within the vCPU
+//! quota, a job that asks for more vCPUs than the quota can ever give, an image that
+//! cannot be pulled with the credentials given.
 //!
 //! Each check says what it checked, in the entry of the resource it concerns. A failed
 //! check that makes the change impossible blocks it; one that makes it doubtful warns.
@@ -10,9 +11,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Kind, ResourceChange};
-use crate::desired::{DesiredCluster, DesiredWorkspace};
+use crate::desired::{DesiredCluster, DesiredRegistry, DesiredWorkspace, JobEnvironment};
 use crate::observe::capacity::{Capacity, OfferedSize, RegionCapacity, Usage, workspace_region};
 use crate::observe::{ObservedWorkspace, Preflight};
+use crate::oci::Pullable;
 use crate::spec::model::VmPriority;
 
 /// What one preflight check found.
@@ -28,6 +30,7 @@ pub struct Check {
 pub enum CheckName {
     VmSize,
     Quota,
+    Image,
 }
 
 impl CheckName {
@@ -35,6 +38,7 @@ impl CheckName {
         match self {
             CheckName::VmSize => "vm size",
             CheckName::Quota => "quota",
+            CheckName::Image => "image",
         }
     }
 }
@@ -115,14 +119,131 @@ pub fn check_workspace(
     }
 }
 
-/// Record `checks` on `change`; the first blocking one blocks it.
+/// Add `checks` to `change`'s; the first blocking one blocks it (unless it is blocked
+/// already, for a reason of its own).
 fn apply_checks(change: &mut ResourceChange, checks: Vec<Check>) {
-    if let Some(blocking) = checks.iter().find(|c| c.outcome == Outcome::Blocked) {
+    if change.action != Action::Blocked
+        && let Some(blocking) = checks.iter().find(|c| c.outcome == Outcome::Blocked)
+    {
         change.reason = Some(format!("{}: {}", blocking.check.label(), blocking.message));
         change.action = Action::Blocked;
         change.actions = Action::Blocked.terraform_actions();
     }
-    change.checks = checks;
+    change.checks.extend(checks);
+}
+
+/// Check that the images this plan will pull can be pulled, from what the registries
+/// said (`o.images`): a new (or replaced) environment's, on its entry; and a new job's
+/// whose environment is already there, on the job's entry.
+pub fn check_images(
+    d: &DesiredWorkspace,
+    o: &ObservedWorkspace,
+    preflight: Preflight,
+    resources: &mut [ResourceChange],
+) {
+    if !preflight.images || o.images.is_empty() {
+        return;
+    }
+    let created = |name: &str, resources: &[ResourceChange]| {
+        resources.iter().any(|c| {
+            c.kind == Kind::Environment
+                && c.name == name
+                && matches!(c.action, Action::Create | Action::Replace)
+        })
+    };
+    let mut checks: Vec<(usize, Check)> = Vec::new();
+    for (index, change) in resources.iter().enumerate() {
+        let environment = match change.kind {
+            Kind::Environment if matches!(change.action, Action::Create | Action::Replace) => {
+                change.name.as_str()
+            }
+            Kind::Job if change.action == Action::Create => {
+                let Some(job) = d.jobs.iter().find(|j| j.name == change.name) else {
+                    continue;
+                };
+                match &job.environment {
+                    // The environment's own entry carries the check when it is new.
+                    JobEnvironment::Declared { name, .. } if !created(name, resources) => {
+                        name.as_str()
+                    }
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        let (Some(answer), Some(env)) = (
+            o.images.get(environment),
+            d.environments.iter().find(|e| e.name == environment),
+        ) else {
+            continue;
+        };
+        let Some(image) = &env.definition.image else {
+            continue;
+        };
+        let registry = answer
+            .registry
+            .as_deref()
+            .and_then(|name| d.registries.iter().find(|r| r.name == name));
+        // An environment's entry shows its image already; a job's does not.
+        let shown = (change.kind == Kind::Job).then_some(image.as_str());
+        checks.push((index, image_check(shown, &answer.pullable, registry)));
+    }
+    for (index, check) in checks {
+        apply_checks(&mut resources[index], vec![check]);
+    }
+}
+
+/// What a registry's answer means for a plan, with what to do about it; `image`, when
+/// given, is named first.
+fn image_check(
+    image: Option<&str>,
+    pullable: &Pullable,
+    registry: Option<&DesiredRegistry>,
+) -> Check {
+    let (outcome, hint) = match pullable {
+        Pullable::Yes { .. } => (Outcome::Ok, String::new()),
+        Pullable::MissingTag { .. } | Pullable::MissingRepository { .. } => (
+            Outcome::Blocked,
+            "; push the image, or correct the reference".to_string(),
+        ),
+        Pullable::Unauthorized { .. } => (
+            Outcome::Blocked,
+            match registry {
+                Some(r) => format!(
+                    "; check registry `{}`'s username `{}` and the password in ${}",
+                    r.name, r.username, r.password_variable
+                ),
+                None => "; declare the registry under `registries` with a username and \
+                         password, and name it in the environment's `registry`"
+                    .to_string(),
+            },
+        ),
+        Pullable::Denied { .. } => (
+            Outcome::Blocked,
+            match registry {
+                Some(r) => format!(
+                    "; give `{}` pull access to the repository (for Azure Container \
+                     Registry, a scope map with content/read)",
+                    r.username
+                ),
+                None => String::new(),
+            },
+        ),
+        Pullable::Unreachable { .. } => (
+            Outcome::Warning,
+            "; Azure pulls it only when a job starts (a registry behind a firewall \
+             cannot be asked from here)"
+                .to_string(),
+        ),
+    };
+    Check {
+        check: CheckName::Image,
+        outcome,
+        message: match image {
+            Some(image) => format!("{image} {pullable}{hint}"),
+            None => format!("{pullable}{hint}"),
+        },
+    }
 }
 
 fn cluster_checks(

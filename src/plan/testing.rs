@@ -41,6 +41,7 @@ pub fn observed(workspace: Live<LiveWorkspace>, clusters: Vec<Live<LiveCompute>>
             clusters,
             codes: Vec::new(),
             jobs: Vec::new(),
+            images: Default::default(),
         }],
         preflight: crate::observe::Preflight::NONE,
         regions: Vec::new(),
@@ -97,6 +98,7 @@ pub fn nothing(desired: &Desired) -> Observed {
                 clusters: not_read(ws.clusters.len()),
                 codes: not_read(ws.codes.len()),
                 jobs: not_read(ws.jobs.len()),
+                images: Default::default(),
             })
             .collect(),
         preflight: crate::observe::Preflight::NONE,

@@ -9,14 +9,16 @@ use std::time::Duration;
 use amlspec::azure::ML_API_VERSION;
 use amlspec::azure::client::{ArmClient, ClientSettings, Operation};
 use amlspec::desired::{self, Desired};
-use amlspec::emulator::{Emulator, EmulatorConfig, SimTimings, TlsConfig};
+use amlspec::emulator::{
+    Emulator, EmulatorConfig, RegistrySeed, RegistryUser, RepositorySeed, SimTimings, TlsConfig,
+};
 use amlspec::ids::ResourceId;
 use amlspec::ops::connect::client_for_emulator;
 use amlspec::spec;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::cli::common::{Output, Test, env_vars};
+use crate::cli::common::{Output, PASSWORD, Test, env_vars};
 use crate::cli::seed::json;
 
 pub struct Local {
@@ -39,8 +41,54 @@ pub fn config() -> EmulatorConfig {
             .iter()
             .map(|n| format!("00000000-0000-0000-0000-00000000000{n}"))
             .collect(),
+        registries: registries(),
         ..EmulatorConfig::default()
     }
+}
+
+/// The registries the example specs and the corpus pull from, holding their images: the
+/// team's registry (each username they use, with the test password) and the public
+/// Docker Hub and Microsoft Container Registry. Plans ask them (preflight), routed here.
+pub fn registries() -> Vec<RegistrySeed> {
+    let repository = |name: &str, tags: &[&str]| RepositorySeed {
+        name: name.to_string(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
+    let user = |username: &str| RegistryUser {
+        username: username.to_string(),
+        password: PASSWORD.to_string(),
+        repositories: None,
+    };
+    vec![
+        RegistrySeed {
+            host: "myregistry.azurecr.io".into(),
+            users: vec![user("username"), user("user"), user("acr-user")],
+            repositories: vec![
+                repository("fastdotai/fastai2", &["latest", "2.7.12"]),
+                repository("team/img", &["1"]),
+            ],
+            anonymous_pull: false,
+        },
+        RegistrySeed {
+            host: "registry-1.docker.io".into(),
+            users: Vec::new(),
+            repositories: vec![
+                repository("library/ubuntu", &["22.04"]),
+                repository("fastdotai/fastai2", &["latest"]),
+                repository("pytorch/pytorch", &["2.1"]),
+            ],
+            anonymous_pull: true,
+        },
+        RegistrySeed {
+            host: "mcr.microsoft.com".into(),
+            users: Vec::new(),
+            repositories: vec![
+                repository("azureml/openmpi4.1.0-ubuntu22.04", &["latest"]),
+                repository("azureml/curated/acpt-pytorch-2.2-cuda12.1", &["latest"]),
+            ],
+            anonymous_pull: true,
+        },
+    ]
 }
 
 impl Local {

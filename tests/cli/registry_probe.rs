@@ -57,6 +57,7 @@ async fn probe() -> Probe {
                     tags: vec!["v1".into()],
                 },
             ],
+            anonymous_pull: false,
         })
         .unwrap();
     let ca = emu.ca_cert_pem().expect("self-signed CA");

@@ -45,6 +45,7 @@ pub fn seed() -> RegistrySeed {
                 tags: vec!["v1".into()],
             },
         ],
+        anonymous_pull: false,
     }
 }
 
@@ -741,6 +742,7 @@ async fn over_tls_the_certificate_names_acr_hosts() {
                 name: "img".into(),
                 tags: vec!["t".into()],
             }],
+            anonymous_pull: false,
         }],
         ..explicit()
     };
