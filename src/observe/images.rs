@@ -56,57 +56,23 @@ impl ImageProbes {
         }
     }
 
-    /// Start a probe for each distinct (image, credentials) of the environments that
-    /// `specs` make from an image. Call inside a tokio runtime.
+    /// Start a probe for each distinct question of `specs` ([`questions`]). Call inside a
+    /// tokio runtime.
     pub fn start(client: &RegistryClient, specs: &[WorkspaceSpec]) -> ImageProbes {
-        let mut questions: Vec<(String, Option<(String, String)>)> = Vec::new();
-        let mut probes = Vec::new();
-        let mut by_environment = Vec::with_capacity(specs.len());
-        for ws in specs {
-            let mut mine = BTreeMap::new();
-            for env in &ws.environments {
-                let EnvironmentBuild::Image { image, .. } = &env.build else {
-                    continue;
-                };
-                let registry = match &env.registry {
-                    Some(name) => ws.registries.iter().find(|r| r.name == *name),
-                    None => ImageRef::parse(image).ok().and_then(|parsed| {
-                        ws.registries
-                            .iter()
-                            .find(|r| r.address.eq_ignore_ascii_case(&parsed.registry))
-                    }),
-                };
-                let key = (
-                    image.clone(),
-                    registry.map(|r| (r.username.clone(), r.password.expose().to_string())),
-                );
-                let index = match questions.iter().position(|q| *q == key) {
-                    Some(index) => index,
-                    None => {
-                        let credentials = registry.map(|r| RegistryCredentials {
-                            username: r.username.clone(),
-                            password: r.password.clone(),
-                        });
-                        probes.push(match ImageRef::parse(image) {
-                            Ok(parsed) => {
-                                let client = client.clone();
-                                Probe::Asking(tokio::spawn(async move {
-                                    client.probe(&parsed, credentials.as_ref()).await
-                                }))
-                            }
-                            Err(error) => Probe::NotAsked(error.to_string()),
-                        });
-                        questions.push(key);
-                        probes.len() - 1
-                    }
-                };
-                mine.insert(
-                    env.name.to_string(),
-                    (index, registry.map(|r| r.name.to_string())),
-                );
-            }
-            by_environment.push(mine);
-        }
+        let (questions, by_environment) = questions(specs);
+        let probes: Vec<Probe> = questions
+            .into_iter()
+            .map(|question| match question.image {
+                Ok(image) => {
+                    let client = client.clone();
+                    let credentials = question.credentials;
+                    Probe::Asking(tokio::spawn(async move {
+                        client.probe(&image, credentials.as_ref()).await
+                    }))
+                }
+                Err(error) => Probe::NotAsked(error),
+            })
+            .collect();
         tracing::debug!(
             probes = probes.len(),
             "asking registries whether images can be pulled"
@@ -139,6 +105,11 @@ impl ImageProbes {
             }
             wanted.push(these);
         }
+        tracing::debug!(
+            needed = needed.iter().filter(|n| **n).count(),
+            stopped = needed.iter().filter(|n| !**n).count(),
+            "waiting for the image answers this plan needs"
+        );
         let mut answers: Vec<Option<Pullable>> = Vec::with_capacity(probes.len());
         for (probe, needed) in probes.into_iter().zip(needed) {
             answers.push(match probe {
@@ -170,6 +141,71 @@ impl ImageProbes {
             }
         }
     }
+}
+
+/// One thing to ask a registry.
+#[derive(Debug)]
+struct Question {
+    /// The image, or why its reference could not be parsed.
+    image: Result<ImageRef, String>,
+    credentials: Option<RegistryCredentials>,
+}
+
+/// The distinct questions of the environments that `specs` make from an image, and for
+/// each workspace, which question each environment's is (with the declared registry
+/// whose credentials it uses). The same image with the same credentials is one question.
+#[allow(clippy::type_complexity)]
+fn questions(
+    specs: &[WorkspaceSpec],
+) -> (
+    Vec<Question>,
+    Vec<BTreeMap<String, (usize, Option<String>)>>,
+) {
+    let mut keys: Vec<(&str, Option<(&str, &str)>)> = Vec::new();
+    let mut questions = Vec::new();
+    let mut by_environment = Vec::with_capacity(specs.len());
+    for ws in specs {
+        let mut mine = BTreeMap::new();
+        for env in &ws.environments {
+            let EnvironmentBuild::Image { image, .. } = &env.build else {
+                continue;
+            };
+            let parsed = ImageRef::parse(image).map_err(|e| e.to_string());
+            // The registry the environment names; else the one at the image's host.
+            let registry = match &env.registry {
+                Some(name) => ws.registries.iter().find(|r| r.name == *name),
+                None => parsed.as_ref().ok().and_then(|parsed| {
+                    ws.registries
+                        .iter()
+                        .find(|r| r.address.eq_ignore_ascii_case(&parsed.registry))
+                }),
+            };
+            let key = (
+                image.as_str(),
+                registry.map(|r| (r.username.as_str(), r.password.expose())),
+            );
+            let index = match keys.iter().position(|k| *k == key) {
+                Some(index) => index,
+                None => {
+                    keys.push(key);
+                    questions.push(Question {
+                        image: parsed,
+                        credentials: registry.map(|r| RegistryCredentials {
+                            username: r.username.clone(),
+                            password: r.password.clone(),
+                        }),
+                    });
+                    questions.len() - 1
+                }
+            };
+            mine.insert(
+                env.name.to_string(),
+                (index, registry.map(|r| r.name.to_string())),
+            );
+        }
+        by_environment.push(mine);
+    }
+    (questions, by_environment)
 }
 
 /// Probes nobody waits for (a plan that stopped early) are stopped, not left running.
@@ -208,4 +244,141 @@ fn environments_in_use<'a>(
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::EnvVars;
+    use crate::observe::live::{LiveEnvironmentVersion, LiveJob};
+
+    fn specs(yaml: &str) -> Vec<WorkspaceSpec> {
+        let env: EnvVars = [
+            ("P", "a-long-enough-password-value"),
+            ("Q", "another-password-value"),
+        ]
+        .into_iter()
+        .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let loaded = crate::spec::load(&[path], &env);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+        loaded.specs.unwrap().workspaces
+    }
+
+    fn workspace(name: &str, password: &str, environments: &str) -> String {
+        format!(
+            "workspace:\n  name: {name}\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: acr\n    address: a.azurecr.io\n    username: puller\n    password: ${{{password}}}\nenvironments:\n{environments}"
+        )
+    }
+
+    #[test]
+    fn credentials_come_from_the_named_registry_or_the_one_at_the_image_s_host() {
+        let envs = "  - name: named\n    image: team/app:1\n    registry: acr\n  - name: by-host\n    image: A.azurecr.io/team/app:1\n  - name: public\n    image: ubuntu:22.04\n  - name: built\n    dockerfile: \"FROM ubuntu:22.04\\n\"\n";
+        let specs = specs(&workspace("ws1", "P", envs));
+        let (questions, by_environment) = questions(&specs);
+        let mine = &by_environment[0];
+        assert_eq!(mine.len(), 3, "a Dockerfile build is not asked: {mine:?}");
+        assert_eq!(mine["named"].1.as_deref(), Some("acr"));
+        assert_eq!(mine["by-host"].1.as_deref(), Some("acr"));
+        assert_eq!(mine["public"].1, None);
+        let public = &questions[mine["public"].0];
+        assert!(public.credentials.is_none());
+        assert_eq!(
+            public.image.as_ref().unwrap().registry,
+            "docker.io",
+            "{public:?}"
+        );
+        let named = &questions[mine["named"].0];
+        let credentials = named.credentials.as_ref().unwrap();
+        assert_eq!(credentials.username, "puller");
+        assert_eq!(
+            credentials.password.expose(),
+            "a-long-enough-password-value"
+        );
+    }
+
+    #[test]
+    fn the_same_image_with_the_same_credentials_is_asked_once() {
+        let envs = "  - name: e1\n    image: team/app:1\n    registry: acr\n  - name: e2\n    image: team/app:1\n    registry: acr\n  - name: e3\n    image: team/app:2\n    registry: acr\n";
+        let text = format!(
+            "{}---\n{}---\n{}",
+            workspace("ws1", "P", envs),
+            workspace("ws2", "P", envs),
+            workspace("ws3", "Q", envs)
+        );
+        let specs = specs(&text);
+        let (questions, by_environment) = questions(&specs);
+        // ws1 and ws2 share two questions; ws3's other password makes two more.
+        assert_eq!(questions.len(), 4);
+        assert_eq!(by_environment[0]["e1"].0, by_environment[0]["e2"].0);
+        assert_ne!(by_environment[0]["e1"].0, by_environment[0]["e3"].0);
+        assert_eq!(by_environment[0], by_environment[1]);
+        assert_ne!(by_environment[0]["e1"].0, by_environment[2]["e1"].0);
+    }
+
+    fn live_env(image: &str) -> Live<LiveEnvironmentVersion> {
+        Live::Present(LiveEnvironmentVersion {
+            image: Some(image.into()),
+            conda_file: None,
+            build_context_uri: None,
+            dockerfile_path: None,
+            description: None,
+            tags: BTreeMap::new(),
+            fingerprint: "f".into(),
+        })
+    }
+
+    #[test]
+    fn in_use_are_environments_not_there_or_different_and_those_of_new_jobs() {
+        let yaml = format!(
+            "{}clusters:\n  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\njobs:\n  - name: one\n    command: echo\n    environment: e1\n    cluster: cpu\n",
+            workspace(
+                "ws1",
+                "P",
+                "  - name: e1\n    image: team/app:1\n    registry: acr\n  - name: e2\n    image: team/app:2\n    registry: acr\n"
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let env: EnvVars = [("P", "a-long-enough-password-value")]
+            .into_iter()
+            .collect();
+        let loaded = crate::spec::load(&[path], &env);
+        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let d = &desired.workspaces[0];
+        let mut observed = crate::plan::testing::nothing(&desired).workspaces.remove(0);
+        let image = |i: usize| d.environments[i].definition.image.clone().unwrap();
+        // Nothing there: both environments, and e1 for the job.
+        assert_eq!(
+            environments_in_use(d, &observed)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["e1", "e2"]
+        );
+        // Both there as declared, the job not yet: e1, for the job.
+        observed.environments = vec![live_env(&image(0)), live_env(&image(1))];
+        observed.jobs = vec![Live::Missing];
+        assert_eq!(
+            environments_in_use(d, &observed)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["e1"]
+        );
+        // The job there too: none.
+        let job: crate::observe::live::arm::Job =
+            serde_json::from_value(serde_json::json!({"properties": {}})).unwrap();
+        observed.jobs = vec![Live::Present(LiveJob::from_arm(job))];
+        assert!(environments_in_use(d, &observed).is_empty());
+        // e2 there with another image (a pinned version edited): e2.
+        observed.environments[1] = live_env("a.azurecr.io/team/app:3");
+        assert_eq!(
+            environments_in_use(d, &observed)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["e2"]
+        );
+    }
 }

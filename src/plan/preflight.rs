@@ -516,6 +516,208 @@ mod tests {
         }
     }
 
+    /// A workspace to be created with a registry, two environments (one on the registry,
+    /// one public) and a job in each, planned with what the registries said.
+    fn images_plan(
+        answers: &[(&str, Option<&str>, Pullable)],
+        preflight: Preflight,
+    ) -> (crate::desired::Desired, Vec<ResourceChange>) {
+        let spec = format!(
+            "{}  create_if_missing: true\nregistries:\n  - name: acr\n    address: a.azurecr.io\n    username: puller\n    password: ${{P}}\nenvironments:\n  - name: private\n    image: team/app:1\n    registry: acr\n  - name: public\n    image: ubuntu:22.04\nclusters:\n  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\njobs:\n  - name: one\n    command: echo\n    environment: private\n    cluster: cpu\n  - name: two\n    command: echo\n    environment: public\n    cluster: cpu\n",
+            crate::plan::testing::WORKSPACE
+        );
+        let env: crate::env::EnvVars = [("P", "a-long-enough-password-value")]
+            .into_iter()
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, spec).unwrap();
+        let loaded = crate::spec::load(&[path], &env);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let mut observed = crate::plan::testing::nothing(&desired);
+        observed.preflight = preflight;
+        for (name, registry, pullable) in answers {
+            observed.workspaces[0].images.insert(
+                name.to_string(),
+                crate::observe::images::ImageAnswer {
+                    registry: registry.map(str::to_string),
+                    pullable: pullable.clone(),
+                },
+            );
+        }
+        let plan = crate::plan::plan(&desired, &observed);
+        let resources = plan.workspaces[0].resources.clone();
+        (desired, resources)
+    }
+
+    fn entry<'a>(resources: &'a [ResourceChange], kind: Kind, name: &str) -> &'a ResourceChange {
+        resources
+            .iter()
+            .find(|c| c.kind == kind && c.name.starts_with(name))
+            .unwrap_or_else(|| panic!("no {kind:?} {name}"))
+    }
+
+    fn yes() -> Pullable {
+        Pullable::Yes {
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+        }
+    }
+
+    #[test]
+    fn a_new_environment_carries_its_image_check_and_its_new_job_does_not() {
+        let (_, resources) = images_plan(
+            &[("private", Some("acr"), yes()), ("public", None, yes())],
+            Preflight::ALL,
+        );
+        for name in ["private", "public"] {
+            let env = entry(&resources, Kind::Environment, name);
+            assert_eq!(env.action, Action::Create);
+            assert_eq!(
+                env.checks,
+                [Check {
+                    check: CheckName::Image,
+                    outcome: Outcome::Ok,
+                    message: format!("pullable, digest sha256:{}", "a".repeat(64)),
+                }]
+            );
+        }
+        for job in ["one", "two"] {
+            assert!(entry(&resources, Kind::Job, job).checks.is_empty());
+        }
+        // Not asked for: nothing is said, even with answers.
+        let (_, resources) = images_plan(
+            &[("private", Some("acr"), yes())],
+            Preflight {
+                images: false,
+                ..Preflight::ALL
+            },
+        );
+        assert!(resources.iter().all(|c| c.checks.is_empty()));
+    }
+
+    #[test]
+    fn each_refusal_blocks_with_what_to_do_and_unreachable_only_warns() {
+        let message = || "CODE: text".to_string();
+        for (pullable, outcome, ends) in [
+            (
+                Pullable::MissingTag { message: message() },
+                Outcome::Blocked,
+                "; push the image, or correct the reference",
+            ),
+            (
+                Pullable::MissingRepository { message: message() },
+                Outcome::Blocked,
+                "; push the image, or correct the reference",
+            ),
+            (
+                Pullable::Unauthorized { message: message() },
+                Outcome::Blocked,
+                "; check registry `acr`'s username `puller` and the password in $P",
+            ),
+            (
+                Pullable::Denied { message: message() },
+                Outcome::Blocked,
+                "; give `puller` pull access to the repository (for Azure Container Registry, a scope map with content/read)",
+            ),
+            (
+                Pullable::Unreachable { message: message() },
+                Outcome::Warning,
+                "; Azure pulls it only when a job starts (a registry behind a firewall cannot be asked from here)",
+            ),
+        ] {
+            let (_, resources) = images_plan(
+                &[("private", Some("acr"), pullable.clone())],
+                Preflight::ALL,
+            );
+            let env = entry(&resources, Kind::Environment, "private");
+            assert_eq!(env.checks.len(), 1, "{pullable:?}");
+            let check = &env.checks[0];
+            assert_eq!(check.outcome, outcome, "{pullable:?}");
+            assert_eq!(check.message, format!("{pullable}{ends}"));
+            let blocked = outcome == Outcome::Blocked;
+            assert_eq!(env.action == Action::Blocked, blocked, "{pullable:?}");
+            assert_eq!(
+                env.reason.clone(),
+                blocked.then(|| format!("image: {}", check.message))
+            );
+            // The other environment is untouched.
+            assert_eq!(
+                entry(&resources, Kind::Environment, "public").action,
+                Action::Create
+            );
+        }
+        // Anonymous and refused: the hint says to declare credentials.
+        let (_, resources) = images_plan(
+            &[(
+                "public",
+                None,
+                Pullable::Unauthorized { message: message() },
+            )],
+            Preflight::ALL,
+        );
+        assert!(
+            entry(&resources, Kind::Environment, "public").checks[0]
+                .message
+                .ends_with("and name it in the environment's `registry`")
+        );
+    }
+
+    #[test]
+    fn a_new_job_in_an_environment_already_there_carries_the_check_naming_the_image() {
+        let (desired, mut resources) = images_plan(&[], Preflight::ALL);
+        // As if `private` were there already: its job is the one that pulls.
+        for change in resources.iter_mut() {
+            change.checks.clear();
+            if change.kind == Kind::Environment && change.name == "private" {
+                change.action = Action::NoOp;
+            }
+        }
+        let mut observed = crate::plan::testing::nothing(&desired);
+        for (name, pullable) in [
+            (
+                "private",
+                Pullable::MissingTag {
+                    message: "gone".into(),
+                },
+            ),
+            ("public", yes()),
+        ] {
+            observed.workspaces[0].images.insert(
+                name.into(),
+                crate::observe::images::ImageAnswer {
+                    registry: (name == "private").then(|| "acr".into()),
+                    pullable,
+                },
+            );
+        }
+        check_images(
+            &desired.workspaces[0],
+            &observed.workspaces[0],
+            Preflight::ALL,
+            &mut resources,
+        );
+        let one = entry(&resources, Kind::Job, "one");
+        assert_eq!(one.action, Action::Blocked);
+        assert_eq!(
+            one.reason.as_deref(),
+            Some(
+                "image: a.azurecr.io/team/app:1 no such tag or digest: gone; push the image, or correct the reference"
+            )
+        );
+        assert!(
+            entry(&resources, Kind::Environment, "private")
+                .checks
+                .is_empty()
+        );
+        // `public` is new: its entry carries the check, not its job's.
+        assert_eq!(
+            entry(&resources, Kind::Environment, "public").checks.len(),
+            1
+        );
+        assert!(entry(&resources, Kind::Job, "two").checks.is_empty());
+    }
+
     #[test]
     fn series_and_number_come_from_the_name() {
         assert_eq!(

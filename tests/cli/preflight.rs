@@ -240,3 +240,272 @@ async fn skip_preflight_leaves_out_the_checks_named_and_their_reads() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("vm-size"), "{}", out.stderr);
 }
+
+// ------------------------------------------------------------------------------ images
+
+const REGISTRY: &str = "myregistry.azurecr.io";
+
+/// The line an entry's image check prints, if any.
+fn image_line(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("image ") || l.contains("reason: image:"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_environment_s_image_is_pullable_and_its_digest_shown_and_a_moved_tag_shows() {
+    let azure = Local::start().await;
+    let admin = azure.emulator.admin();
+    let digest = admin
+        .image_digest(REGISTRY, "fastdotai/fastai2", "latest")
+        .unwrap();
+    let out = azure.run(&["plan", "specs/pets.yaml"]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        image_line(&out.stdout),
+        [format!("      image ok: pullable, digest {digest}").as_str()],
+        "{}",
+        out.stdout
+    );
+    // `latest` moves: the plan shows the new digest.
+    let moved = admin
+        .push_image(REGISTRY, "fastdotai/fastai2", "latest")
+        .unwrap();
+    assert_ne!(moved, digest);
+    let out = azure
+        .run(&["plan", "--format", "json", "specs/pets.yaml"])
+        .await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let env = plan["workspaces"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "environment")
+        .unwrap();
+    assert_eq!(
+        env["checks"],
+        serde_json::json!([{
+            "check": "image",
+            "outcome": "ok",
+            "message": format!("pullable, digest {moved}"),
+        }])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_tag_blocks_the_environment_with_the_registry_s_own_error() {
+    let azure = Local::start().await;
+    let (_specs, pets) = pets_with("fastdotai/fastai2:latest", "fastdotai/fastai2:nightly");
+    let out = azure.run(&["plan", "--detailed-exitcode", &pets]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "      reason: image: no such tag or digest: MANIFEST_UNKNOWN: manifest tagged by \"nightly\" is not found; push the image, or correct the reference\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("1 blocked"), "{}", out.stdout);
+    // A missing repository is told apart.
+    let (_specs, pets) = pets_with("fastdotai/fastai2:latest", "fastdotai/fastai3:latest");
+    let out = azure.run(&["plan", &pets]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("reason: image: no such repository: NAME_UNKNOWN: "),
+        "{}",
+        out.stdout
+    );
+    // Apply refuses the blocked plan before writing anything.
+    azure.emulator.admin().reset_traffic();
+    let out = azure.run(&["apply", "--auto-approve", &pets]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(azure.emulator.admin().traffic().arm_writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_blocks_and_names_the_variable_never_the_password() {
+    let azure = Local::start().await;
+    let wrong = "wrong-Pa55word-never-printed";
+    let test = azure
+        .cli(&["plan", "specs/pets.yaml"])
+        .env("ACR_PASSWORD", wrong)
+        .secret(wrong);
+    let out = crate::cli::azure::run_test(test).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "reason: image: the registry refused the credentials: UNAUTHORIZED: authentication required, visit https://aka.ms/acr/authorization for more information.; check registry `myregistry`'s username `username` and the password in $ACR_PASSWORD\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_that_may_not_read_the_repository_block_as_denied() {
+    let azure = Local::start().await;
+    azure
+        .emulator
+        .admin()
+        .set_registry_user(
+            REGISTRY,
+            amlspec::emulator::RegistryUser {
+                username: "username".into(),
+                password: crate::cli::common::PASSWORD.into(),
+                repositories: Some(vec!["team/img".into()]),
+            },
+        )
+        .unwrap();
+    let out = azure.run(&["plan", "specs/pets.yaml"]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // A blocked entry says why in its reason.
+    let lines = image_line(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("      reason: image: the credentials may not pull this repository: ")
+            && lines[0].ends_with(
+                "; give `username` pull access to the repository (for Azure Container Registry, a scope map with content/read)"
+            ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_registry_is_a_warning_not_a_block() {
+    let azure = Local::start().await;
+    azure.emulator.admin().set_faults(
+        vec![FaultRule::always(Fault::ServerError { status: 503 }).on(FaultTarget::Registry)],
+        None,
+    );
+    let out = azure
+        .run(&["plan", "--detailed-exitcode", "specs/pets.yaml"])
+        .await;
+    // Changes, none blocked.
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let lines = image_line(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("      image warning: the registry could not be asked: ")
+            && lines[0].contains("503")
+            && lines[0].ends_with(
+                "; Azure pulls it only when a job starts (a registry behind a firewall cannot be asked from here)"
+            ),
+        "{}",
+        out.stdout
+    );
+    // A registry the emulator does not serve (as one no DNS knows) warns alike.
+    azure.emulator.admin().clear_faults();
+    assert!(azure.emulator.admin().remove_registry(REGISTRY));
+    let out = azure.run(&["plan", "specs/pets.yaml"]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let lines = image_line(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("      image warning: the registry could not be asked: "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_images_are_checked_anonymously() {
+    let azure = Local::start().await;
+    let spec = |image: &str| {
+        format!(
+            "workspace:\n  name: wsx\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n  create_if_missing: true\nenvironments:\n  - name: base\n    image: {image}\n    user_managed_dependencies: true\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    let digest = azure
+        .emulator
+        .admin()
+        .image_digest("registry-1.docker.io", "library/ubuntu", "22.04")
+        .unwrap();
+    std::fs::write(&path, spec("ubuntu:22.04")).unwrap();
+    let out = azure.run(&["plan", path.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        image_line(&out.stdout),
+        [format!("      image ok: pullable, digest {digest}").as_str()]
+    );
+    std::fs::write(
+        &path,
+        spec("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20991231"),
+    )
+    .unwrap();
+    let out = azure.run(&["plan", path.to_str().unwrap()]).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("reason: image: no such tag or digest: MANIFEST_UNKNOWN"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_job_in_an_existing_environment_is_checked_and_a_settled_plan_waits_for_no_registry()
+{
+    let azure = Local::start().await;
+    azure.seed(&["specs/pets.yaml"]).await;
+    // Settled: nothing will pull, so no answer is waited for, even from a registry that
+    // never answers, and nothing is said.
+    azure.emulator.admin().set_faults(
+        vec![FaultRule::always(Fault::ServerError { status: 503 }).on(FaultTarget::Registry)],
+        None,
+    );
+    let out = azure.run(&["-vv", "plan", "specs/pets.yaml"]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("waiting for the image answers this plan needs needed=0 stopped=1"),
+        "{}",
+        out.stderr
+    );
+    azure.emulator.admin().clear_faults();
+    // A new run of the job: the job's entry names the image it will pull.
+    let (_specs, pets) = pets_with("--epochs 5", "--epochs 6");
+    let out = azure.run(&["plan", &pets]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let digest = azure
+        .emulator
+        .admin()
+        .image_digest(REGISTRY, "fastdotai/fastai2", "latest")
+        .unwrap();
+    assert_eq!(
+        image_line(&out.stdout),
+        [format!(
+            "      image ok: myregistry.azurecr.io/fastdotai/fastai2:latest pullable, digest {digest}"
+        )
+        .as_str()],
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_preflight_image_leaves_the_registries_unasked() {
+    let azure = Local::start().await;
+    let (_specs, pets) = pets_with("fastdotai/fastai2:latest", "fastdotai/fastai2:nightly");
+    let out = azure.run(&["plan", "--skip-preflight=image", &pets]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(image_line(&out.stdout).is_empty(), "{}", out.stdout);
+    // The other checks are still made.
+    assert!(out.stdout.contains("vm size ok:"), "{}", out.stdout);
+    assert!(
+        azure.emulator.admin().traffic().registry.is_empty(),
+        "{:?}",
+        azure.emulator.admin().traffic().registry
+    );
+    let out = azure
+        .run(&["plan", "--skip-preflight=vm-size,quota", &pets])
+        .await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("vm size"), "{}", out.stdout);
+}

@@ -515,6 +515,48 @@ async fn without_credentials_manifests_challenge_with_the_scope() {
     assert_eq!(r.status(), 405, "read-only");
 }
 
+/// A registry that allows anonymous pulls (Docker Hub, MCR) gives a caller without
+/// credentials a pull token; data-plane calls still need the token, wrong credentials
+/// are still refused, and a registry that does not allow it gives none.
+#[tokio::test]
+async fn anonymous_pull_gives_tokens_without_credentials_only_where_allowed() {
+    let reg = registry(explicit()).await;
+    let anonymous_token = format!("/oauth2/token?service={HOST}&scope=repository:team/app:pull");
+    let r = reg.send(Method::GET, &anonymous_token, None).await;
+    assert_eq!(r.status(), 401, "not allowed on this registry");
+
+    let mut public = seed();
+    public.anonymous_pull = true;
+    reg.emu.admin().add_registry(public).unwrap();
+    let r = reg.send(Method::GET, &anonymous_token, None).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let token = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let r = reg
+        .send(Method::HEAD, "/v2/team/app/manifests/1.0", None)
+        .await;
+    assert_eq!(r.status(), 401, "the data plane still wants a token");
+    let r = reg
+        .send(Method::HEAD, "/v2/team/app/manifests/1.0", Some(&token))
+        .await;
+    assert_eq!(r.status(), 200);
+    // The token is for the scope asked for only.
+    let r = reg
+        .send(Method::HEAD, "/v2/secret/base/manifests/v1", Some(&token))
+        .await;
+    assert_eq!(r.status(), 401);
+    // Credentials given are checked, not ignored.
+    let r = reg
+        .send(
+            Method::GET,
+            &anonymous_token,
+            Some(&basic("myregistry", "wrong")),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
 #[tokio::test]
 async fn a_moved_tag_has_a_new_digest_and_a_removed_one_is_unknown() {
     let reg = registry(explicit()).await;
