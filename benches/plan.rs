@@ -1,16 +1,23 @@
 //! Benchmark: `amlspec plan` (the real binary, as a user runs it) against the local
-//! emulator with a fixed injected ARM latency, side by side with the critical-path
-//! minimum: the depth of the read graph times the latency. A plan that reads every
-//! resource at once, two levels deep (workspace, then its children), scores close to 1.
+//! emulator with a fixed injected ARM and registry latency, side by side with the
+//! critical-path minimum: the longest chain of requests that must follow one another,
+//! times the latency. A plan that reads every resource at once, two levels deep
+//! (workspace, then its children), scores close to 1. When a new environment's image is
+//! checked (preflight), the registry's three-step handshake (`GET /v2/`, a token, `HEAD`
+//! of the manifest) is a chain of three, run alongside the ARM reads; the
+//! `--skip-preflight=image` case shows the ARM reads alone.
 //!
 //! Run: `cargo bench --bench plan`. Cases: specs/pets.yaml on an empty subscription
-//! (depth 1: the workspace is missing, its children are not read), specs/pets.yaml with
+//! (depth 3: the workspace is missing, its children are not read, and the new
+//! environment's image is checked), the same with `--skip-preflight=image` (depth 1),
+//! specs/pets.yaml with
 //! everything present (depth 2), a generated manifest of 1,000 resources across 10
 //! workspaces, everything present (depth 2), and specs/pets.yaml with a 40 MB source
 //! folder to hash, everything present (depth 2). `AMLSPEC_BENCH_LATENCY_MS` sets the
 //! latency (default 100), `AMLSPEC_BENCH_RUNS` the runs per case (default 5; the median
 //! is reported), `AMLSPEC_BENCH_ONLY` runs only the cases whose name contains it, and
-//! `AMLSPEC_BENCH_SHOW_LOG` prints each run's `-v` log (stage timestamps). Peak
+//! `AMLSPEC_BENCH_SHOW_LOG` prints each run's `-v` log (stage timestamps),
+//! `AMLSPEC_BENCH_ARGS` adds arguments to every plan (`--skip-preflight=image`). Peak
 //! RSS is the child's maximum resident set (getrusage); CPU is the child's, and "emu CPU"
 //! is what the emulator (this process) spent serving it on the same cores.
 
@@ -24,7 +31,8 @@ mod common;
 #[path = "../tests/support/seed.rs"]
 mod seed;
 use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
+    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, RegistrySeed, RegistryUser,
+    RepositorySeed, SimTimings, TlsConfig,
 };
 use amlspec::ops::connect::client_for_emulator;
 use common::{generate_manifest, load, own_cpu_ms};
@@ -38,8 +46,10 @@ struct Case {
     name: &'static str,
     paths: Vec<PathBuf>,
     seed: bool,
-    /// Levels of reads that must follow one another.
+    /// Levels of reads that must follow one another (ARM reads, or a registry probe's
+    /// three requests when an image is checked).
     depth: u32,
+    extra_args: &'static [&'static str],
 }
 
 fn main() {
@@ -64,25 +74,37 @@ fn main() {
             name: "pets.yaml, empty subscription",
             paths: vec![root.join("specs/pets.yaml")],
             seed: false,
+            // The image check: three registry requests in a row.
+            depth: 3,
+            extra_args: &[],
+        },
+        Case {
+            name: "pets.yaml, empty, no image check",
+            paths: vec![root.join("specs/pets.yaml")],
+            seed: false,
             depth: 1,
+            extra_args: &["--skip-preflight=image"],
         },
         Case {
             name: "pets.yaml, everything present",
             paths: vec![root.join("specs/pets.yaml")],
             seed: true,
             depth: 2,
+            extra_args: &[],
         },
         Case {
             name: "1,000 resources / 10 workspaces",
             paths: vec![generated.path().to_path_buf()],
             seed: true,
             depth: 2,
+            extra_args: &[],
         },
         Case {
             name: "pets.yaml, 40 MB source folder",
             paths: vec![big_source.path().join("pets.yaml")],
             seed: true,
             depth: 2,
+            extra_args: &[],
         },
     ];
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -116,6 +138,7 @@ fn main() {
                 job_running: Duration::ZERO,
                 retry_after_secs: 0,
             },
+            registries: vec![pets_registry()],
             ..EmulatorConfig::default()
         };
         let emulator = runtime
@@ -133,12 +156,17 @@ fn main() {
             let client = client_for_emulator(&emulator, ClientSettings::default()).unwrap();
             runtime.block_on(seed::seed(&client, emulator.tenant_id(), &desired));
         }
-        let latency = FaultRule::always(Fault::Latency {
-            fixed_ms: latency_ms,
-            jitter_ms: 0,
-        })
-        .on(FaultTarget::Arm);
-        emulator.admin().set_faults(vec![latency], None);
+        let latency = |target| {
+            FaultRule::always(Fault::Latency {
+                fixed_ms: latency_ms,
+                jitter_ms: 0,
+            })
+            .on(target)
+        };
+        emulator.admin().set_faults(
+            vec![latency(FaultTarget::Arm), latency(FaultTarget::Registry)],
+            None,
+        );
         let mut walls = Vec::new();
         let mut requests = 0;
         let mut rss_kb = 0;
@@ -146,7 +174,8 @@ fn main() {
         let mut emulator_cpus = Vec::new();
         for _ in 0..runs {
             let before = own_cpu_ms();
-            let (wall, reqs, rss, cpu) = run_plan(&emulator, ca.path(), &case.paths);
+            let (wall, reqs, rss, cpu) =
+                run_plan(&emulator, ca.path(), &case.paths, case.extra_args);
             emulator_cpus.push(own_cpu_ms() - before);
             walls.push(wall);
             cpus.push(cpu);
@@ -177,9 +206,17 @@ fn main() {
 
 /// Run `amlspec plan` once; its wall time, the ARM requests it made, its peak RSS (kB).
 /// (The wall time includes starting the small measuring parent, about a millisecond.)
-fn run_plan(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> (Duration, u64, i64, i64) {
+fn run_plan(
+    emulator: &Emulator,
+    ca: &Path,
+    paths: &[PathBuf],
+    extra_args: &[&str],
+) -> (Duration, u64, i64, i64) {
     let log = tempfile::NamedTempFile::new().expect("a log file");
     let mut args = vec!["plan", "-v"];
+    args.extend(extra_args);
+    let more = std::env::var("AMLSPEC_BENCH_ARGS").unwrap_or_default();
+    args.extend(more.split_whitespace());
     args.extend(paths.iter().map(|p| p.to_str().expect("UTF-8 paths")));
     let mut command = common::measured_command(emulator, ca, &args);
     command.stderr(Stdio::from(log.reopen().expect("the log file reopens")));
@@ -200,6 +237,24 @@ fn run_plan(emulator: &Emulator, ca: &Path, paths: &[PathBuf]) -> (Duration, u64
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     (wall, requests, rss_kb, cpu_ms)
+}
+
+/// The registry specs/pets.yaml pulls from, holding its image, with the password the
+/// benchmark's environment gives.
+fn pets_registry() -> RegistrySeed {
+    RegistrySeed {
+        host: "myregistry.azurecr.io".into(),
+        users: vec![RegistryUser {
+            username: "username".into(),
+            password: "bench-password".into(),
+            repositories: None,
+        }],
+        repositories: vec![RepositorySeed {
+            name: "fastdotai/fastai2".into(),
+            tags: vec!["latest".into()],
+        }],
+        anonymous_pull: false,
+    }
 }
 
 /// specs/pets.yaml next to a source folder of 2,000 files, 40 MB in all (content that

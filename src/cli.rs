@@ -451,8 +451,8 @@ pub struct PreflightArgs {
     /// subscription and region, whether each new cluster's VM size is offered there and
     /// whether the clusters' and jobs' vCPUs fit the quota; and asks each registry, as a
     /// container runtime would, whether the images that new environments and new jobs
-    /// use can be pulled with the declared credentials (not under `--emulator`, which
-    /// serves no registries).
+    /// use can be pulled with the declared credentials (under `--emulator`, the
+    /// emulator's stand-ins for the declared registries).
     #[arg(
         long,
         value_enum,

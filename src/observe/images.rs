@@ -33,6 +33,15 @@ pub struct ImageAnswer {
     pub pullable: Pullable,
 }
 
+/// Which images are asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Every,
+    /// Only those on a registry the manifest declares (the in-process emulator serves
+    /// those and no other).
+    DeclaredRegistries,
+}
+
 /// The image checks under way, started from the specs.
 pub struct ImageProbes {
     /// For each workspace (in spec order): environment name -> (index into `probes`,
@@ -58,8 +67,8 @@ impl ImageProbes {
 
     /// Start a probe for each distinct question of `specs` ([`questions`]). Call inside a
     /// tokio runtime.
-    pub fn start(client: &RegistryClient, specs: &[WorkspaceSpec]) -> ImageProbes {
-        let (questions, by_environment) = questions(specs);
+    pub fn start(client: &RegistryClient, specs: &[WorkspaceSpec], ask: Ask) -> ImageProbes {
+        let (questions, by_environment) = questions(specs, ask);
         let probes: Vec<Probe> = questions
             .into_iter()
             .map(|question| match question.image {
@@ -157,6 +166,7 @@ struct Question {
 #[allow(clippy::type_complexity)]
 fn questions(
     specs: &[WorkspaceSpec],
+    ask: Ask,
 ) -> (
     Vec<Question>,
     Vec<BTreeMap<String, (usize, Option<String>)>>,
@@ -180,6 +190,9 @@ fn questions(
                         .find(|r| r.address.eq_ignore_ascii_case(&parsed.registry))
                 }),
             };
+            if ask == Ask::DeclaredRegistries && registry.is_none() {
+                continue;
+            }
             let key = (
                 image.as_str(),
                 registry.map(|r| (r.username.as_str(), r.password.expose())),
@@ -277,7 +290,7 @@ mod tests {
     fn credentials_come_from_the_named_registry_or_the_one_at_the_image_s_host() {
         let envs = "  - name: named\n    image: team/app:1\n    registry: acr\n  - name: by-host\n    image: A.azurecr.io/team/app:1\n  - name: public\n    image: ubuntu:22.04\n  - name: built\n    dockerfile: \"FROM ubuntu:22.04\\n\"\n";
         let specs = specs(&workspace("ws1", "P", envs));
-        let (questions, by_environment) = questions(&specs);
+        let (questions, by_environment) = questions(&specs, Ask::Every);
         let mine = &by_environment[0];
         assert_eq!(mine.len(), 3, "a Dockerfile build is not asked: {mine:?}");
         assert_eq!(mine["named"].1.as_deref(), Some("acr"));
@@ -309,7 +322,7 @@ mod tests {
             workspace("ws3", "Q", envs)
         );
         let specs = specs(&text);
-        let (questions, by_environment) = questions(&specs);
+        let (questions, by_environment) = questions(&specs, Ask::Every);
         // ws1 and ws2 share two questions; ws3's other password makes two more.
         assert_eq!(questions.len(), 4);
         assert_eq!(by_environment[0]["e1"].0, by_environment[0]["e2"].0);

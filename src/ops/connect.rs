@@ -1,20 +1,36 @@
 //! Connect to Azure, or to the local emulator started in-process: endpoints,
-//! credentials and the ARM client that plan and apply use.
+//! credentials, the ARM client that plan and apply use and the registry client of
+//! preflight. Connecting sends nothing; signing in is the first request.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::azure::auth::{self, AuthMethod};
 use crate::azure::client::{ArmClient, ClientSettings, RetryPolicy};
 use crate::azure::endpoints::{Cloud, EndpointError, Endpoints, is_loopback};
 use crate::azure::registry::RegistryClient;
+#[cfg(feature = "emulator")]
+use crate::azure::registry::{ImageRef, Reference};
 use crate::azure::{Trust, http_client};
 #[cfg(feature = "emulator")]
-use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, TlsConfig};
+use crate::emulator::{
+    Emulator, EmulatorConfig, EmulatorError, RegistrySeed, RegistryUser, RepositorySeed, TlsConfig,
+};
+use crate::observe::images::{Ask, ImageProbes};
 use crate::settings::{AzureTarget, ConnectionSettings, Target};
 use crate::spec::interpolate::EnvVars;
+#[cfg(feature = "emulator")]
+use crate::spec::model::EnvironmentBuild;
+use crate::spec::model::WorkspaceSpec;
 
+/// Clients for Azure (or the emulator), made without sending anything: signing in is
+/// the first request.
 pub struct Connection {
-    pub client: ArmClient,
+    /// Shared, so that signing in can start in a task of its own.
+    pub client: Arc<ArmClient>,
+    /// Asks container registries whether images can be pulled (preflight).
+    pub registry: RegistryClient,
     /// The in-process emulator, when `--emulator` was given: [`Connection::close`] shuts
     /// it down.
     #[cfg(feature = "emulator")]
@@ -22,6 +38,27 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Start asking the registries whether the images of `specs` can be pulled.
+    ///
+    /// Under `--emulator`, the in-process emulator stands in for the registries the
+    /// manifest declares, as it stands in for Azure: each declared registry host is
+    /// served there, with the declared username and password, holding the images the
+    /// manifest names on it; images on other hosts are not asked (nothing leaves the
+    /// machine). So the check runs as against Azure Container Registry, but what it
+    /// finds is the stand-in's, not your registry's.
+    pub fn image_probes(&self, specs: &[WorkspaceSpec]) -> ImageProbes {
+        #[cfg(feature = "emulator")]
+        if let Some(emulator) = &self.emulator {
+            for seed in stand_in_registries(specs) {
+                if let Err(error) = emulator.admin().add_registry(seed) {
+                    tracing::debug!(%error, "the emulator could not stand in for a registry");
+                }
+            }
+            return ImageProbes::start(&self.registry, specs, Ask::DeclaredRegistries);
+        }
+        ImageProbes::start(&self.registry, specs, Ask::Every)
+    }
+
     /// Done with Azure: stop the in-process emulator, if there is one, cleanly (its
     /// state is saved).
     pub async fn close(self) {
@@ -83,6 +120,7 @@ pub async fn connect(
         Target::Azure(target) => target,
     };
     let (endpoints, ca) = endpoints_and_ca(args)?;
+    let registry = registry_client(&endpoints, ca.as_deref(), &settings)?;
     let trust = trust(&endpoints, ca.as_deref());
     let http = http_client(trust, &settings)?;
     let credential = auth::credential(
@@ -94,7 +132,8 @@ pub async fn connect(
     )?;
     tracing::info!(method = credential.method.name(), arm = %endpoints.resource_manager, "connecting");
     Ok(Connection {
-        client: ArmClient::new(http, endpoints, credential, settings),
+        client: Arc::new(ArmClient::new(http, endpoints, credential, settings)),
+        registry,
         #[cfg(feature = "emulator")]
         emulator: None,
     })
@@ -131,40 +170,91 @@ fn trust<'a>(endpoints: &Endpoints, ca: Option<&'a str>) -> Trust<'a> {
     }
 }
 
-/// The client that asks container registries whether images can be pulled (preflight),
-/// or `None` under `--emulator`, whose in-process emulator serves no registries.
+/// The client that asks container registries whether images can be pulled (preflight).
 ///
 /// When the ARM endpoint is on loopback (an emulator such as `amlspec emulator`), every
 /// registry host is asked at the ARM endpoint's address instead of its own: the emulator
 /// serves the registries it was given on its one port, and nothing leaves the machine.
 /// Otherwise registries are asked where DNS says, trusting the system's roots and the
 /// `--ca-cert` given.
-pub fn registry_client(
-    connection: &ConnectionSettings,
-) -> Result<Option<RegistryClient>, ConnectError> {
-    let Target::Azure(args) = &connection.target else {
-        return Ok(None);
-    };
-    let settings = ClientSettings::default();
-    let (endpoints, ca) = endpoints_and_ca(args)?;
+fn registry_client(
+    endpoints: &Endpoints,
+    ca: Option<&str>,
+    settings: &ClientSettings,
+) -> Result<RegistryClient, ConnectError> {
     let arm = &endpoints.resource_manager;
     if !is_loopback(arm) {
-        let trust = ca.as_deref().map_or(Trust::System, Trust::SystemAnd);
-        return Ok(Some(RegistryClient::new(trust, &settings)?));
+        let trust = ca.map_or(Trust::System, Trust::SystemAnd);
+        return Ok(RegistryClient::new(trust, settings)?);
     }
     let port = arm.port_or_known_default().unwrap_or(443);
     let ip = match arm.host() {
-        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
-        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
         // `localhost` and `*.localhost`.
-        _ => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    let trust = trust(&endpoints, ca.as_deref());
-    Ok(Some(RegistryClient::routed_to(
-        trust,
-        &settings,
-        std::net::SocketAddr::new(ip, port),
-    )?))
+    Ok(RegistryClient::routed_to(
+        trust(endpoints, ca),
+        settings,
+        SocketAddr::new(ip, port),
+    )?)
+}
+
+#[cfg(feature = "emulator")]
+/// The registries the in-process emulator serves in place of those `specs` declare: one
+/// per declared host, with each declared username and password, holding every tag the
+/// manifest's images name on that host (an image named by digest cannot be stood in for).
+fn stand_in_registries(specs: &[WorkspaceSpec]) -> Vec<RegistrySeed> {
+    let mut seeds: Vec<RegistrySeed> = Vec::new();
+    for ws in specs {
+        for registry in &ws.registries {
+            let index = match seeds.iter().position(|s| s.host == registry.address) {
+                Some(index) => index,
+                None => {
+                    seeds.push(RegistrySeed {
+                        host: registry.address.clone(),
+                        ..RegistrySeed::default()
+                    });
+                    seeds.len() - 1
+                }
+            };
+            let seed = &mut seeds[index];
+            seed.users.retain(|u| u.username != registry.username);
+            seed.users.push(RegistryUser {
+                username: registry.username.clone(),
+                password: registry.password.expose().to_string(),
+                repositories: None,
+            });
+        }
+        for env in &ws.environments {
+            let EnvironmentBuild::Image { image, .. } = &env.build else {
+                continue;
+            };
+            let Ok(image) = ImageRef::parse(image) else {
+                continue;
+            };
+            let (Some(seed), Reference::Tag(tag)) = (
+                seeds.iter_mut().find(|s| s.host == image.registry),
+                &image.reference,
+            ) else {
+                continue;
+            };
+            match seed
+                .repositories
+                .iter_mut()
+                .find(|r| r.name == image.repository)
+            {
+                Some(repository) if repository.tags.contains(tag) => {}
+                Some(repository) => repository.tags.push(tag.clone()),
+                None => seed.repositories.push(RepositorySeed {
+                    name: image.repository.clone(),
+                    tags: vec![tag.clone()],
+                }),
+            }
+        }
+    }
+    seeds
 }
 
 #[cfg(feature = "emulator")]
@@ -190,10 +280,16 @@ pub async fn connect_emulator(
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;
+    let registry = RegistryClient::routed_to(
+        emulator.ca_cert_pem().map_or(Trust::System, Trust::Only),
+        &settings,
+        emulator.addr(),
+    )?;
     let client = client_for_emulator(&emulator, settings)?;
     tracing::info!(arm = %client.endpoints().resource_manager, state = %state_dir.display(), "started the local emulator");
     Ok(Connection {
-        client,
+        client: Arc::new(client),
+        registry,
         emulator: Some(emulator),
     })
 }
@@ -250,6 +346,77 @@ pub fn client_for_emulator(
         &settings,
     )?;
     Ok(ArmClient::new(http, endpoints, credential, settings))
+}
+
+#[cfg(all(test, feature = "emulator"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stand_in_registries_hold_the_declared_users_and_every_tag_named() {
+        let env: EnvVars = [
+            ("P", "a-long-enough-password-value"),
+            ("Q", "another-password-value"),
+        ]
+        .into_iter()
+        .collect();
+        let workspace = |name: &str, username: &str, password: &str, environments: &str| {
+            format!(
+                "workspace:\n  name: {name}\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: acr\n    address: team.azurecr.io\n    username: {username}\n    password: ${{{password}}}\nenvironments:\n{environments}"
+            )
+        };
+        let text = format!(
+            "{}---\n{}",
+            workspace(
+                "ws1",
+                "puller",
+                "P",
+                "  - name: a\n    image: team/app:1\n    registry: acr\n  - name: b\n    image: team.azurecr.io/team/app:2\n  - name: c\n    image: team/app:1\n    registry: acr\n  - name: pinned\n    image: team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000\n    registry: acr\n  - name: public\n    image: ubuntu:22.04\n"
+            ),
+            workspace(
+                "ws2",
+                "other",
+                "Q",
+                "  - name: d\n    image: base:latest\n    registry: acr\n"
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = crate::spec::load(&[path], &env);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+        let seeds = stand_in_registries(&loaded.specs.unwrap().workspaces);
+        // One registry (the public image's host is not stood in for).
+        assert_eq!(seeds.len(), 1, "{seeds:?}");
+        let seed = &seeds[0];
+        assert_eq!(seed.host, "team.azurecr.io");
+        let users: Vec<(&str, &str)> = seed
+            .users
+            .iter()
+            .map(|u| (u.username.as_str(), u.password.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("puller", "a-long-enough-password-value"),
+                ("other", "another-password-value")
+            ]
+        );
+        // Each tag once; an image by digest cannot be stood in for.
+        assert_eq!(
+            seed.repositories,
+            [
+                RepositorySeed {
+                    name: "team/app".into(),
+                    tags: vec!["1".into(), "2".into()],
+                },
+                RepositorySeed {
+                    name: "base".into(),
+                    tags: vec!["latest".into()],
+                },
+            ]
+        );
+    }
 }
 
 /// What a build without the emulator does with `--emulator`.

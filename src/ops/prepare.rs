@@ -1,6 +1,6 @@
 //! Everything a plan needs, for `plan` and `apply` alike: load the specs, work out the
-//! desired state, read the live state. Two overlaps keep the wall time near the round
-//! trips Azure needs:
+//! desired state, read the live state. Three overlaps keep the wall time near the round
+//! trips Azure (and the registries) need:
 //!
 //! 1. signing in goes on while the specs load (the first token needs nothing from them);
 //! 2. the workspaces are read while content addressing hashes the jobs' source folders
@@ -22,7 +22,7 @@ use crate::desired::{self, Desired, DesiredError};
 use crate::ids::ResourceId;
 use crate::observe::images::ImageProbes;
 use crate::observe::{self, Observed, Preflight};
-use crate::ops::connect::{ConnectError, Connection, connect, registry_client};
+use crate::ops::connect::{ConnectError, Connection, connect};
 use crate::plan;
 use crate::settings::ConnectionSettings;
 use crate::spec::{self, Loaded, interpolate::EnvVars};
@@ -63,21 +63,25 @@ pub async fn prepare(
     settings: &ConnectionSettings,
     env: &EnvVars,
 ) -> Prepared {
-    let sign_in = {
-        let (settings, env) = (settings.clone(), env.clone());
-        tokio::spawn(async move {
-            let connection = connect(&settings, &env).await?;
-            connection.client.sign_in().await;
-            Ok::<_, ConnectError>(connection)
-        })
-    };
+    // Connecting sends nothing (it starts the in-process emulator under `--emulator`);
+    // signing in is the first request, and goes on while the specs load.
+    let connection = connect(settings, env).await;
+    let sign_in = connection.as_ref().ok().map(|connection| {
+        let client = connection.client.clone();
+        tokio::spawn(async move { client.sign_in().await })
+    });
     let mut loaded = {
         let env = env.clone();
         blocking(move || super::load::load(&paths, &env, options)).await
     };
     let Some(specs) = loaded.specs.take() else {
         // Do not wait for a sign-in (the Azure CLI, say) whose token is not needed.
-        sign_in.abort();
+        if let Some(sign_in) = sign_in {
+            sign_in.abort();
+        }
+        if let Ok(connection) = connection {
+            connection.close().await;
+        }
         return Prepared {
             loaded,
             ready: Err(PrepareError::Specs),
@@ -85,10 +89,9 @@ pub async fn prepare(
     };
     let ids: Vec<ResourceId> = specs.workspaces.iter().map(desired::workspace_id).collect();
     let early_regions = observe::regions_of_specs(&specs.workspaces, preflight);
-    // The registries are asked at once: the questions need only the specs. (A settings
-    // problem that stops this client stops the connection too, and is reported there.)
-    let images = match preflight.images.then(|| registry_client(settings)) {
-        Some(Ok(Some(client))) => ImageProbes::start(&client, &specs.workspaces),
+    // The registries are asked at once: the questions need only the specs.
+    let images = match &connection {
+        Ok(connection) if preflight.images => connection.image_probes(&specs.workspaces),
         _ => ImageProbes::none(),
     };
 
@@ -100,7 +103,10 @@ pub async fn prepare(
         })
     };
     let (desired, reads) = tokio::join!(blocking(desired_state), async {
-        let connection = sign_in.await.unwrap_or_else(resume_panic)?;
+        let connection = connection?;
+        if let Some(sign_in) = sign_in {
+            sign_in.await.unwrap_or_else(resume_panic);
+        }
         // What the regions the specs name offer (preflight) needs nothing from Azure.
         let (workspaces, regions) = tokio::join!(
             observe::read_workspaces(&connection.client, &ids),

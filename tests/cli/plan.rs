@@ -768,8 +768,49 @@ fn the_embedded_emulator_needs_no_account() {
         out.stdout
     );
     assert!(specs.path().join(".amlspec/emulator").is_dir());
+    // The emulator stands in for the declared registry: the image check runs.
+    assert!(
+        out.stdout
+            .contains("      image ok: pullable, digest sha256:"),
+        "{}",
+        out.stdout
+    );
     // Plans read only: the state is unchanged and the next plan is the same.
     assert_eq!(run().stdout, out.stdout);
+}
+
+/// Under `--emulator` only images on declared registries are checked (the emulator
+/// stands in for those); a public image is not asked about, so nothing leaves the
+/// machine and nothing warns.
+#[test]
+fn the_embedded_emulator_checks_images_of_declared_registries_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "workspace:\n  name: wsx\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n  create_if_missing: true\nregistries:\n  - name: acr\n    address: team.azurecr.io\n    username: puller\n    password: ${ACR_PASSWORD}\nenvironments:\n  - name: private\n    image: team/app:1\n    registry: acr\n  - name: public\n    image: ubuntu:22.04\n",
+    )
+    .unwrap();
+    let out = crate::cli::common::Test::new()
+        .current_dir(dir.path())
+        .args(["plan", "--emulator", spec.to_str().unwrap()])
+        .run();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let images: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("image "))
+        .collect();
+    assert_eq!(images.len(), 1, "{}", out.stdout);
+    assert!(
+        images[0].starts_with("      image ok: pullable, digest sha256:"),
+        "{}",
+        out.stdout
+    );
+    let private = out.stdout.find("environment private").unwrap();
+    let public = out.stdout.find("environment public").unwrap();
+    let line = out.stdout.find(images[0]).unwrap();
+    assert!(private < line && line < public, "{}", out.stdout);
 }
 
 /// `--emulator` wins over connection settings from the environment (a shell set up for
