@@ -95,6 +95,15 @@ impl Admin {
         }
     }
 
+    /// The faults injected since the emulator started, by kind ([`Fault::kind`]).
+    pub fn injected_faults(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.shared
+            .faults
+            .lock()
+            .map(|f| f.injected.clone())
+            .unwrap_or_default()
+    }
+
     pub fn clear_faults(&self) {
         self.set_faults(Vec::new(), None);
     }

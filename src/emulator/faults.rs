@@ -27,6 +27,23 @@ pub enum Fault {
     ExpiredToken,
 }
 
+impl Fault {
+    /// The kind of fault, for counting: `latency`, `throttle`, `500`, `503`,
+    /// `drop connection`, `failed lro`, `expired token`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Latency { .. } => "latency",
+            Fault::Throttle { .. } => "throttle (429)",
+            Fault::ServerError { status: 500 } => "server error 500",
+            Fault::ServerError { status: 503 } => "server error 503",
+            Fault::ServerError { .. } => "server error (other)",
+            Fault::DropConnection => "dropped connection",
+            Fault::FailLro => "failed long-running operation",
+            Fault::ExpiredToken => "expired token",
+        }
+    }
+}
+
 /// Which endpoints a rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,6 +231,8 @@ impl Dice {
 pub(crate) struct FaultState {
     pub rules: Vec<FaultRule>,
     dice: Dice,
+    /// Faults injected since the emulator started, by kind ([`Fault::kind`]).
+    pub injected: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl FaultState {
@@ -221,6 +240,7 @@ impl FaultState {
         FaultState {
             rules,
             dice: Dice::new(seed),
+            injected: std::collections::BTreeMap::new(),
         }
     }
 
@@ -278,6 +298,7 @@ impl FaultState {
                 }
                 other => decision.action = Some(other.clone()),
             }
+            *self.injected.entry(rule.fault.kind()).or_default() += 1;
             if let Some(n) = rule.count.as_mut() {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -302,6 +323,7 @@ impl FaultState {
             if rule.probability < 1.0 && self.dice.unit() >= rule.probability {
                 return false;
             }
+            *self.injected.entry(Fault::FailLro.kind()).or_default() += 1;
             let rule = &mut self.rules[i];
             if let Some(n) = rule.count.as_mut() {
                 *n = n.saturating_sub(1);

@@ -5,6 +5,7 @@ mod apply;
 mod azure;
 use crate::azurite_support;
 mod blob;
+mod campaign;
 mod common;
 mod corpus;
 mod editor;

@@ -132,6 +132,51 @@ async fn a_failed_lro_reports_failed_everywhere() {
     );
 }
 
+/// A workspace whose provisioning failed is provisioned again by a PUT of the same
+/// body (ARM's create-or-update): a long-running operation that ends Succeeded, the
+/// workspace conflicting with other writes meanwhile. (Found by the fault campaign: the
+/// emulator used to answer 200 and leave it Failed, so plan proposed it forever.)
+#[tokio::test]
+async fn a_put_provisions_a_failed_workspace_again() {
+    let env = start(explicit()).await;
+    let ws = env.workspace("rg", "ws1").await;
+    let body = env.get(&ws).await.body;
+    let again = serde_json::json!({ "location": "westeurope", "properties": {
+        "storageAccount": body["properties"]["storageAccount"],
+        "keyVault": body["properties"]["keyVault"],
+        "applicationInsights": body["properties"]["applicationInsights"],
+        "description": "test workspace"
+    }});
+    // A succeeded workspace is updated at once, with no operation.
+    env.put(&ws, again.clone()).await.expect(200);
+    let ws2 = format!(
+        "{}/providers/Microsoft.MachineLearningServices/workspaces/ws2",
+        env.rg("rg")
+    );
+    env.emu.admin().fail_next_lros(1);
+    env.put(&ws2, again.clone()).await.expect(202);
+    env.emu.admin().step(&ws2).unwrap();
+    assert_eq!(
+        env.get(&ws2).await.body["properties"]["provisioningState"],
+        "Failed"
+    );
+    let r = env.put(&ws2, again.clone()).await;
+    r.expect(202);
+    assert!(r.header("location").is_some());
+    assert_eq!(
+        env.get(&ws2).await.body["properties"]["provisioningState"],
+        "Updating"
+    );
+    env.put(&ws2, again.clone()).await.expect(409);
+    env.emu.admin().step(&ws2).unwrap();
+    assert_eq!(
+        env.get(&ws2).await.body["properties"]["provisioningState"],
+        "Succeeded"
+    );
+    // Settled: a PUT updates in place.
+    env.put(&ws2, again).await.expect(200);
+}
+
 #[tokio::test]
 async fn scale_settings_update_in_place_and_immutable_fields_refuse() {
     let env = start(explicit()).await;

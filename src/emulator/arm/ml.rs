@@ -197,7 +197,7 @@ fn workspace(
             validate_body("Workspace", &body)?;
             let props = &body["properties"];
             if let Some(mut r) = existing {
-                return update_workspace(world, ctx, &key, &mut r, &body);
+                return update_workspace(world, ctx, req, &key, &mut r, &body);
             }
             let location = body["location"].as_str().unwrap_or_default().to_string();
             if location.is_empty() {
@@ -293,14 +293,18 @@ fn workspace(
 fn update_workspace(
     world: &mut World,
     ctx: &Ctx<'_>,
+    req: &Req,
     key: &str,
     r: &mut crate::emulator::model::ArmRecord,
     body: &Value,
 ) -> Result<Reply, ArmError> {
-    if r.body["properties"]["provisioningState"] == "Creating" {
+    if matches!(
+        r.body["properties"]["provisioningState"].as_str(),
+        Some("Creating" | "Updating")
+    ) {
         return Err(ArmError::conflict(
             "Conflict",
-            "The workspace is being created; wait for the operation to finish before updating it.",
+            "The workspace is being provisioned; wait for the operation to finish before updating it.",
         ));
     }
     let loc = body["location"].as_str().unwrap_or_default();
@@ -350,6 +354,18 @@ fn update_workspace(
         }
     }
     ctx.touch(r.body_mut());
+    // A PUT of a workspace whose provisioning failed provisions it again, as ARM's
+    // create-or-update does: a long-running operation that ends Succeeded (or Failed
+    // once more).
+    if r.body["properties"]["provisioningState"] == "Failed" {
+        r.body_mut()["properties"]["provisioningState"] = json!("Updating");
+        put_arm(world, key, r.clone())?;
+        let id = r.body["id"].as_str().unwrap_or_default().to_string();
+        let location = r.body["location"].as_str().unwrap_or_default().to_string();
+        let fail = ctx.lro_must_fail(req);
+        let op = world.start_op(OpKind::Create, key, &id, ML, &location, fail)?;
+        return Ok(super::operations::accepted(ctx, &req.segs[1], &op));
+    }
     put_arm(world, key, r.clone())?;
     Ok(Reply::json(StatusCode::OK, r.body.clone()))
 }

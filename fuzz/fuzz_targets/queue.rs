@@ -1,0 +1,10 @@
+#![no_main]
+//! `cargo +nightly fuzz run queue`: see fuzz/bodies/queue.rs.
+
+#[path = "../bodies/input.rs"]
+#[allow(dead_code)]
+mod input;
+#[path = "../bodies/queue.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,0 +1,611 @@
+//! The fault campaign: randomized applies of generated manifests against the emulator
+//! under random fault schedules, each run checked to converge within three applies with
+//! nothing made twice and a plan of "No changes" afterwards.
+//!
+//! One run, from its seed: a manifest of 1 to 3 workspaces holding every resource kind
+//! (registry connections, environments from public and private images, with conda files,
+//! from inline Dockerfiles and from build-context folders, clusters, jobs with source
+//! folders), applied under a fault schedule drawn from: 429 with Retry-After, 500 and
+//! 503, dropped connections, long-running operations that fail or take time, a token
+//! that expires mid-run, and blob upload failures. Then a random edit (a job's command, a
+//! source file, a cluster's size bounds, a new job, an environment's conda file) applied
+//! under the same schedule. Each phase must converge within three applies; then, with
+//! the faults cleared, `plan --detailed-exitcode` must say "No changes" (exit 0), and the
+//! emulator must hold exactly the jobs, code versions and environment versions that the
+//! manifests named, in either phase: one of each, never two.
+//!
+//! Run it (seeds are printed, and a failing seed is named):
+//!
+//! ```sh
+//! AMLSPEC_CAMPAIGN_RUNS=1000 cargo test --release --test integration campaign_faults -- --ignored --nocapture
+//! ```
+//!
+//! `AMLSPEC_CAMPAIGN_RUNS` (default 50, what CI runs), `AMLSPEC_CAMPAIGN_SEED` (the first
+//! seed, default 1), `AMLSPEC_CAMPAIGN_SECONDS` (a time bound: no run starts after it,
+//! default 3600), `AMLSPEC_CAMPAIGN_VERBOSE` (print every apply's output). Everything stays on 127.0.0.1. The fault draws depend on the order in
+//! which concurrent requests reach the emulator, so a seed reproduces its manifest, edit
+//! and schedule exactly, and its faults closely.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use amlspec::emulator::{EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings};
+use serde_json::Value;
+
+use crate::cli::azure::{Local, config, load};
+
+/// xorshift64*: a small, seeded, dependency-free source of choices.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// In `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn between(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// What a campaign counted.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    applies: u64,
+    /// Applies each phase needed: index 1, 2 or 3.
+    needed: [u64; 4],
+    faults: BTreeMap<&'static str, u64>,
+    worst: (u64, u64),
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a campaign (minutes): AMLSPEC_CAMPAIGN_RUNS=1000 cargo test --release --test integration campaign_faults -- --ignored --nocapture"]
+async fn campaign_faults() {
+    let number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let runs = number("AMLSPEC_CAMPAIGN_RUNS", 50);
+    let first = number("AMLSPEC_CAMPAIGN_SEED", 1);
+    let budget = Duration::from_secs(number("AMLSPEC_CAMPAIGN_SECONDS", 3600));
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    for seed in first..first + runs {
+        if started.elapsed() > budget {
+            println!("time bound reached after {} runs", tally.runs);
+            break;
+        }
+        one_run(seed, &mut tally).await;
+        if tally.runs % 10 == 0 {
+            println!(
+                "{} runs, {} applies, {:.0} s",
+                tally.runs,
+                tally.applies,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    println!(
+        "fault campaign: seeds {first}..{}: {} runs converged, {} applies in {:.0} s",
+        first + tally.runs,
+        tally.runs,
+        tally.applies,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  phases converging after 1 / 2 / 3 applies: {} / {} / {}",
+        tally.needed[1], tally.needed[2], tally.needed[3]
+    );
+    println!(
+        "  worst: seed {} needed {} applies in a phase",
+        tally.worst.0, tally.worst.1
+    );
+    println!("  faults injected, by kind (as the emulator counted them):");
+    for (kind, count) in &tally.faults {
+        println!("    {kind}: {count}");
+    }
+    println!("  duplicates: 0 jobs, 0 code versions, 0 environment versions; panics: 0");
+    assert!(tally.runs > 0, "no run finished within the time bound");
+}
+
+/// One seed: generate, apply under faults until converged (at most 3), edit, again, then
+/// check the end state.
+async fn one_run(seed: u64, tally: &mut Tally) {
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::generate(&mut rng);
+    manifest.write(dir.path());
+    let lro_ms = [0, 0, 20, 150][rng.below(4) as usize];
+    let azure = Local::start_with(EmulatorConfig {
+        timings: SimTimings {
+            lro: Duration::from_millis(lro_ms),
+            job_phase: Duration::ZERO,
+            job_running: Duration::ZERO,
+            retry_after_secs: 0,
+        },
+        ..config()
+    })
+    .await;
+    let schedule = schedule(&mut rng);
+    let what = format!(
+        "seed {seed} ({}; faults: {})",
+        manifest.describe(),
+        describe(&schedule)
+    );
+    let paths = manifest.paths(dir.path());
+    let mut named = Named::default();
+    named.add(&paths);
+
+    azure
+        .emulator
+        .admin()
+        .set_faults(schedule.clone(), Some(seed));
+    converge(&azure, &paths, &what, "first apply", tally, seed).await;
+
+    let edit = manifest.edit(&mut rng, dir.path());
+    let what = format!("{what}; edit: {edit}");
+    named.add(&paths);
+    azure
+        .emulator
+        .admin()
+        .set_faults(schedule, Some(seed ^ 0xED17));
+    converge(&azure, &paths, &what, "after the edit", tally, seed).await;
+
+    for (kind, count) in fault_counts(&azure) {
+        *tally.faults.entry(kind).or_default() += count;
+    }
+    azure.emulator.admin().clear_faults();
+    let mut args = vec!["plan", "--detailed-exitcode"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = azure.run(&args).await;
+    assert_eq!(
+        out.code, 0,
+        "{what}: after convergence the plan is not empty:\n{}{}",
+        out.stdout, out.stderr
+    );
+    named.assert_exactly_these(&azure, &what).await;
+    tally.runs += 1;
+}
+
+/// Apply until an apply succeeds, at most three times.
+async fn converge(
+    azure: &Local,
+    paths: &[String],
+    what: &str,
+    phase: &str,
+    tally: &mut Tally,
+    seed: u64,
+) {
+    let mut args = vec!["apply", "--auto-approve"];
+    args.extend(paths.iter().map(String::as_str));
+    let mut log = String::new();
+    for attempt in 1..=3u64 {
+        let out = azure.run(&args).await;
+        tally.applies += 1;
+        if std::env::var_os("AMLSPEC_CAMPAIGN_VERBOSE").is_some() {
+            println!(
+                "--- {what}: {phase}: apply {attempt} exited {}\n{}{}",
+                out.code, out.stdout, out.stderr
+            );
+        }
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{what}: {phase}: apply {attempt} panicked:\n{}",
+            out.stderr
+        );
+        assert!(
+            matches!(out.code, 0 | 1),
+            "{what}: {phase}: apply {attempt} exited {}:\n{}{}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        if out.code == 0 {
+            tally.needed[attempt as usize] += 1;
+            if attempt > tally.worst.1 {
+                tally.worst = (seed, attempt);
+            }
+            return;
+        }
+        log.push_str(&format!(
+            "--- apply {attempt}:\n{}{}\n",
+            out.stdout, out.stderr
+        ));
+    }
+    panic!("{what}: {phase}: not converged within 3 applies:\n{log}");
+}
+
+/// A random fault schedule: each kind of fault with some chance, at a random rate.
+fn schedule(rng: &mut Rng) -> Vec<FaultRule> {
+    let mut rules = Vec::new();
+    if rng.chance(0.6) {
+        let p = rng.between(0.05, 0.2);
+        rules.push(
+            FaultRule::always(Fault::Throttle {
+                retry_after_secs: 0,
+            })
+            .with_probability(p)
+            .on(FaultTarget::Arm),
+        );
+    }
+    if rng.chance(0.6) {
+        let status = if rng.chance(0.5) { 500 } else { 503 };
+        let p = rng.between(0.03, 0.12);
+        rules.push(FaultRule::always(Fault::ServerError { status }).with_probability(p));
+    }
+    if rng.chance(0.5) {
+        let p = rng.between(0.02, 0.08);
+        rules.push(FaultRule::always(Fault::DropConnection).with_probability(p));
+    }
+    if rng.chance(0.5) {
+        let times = 1 + rng.below(2) as u32;
+        rules.push(FaultRule::always(Fault::FailLro).times(times));
+    }
+    if rng.chance(0.4) {
+        rules.push(
+            FaultRule::always(Fault::ExpiredToken)
+                .times(1)
+                .on(FaultTarget::Arm),
+        );
+    }
+    if rng.chance(0.5) {
+        let p = rng.between(0.05, 0.25);
+        rules.push(
+            FaultRule::always(Fault::ServerError { status: 503 })
+                .with_probability(p)
+                .on(FaultTarget::Blob),
+        );
+    }
+    if rng.chance(0.3) {
+        rules.push(
+            FaultRule::always(Fault::Latency {
+                fixed_ms: 0,
+                jitter_ms: 30,
+            })
+            .with_probability(0.3),
+        );
+    }
+    rules
+}
+
+fn describe(rules: &[FaultRule]) -> String {
+    if rules.is_empty() {
+        return "none".into();
+    }
+    rules
+        .iter()
+        .map(|r| format!("{:?} p={:.2} on {:?}", r.fault, r.probability, r.target))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Faults the emulator injected, by kind.
+fn fault_counts(azure: &Local) -> Vec<(&'static str, u64)> {
+    azure
+        .emulator
+        .admin()
+        .injected_faults()
+        .into_iter()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------- manifests
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum EnvKind {
+    Public,
+    Private,
+    Conda,
+    Inline,
+    Folder,
+}
+
+struct Workspace {
+    registry: bool,
+    environments: Vec<EnvKind>,
+    clusters: Vec<(u32, u32)>,
+    /// (command seed, environment index, cluster index)
+    jobs: Vec<(u64, usize, usize)>,
+}
+
+struct Manifest {
+    workspaces: Vec<Workspace>,
+    /// A token that keeps each run's names apart from every other's.
+    tag: u64,
+}
+
+impl Manifest {
+    fn generate(rng: &mut Rng) -> Manifest {
+        let kinds = [
+            EnvKind::Public,
+            EnvKind::Private,
+            EnvKind::Conda,
+            EnvKind::Inline,
+            EnvKind::Folder,
+        ];
+        let workspaces = (0..1 + rng.below(3))
+            .map(|_| {
+                let registry = rng.chance(0.7);
+                let environments: Vec<EnvKind> = (0..1 + rng.below(3))
+                    .map(|_| kinds[rng.below(5) as usize])
+                    .filter(|k| registry || *k != EnvKind::Private)
+                    .collect();
+                let environments = if environments.is_empty() {
+                    vec![EnvKind::Public]
+                } else {
+                    environments
+                };
+                let clusters = (0..1 + rng.below(2))
+                    .map(|_| {
+                        let min = rng.below(2) as u32;
+                        (min, min + 1 + rng.below(4) as u32)
+                    })
+                    .collect::<Vec<_>>();
+                let jobs = (0..rng.below(4))
+                    .map(|_| {
+                        (
+                            rng.below(1000),
+                            rng.below(environments.len() as u64) as usize,
+                            rng.below(clusters.len() as u64) as usize,
+                        )
+                    })
+                    .collect();
+                Workspace {
+                    registry,
+                    environments,
+                    clusters,
+                    jobs,
+                }
+            })
+            .collect();
+        Manifest {
+            workspaces,
+            tag: rng.below(1 << 30),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.workspaces
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} env, {} cluster, {} job{}",
+                    w.environments.len(),
+                    w.clusters.len(),
+                    w.jobs.len(),
+                    if w.registry { ", registry" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn paths(&self, dir: &Path) -> Vec<String> {
+        (0..self.workspaces.len())
+            .map(|w| {
+                dir.join(format!("ws{w}.yaml"))
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn write(&self, dir: &Path) {
+        for (w, ws) in self.workspaces.iter().enumerate() {
+            let src = dir.join(format!("src{w}"));
+            std::fs::create_dir_all(src.join("pkg")).unwrap();
+            std::fs::write(src.join("train.py"), format!("print('train {w}')\n")).unwrap();
+            std::fs::write(src.join("pkg/util.py"), "X = 1\n").unwrap();
+            let context = dir.join(format!("docker{w}"));
+            std::fs::create_dir_all(&context).unwrap();
+            std::fs::write(
+                context.join("Dockerfile"),
+                "FROM ubuntu:22.04\nCOPY setup.sh /\n",
+            )
+            .unwrap();
+            std::fs::write(context.join("setup.sh"), "echo setup\n").unwrap();
+            std::fs::write(
+                dir.join(format!("conda{w}.yml")),
+                "name: train\ndependencies:\n  - python=3.11\n",
+            )
+            .unwrap();
+            std::fs::write(dir.join(format!("ws{w}.yaml")), self.text(w, ws)).unwrap();
+        }
+    }
+
+    fn text(&self, w: usize, ws: &Workspace) -> String {
+        let tag = self.tag;
+        let mut text = format!(
+            "workspace:\n  name: camp-{tag}-{w}\n  subscription_id: ${{AZURE_SUBSCRIPTION_ID}}\n  resource_group: camp-rg-{w}\n  location: westeurope\n  create_if_missing: true\n"
+        );
+        if ws.registry {
+            text.push_str("registries:\n  - name: acr\n    address: myregistry.azurecr.io\n    username: user\n    password: ${ACR_PASSWORD}\n");
+        }
+        text.push_str("environments:\n");
+        for (e, kind) in ws.environments.iter().enumerate() {
+            text.push_str(&format!("  - name: env{e}\n"));
+            text.push_str(match kind {
+                EnvKind::Public => "    image: ubuntu:22.04\n    user_managed_dependencies: true\n",
+                EnvKind::Private => "    image: team/img:1\n    registry: acr\n    user_managed_dependencies: true\n",
+                EnvKind::Conda => "",
+                EnvKind::Inline => "    dockerfile: \"FROM ubuntu:22.04\\nRUN echo hi\\n\"\n",
+                EnvKind::Folder => "",
+            });
+            match kind {
+                EnvKind::Conda => text.push_str(&format!(
+                    "    image: ubuntu:22.04\n    conda_file: conda{w}.yml\n"
+                )),
+                EnvKind::Folder => {
+                    text.push_str(&format!("    dockerfile_path: docker{w}/Dockerfile\n"))
+                }
+                _ => {}
+            }
+        }
+        text.push_str("clusters:\n");
+        for (c, (min, max)) in ws.clusters.iter().enumerate() {
+            text.push_str(&format!(
+                "  - name: cpu{c}x\n    vm_size: Standard_DS3_v2\n    min_nodes: {min}\n    max_nodes: {max}\n"
+            ));
+        }
+        if !ws.jobs.is_empty() {
+            text.push_str("jobs:\n");
+        }
+        for (j, (seed, env, cluster)) in ws.jobs.iter().enumerate() {
+            text.push_str(&format!(
+                "  - name: job{j}\n    source_directory: src{w}\n    command: python train.py --seed {seed}\n    environment: env{env}\n    cluster: cpu{cluster}x\n"
+            ));
+        }
+        text
+    }
+
+    /// Change the manifest (or a file it names) at random; what was changed.
+    fn edit(&self, rng: &mut Rng, dir: &Path) -> String {
+        let w = rng.below(self.workspaces.len() as u64) as usize;
+        let path = dir.join(format!("ws{w}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (text, what) = match rng.below(5) {
+            0 if text.contains("--seed ") => (
+                text.replacen("--seed ", "--seed 1", 1),
+                "a job's command (a new run)".to_string(),
+            ),
+            1 => {
+                std::fs::write(
+                    dir.join(format!("src{w}/train.py")),
+                    format!("print('train {w}, edited')\n"),
+                )
+                .unwrap();
+                (text, "a source file (new code, new runs)".to_string())
+            }
+            2 => (
+                text.replacen("max_nodes: ", "max_nodes: 1", 1),
+                "a cluster's max_nodes (an update)".to_string(),
+            ),
+            3 => {
+                std::fs::write(
+                    dir.join(format!("conda{w}.yml")),
+                    "name: train\ndependencies:\n  - python=3.12\n",
+                )
+                .unwrap();
+                (
+                    text,
+                    "the conda file (new environment versions)".to_string(),
+                )
+            }
+            _ => {
+                let mut text = text;
+                if !text.contains("jobs:\n") {
+                    text.push_str("jobs:\n");
+                }
+                text.push_str(&format!(
+                    "  - name: added\n    source_directory: src{w}\n    command: python train.py --added\n    environment: env0\n    cluster: cpu0x\n"
+                ));
+                (text, "a new job".to_string())
+            }
+        };
+        std::fs::write(&path, text).unwrap();
+        format!("{what} in ws{w}")
+    }
+}
+
+// --------------------------------------------------------------------------- end state
+
+/// Everything the manifests named in any phase: the jobs (submitted names), code
+/// versions and environment versions the emulator must hold, each exactly once.
+#[derive(Default)]
+struct Named {
+    /// Workspace id -> names.
+    jobs: BTreeMap<String, BTreeSet<String>>,
+    codes: BTreeMap<String, BTreeSet<String>>,
+    environments: BTreeMap<String, BTreeSet<(String, String)>>,
+}
+
+impl Named {
+    fn add(&mut self, paths: &[String]) {
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        for ws in load(&paths).workspaces {
+            let id = ws.id.to_string();
+            self.jobs
+                .entry(id.clone())
+                .or_default()
+                .extend(ws.jobs.iter().map(|j| j.name.clone()));
+            self.codes
+                .entry(id.clone())
+                .or_default()
+                .extend(ws.codes.iter().map(|c| c.name.clone()));
+            self.environments.entry(id).or_default().extend(
+                ws.environments
+                    .iter()
+                    .map(|e| (e.name.clone(), e.version.clone())),
+            );
+        }
+    }
+
+    async fn assert_exactly_these(&self, azure: &Local, what: &str) {
+        let list = |path: String| async move {
+            azure.get_json(&path).await["value"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let names = |items: &[Value]| -> BTreeSet<String> {
+            items
+                .iter()
+                .map(|i| i["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        for (id, jobs) in &self.jobs {
+            let live = list(format!("{id}/jobs")).await;
+            assert_eq!(live.len(), names(&live).len());
+            assert_eq!(&names(&live), jobs, "{what}: jobs in {id}");
+        }
+        for (id, codes) in &self.codes {
+            let live = list(format!("{id}/codes")).await;
+            assert_eq!(&names(&live), codes, "{what}: code assets in {id}");
+            for code in codes {
+                let versions = list(format!("{id}/codes/{code}/versions")).await;
+                assert_eq!(
+                    versions.len(),
+                    1,
+                    "{what}: code {code} has {} versions",
+                    versions.len()
+                );
+            }
+        }
+        for (id, environments) in &self.environments {
+            let mut by_name: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+            for (name, version) in environments {
+                by_name.entry(name).or_default().insert(version.clone());
+            }
+            for (name, versions) in by_name {
+                let live = list(format!("{id}/environments/{name}/versions")).await;
+                assert_eq!(
+                    names(&live),
+                    versions,
+                    "{what}: versions of environment {name} in {id}"
+                );
+            }
+        }
+    }
+}
