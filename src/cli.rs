@@ -5,7 +5,7 @@
 //! meant for people alongside it (problems, progress) goes to stderr.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -52,6 +52,12 @@ pub struct Cli {
     /// When to use colour. `auto` colours only a terminal and honours NO_COLOR.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
+
+    /// Also write the whole log, at trace level, to this file (appended; secret values
+    /// masked as on stderr): for a CI job to keep as an artifact. AMLSPEC_LOG_FILE is the
+    /// same.
+    #[arg(long, value_name = "FILE", env = "AMLSPEC_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -653,7 +659,10 @@ pub struct AzureArgs {
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    init_tracing(cli.verbose, cli.color);
+    if let Err(error) = init_tracing(cli.verbose, cli.color, cli.log_file.as_deref()) {
+        let _ = writeln!(anstream::stderr(), "error: {error}");
+        return ExitCode::FAILURE;
+    }
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -717,8 +726,11 @@ fn run_async<T>(
     result
 }
 
-fn init_tracing(verbose: u8, color: ColorWhen) {
+fn init_tracing(verbose: u8, color: ColorWhen, log_file: Option<&Path>) -> Result<(), String> {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let ansi = match color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
@@ -735,13 +747,35 @@ fn init_tracing(verbose: u8, color: ColorWhen) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Every record is masked whole: no level shows a secret value.
+    // Every record is masked whole: no level shows a secret value.
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(crate::render::redact::MaskedStderr)
         .with_ansi(ansi)
         .with_target(false)
+        .with_filter(filter);
+    let file = match log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file `{}`: {e}", path.display()))?;
+            crate::render::redact::log_to_file(file);
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(crate::render::redact::MaskedLogFile)
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_filter(tracing_subscriber::EnvFilter::new("amlspec=trace")),
+            )
+        }
+        None => None,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .try_init();
+    Ok(())
 }
 
 /// A build without the emulator has no `emulator` command, and still takes `--emulator`

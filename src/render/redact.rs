@@ -173,12 +173,18 @@ impl Redactor {
 /// The redactor in force, and the log records held while the secrets are not known yet.
 struct State {
     redactor: Option<Arc<Redactor>>,
+    /// Log records held for stderr, and for the log file, until [`install`].
     held: Option<Vec<u8>>,
+    held_file: Option<Vec<u8>>,
+    /// `--log-file`, when given.
+    file: Option<std::fs::File>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     redactor: None,
     held: None,
+    held_file: None,
+    file: None,
 });
 
 fn state() -> std::sync::MutexGuard<'static, State> {
@@ -188,7 +194,16 @@ fn state() -> std::sync::MutexGuard<'static, State> {
 /// Hold log records from now until [`install`]: while specs load, the values to mask
 /// are not known yet, and a record (a file's path, say) may hold one.
 pub fn hold_log() {
-    state().held.get_or_insert_with(Vec::new);
+    let mut state = state();
+    state.held.get_or_insert_with(Vec::new);
+    if state.file.is_some() {
+        state.held_file.get_or_insert_with(Vec::new);
+    }
+}
+
+/// Also write the log to `file` ([`MaskedLogFile`]), masked as stderr is.
+pub fn log_to_file(file: std::fs::File) {
+    state().file = Some(file);
 }
 
 /// Mask `redactor`'s secrets in everything written from now on through this module's
@@ -199,6 +214,11 @@ pub fn install(redactor: Redactor) {
     state.redactor = Some(redactor.clone());
     if let Some(held) = state.held.take() {
         let _ = io::stderr().write_all(&redactor.redact_bytes(&held));
+    }
+    if let Some(held) = state.held_file.take()
+        && let Some(file) = &mut state.file
+    {
+        let _ = file.write_all(&redactor.redact_bytes(&held));
     }
 }
 
@@ -272,16 +292,37 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
     type Writer = LogRecord;
 
     fn make_writer(&'a self) -> Self::Writer {
-        LogRecord(Vec::new())
+        LogRecord {
+            bytes: Vec::new(),
+            to_file: false,
+        }
+    }
+}
+
+/// The log file's writer (`--log-file`, see [`log_to_file`]): as [`MaskedStderr`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MaskedLogFile;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedLogFile {
+    type Writer = LogRecord;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LogRecord {
+            bytes: Vec::new(),
+            to_file: true,
+        }
     }
 }
 
 /// One log record, written on drop.
-pub struct LogRecord(Vec<u8>);
+pub struct LogRecord {
+    bytes: Vec<u8>,
+    to_file: bool,
+}
 
 impl Write for LogRecord {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.extend_from_slice(bytes);
+        self.bytes.extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -293,13 +334,23 @@ impl Write for LogRecord {
 impl Drop for LogRecord {
     fn drop(&mut self) {
         let mut state = state();
-        if let Some(held) = &mut state.held {
-            held.append(&mut self.0);
+        let held = if self.to_file {
+            &mut state.held_file
+        } else {
+            &mut state.held
+        };
+        if let Some(held) = held {
+            held.append(&mut self.bytes);
             return;
         }
         let redactor = state.redactor.clone().unwrap_or_default();
+        let masked = redactor.redact_bytes(&self.bytes);
         // A log line that cannot be written has nowhere else to go.
-        let _ = io::stderr().write_all(&redactor.redact_bytes(&self.0));
+        if !self.to_file {
+            let _ = io::stderr().write_all(&masked);
+        } else if let Some(file) = &mut state.file {
+            let _ = file.write_all(&masked);
+        }
     }
 }
 

@@ -97,6 +97,7 @@ impl Local {
     }
 
     pub async fn start_with(mut config: EmulatorConfig) -> Local {
+        log_to_canary_dir();
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
         config.tls = TlsConfig::SelfSigned {
@@ -130,6 +131,7 @@ impl Local {
             .env("AZURE_TENANT_ID", self.emulator.tenant_id())
             .env("AZURE_CLIENT_ID", self.emulator.client_id())
             .env("AZURE_CLIENT_SECRET", self.emulator.client_secret())
+            .secret(self.emulator.client_secret())
             .args(args)
     }
 
@@ -220,6 +222,26 @@ impl Local {
         crate::cli::seed::seed(&self.client, self.emulator.tenant_id(), &desired).await;
         desired
     }
+}
+
+/// Under the secret canary (`AMLSPEC_CANARY_DIR`, .ci/run), this process's own log (the
+/// in-process emulators', the ARM clients') goes at trace level to a file there, which
+/// .ci/run searches for the canaries with the CLI runs' logs.
+fn log_to_canary_dir() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(dir) = std::env::var_os("AMLSPEC_CANARY_DIR") else {
+            return;
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = PathBuf::from(dir).join(format!("tests-{}.log", std::process::id()));
+        let file = std::fs::File::create(path).unwrap();
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("amlspec=trace"))
+            .try_init();
+    });
 }
 
 /// Run `test` without blocking the runtime an emulator serves on.

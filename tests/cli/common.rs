@@ -33,6 +33,8 @@ pub fn relative(path: &Path) -> PathBuf {
 
 pub struct Test {
     command: std::process::Command,
+    /// Where the run writes its trace-level log, under the secret canary.
+    log_file: Option<PathBuf>,
     /// Values that must not reach stdout or stderr in any form.
     secrets: Vec<String>,
 }
@@ -96,15 +98,23 @@ impl Test {
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
             "IDENTITY_ENDPOINT",
             "MSI_ENDPOINT",
+            "AMLSPEC_LOG_FILE",
         ] {
             command.env_remove(name);
         }
         for (name, value) in test_env() {
             command.env(name, value);
         }
+        // The secret canary (`AMLSPEC_CANARY_DIR`, .ci/run): every run also writes its
+        // whole log at trace level to a file of its own, checked like stdout and stderr.
+        let log_file = canary_log_file();
+        if let Some(path) = &log_file {
+            command.env("AMLSPEC_LOG_FILE", path);
+        }
         Test {
             command,
             secrets: vec![PASSWORD.to_string()],
+            log_file,
         }
     }
 
@@ -152,6 +162,7 @@ impl Test {
         Running {
             child,
             secrets: self.secrets,
+            log_file: self.log_file,
         }
     }
 
@@ -162,6 +173,7 @@ impl Test {
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
         };
+        check_log(self.log_file.as_deref(), &self.secrets);
         for secret in &self.secrets {
             assert_no_leak("stdout", &out.stdout, secret);
             assert_no_leak("stderr", &out.stderr, secret);
@@ -170,10 +182,33 @@ impl Test {
     }
 }
 
+/// A fresh log file under `AMLSPEC_CANARY_DIR`, when the secret canary is on.
+fn canary_log_file() -> Option<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let dir = PathBuf::from(std::env::var_os("AMLSPEC_CANARY_DIR")?);
+    std::fs::create_dir_all(&dir).expect("the canary folder");
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    Some(dir.join(format!("run-{}-{run}.log", std::process::id())))
+}
+
+/// The trace-level log of a run holds none of `secrets`.
+fn check_log(path: Option<&Path>, secrets: &[String]) {
+    let Some(path) = path else {
+        return;
+    };
+    // A run that failed before logging anything writes no file.
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    for secret in secrets {
+        assert_no_leak(&format!("the log {}", path.display()), &log, secret);
+    }
+}
+
 /// A started `amlspec`.
 pub struct Running {
     pub child: std::process::Child,
     secrets: Vec<String>,
+    log_file: Option<PathBuf>,
 }
 
 impl Running {
@@ -193,6 +228,7 @@ impl Running {
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
         };
+        check_log(self.log_file.as_deref(), &self.secrets);
         for secret in &self.secrets {
             assert_no_leak("stdout", &out.stdout, secret);
             assert_no_leak("stderr", &out.stderr, secret);
