@@ -1617,3 +1617,45 @@ async fn github_oidc_signs_in_without_a_stored_secret() {
         out.stderr
     );
 }
+
+/// `--log-file` appends the whole log at trace level, masked as stderr is, whatever `-v`
+/// says for stderr; a file that cannot be opened is an error naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_file_has_the_whole_log_masked_and_appended() {
+    let azure = Local::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("amlspec.log");
+    let log_arg = log.to_str().unwrap().to_string();
+    // The folder's name holds the secret, so the lines naming the spec file carry it.
+    let (_specs, root) = specs_in(&format!("team-{}", crate::cli::common::PASSWORD));
+    let pets = root.join("pets.yaml");
+    for _ in 0..2 {
+        let out = azure
+            .run(&["--log-file", &log_arg, "plan", pets.to_str().unwrap()])
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        // stderr stays quiet at the default level.
+        assert!(!out.stderr.contains("DEBUG"), "{}", out.stderr);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    crate::cli::common::assert_no_leak("the log file", &text, crate::cli::common::PASSWORD);
+    assert_eq!(text.matches(" INFO loaded specs").count(), 2, "{text}");
+    assert!(text.contains("DEBUG request method=GET"), "{text}");
+    assert!(text.contains("team-(sensitive)/pets.yaml"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour in a file");
+    let out = crate::cli::common::Test::new()
+        .args([
+            "--log-file",
+            "/nonexistent/dir/amlspec.log",
+            "validate",
+            PETS,
+        ])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: cannot open the log file `/nonexistent/dir/amlspec.log`"),
+        "{}",
+        out.stderr
+    );
+}
