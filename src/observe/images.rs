@@ -262,22 +262,10 @@ fn environments_in_use<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::EnvVars;
     use crate::observe::live::{LiveEnvironmentVersion, LiveJob};
 
     fn specs(yaml: &str) -> Vec<WorkspaceSpec> {
-        let env: EnvVars = [
-            ("P", "a-long-enough-password-value"),
-            ("Q", "another-password-value"),
-        ]
-        .into_iter()
-        .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let loaded = crate::spec::load(&[path], &env);
-        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
-        loaded.specs.unwrap().workspaces
+        crate::plan::testing::specs_with_passwords(yaml).workspaces
     }
 
     fn workspace(name: &str, password: &str, environments: &str) -> String {
@@ -353,14 +341,7 @@ mod tests {
                 "  - name: e1\n    image: team/app:1\n    registry: acr\n  - name: e2\n    image: team/app:2\n    registry: acr\n"
             )
         );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let env: EnvVars = [("P", "a-long-enough-password-value")]
-            .into_iter()
-            .collect();
-        let loaded = crate::spec::load(&[path], &env);
-        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let desired = crate::plan::testing::desired_with_passwords(&yaml);
         let d = &desired.workspaces[0];
         let mut observed = crate::plan::testing::nothing(&desired).workspaces.remove(0);
         let image = |i: usize| d.environments[i].definition.image.clone().unwrap();

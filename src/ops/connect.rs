@@ -354,12 +354,6 @@ mod tests {
 
     #[test]
     fn the_stand_in_registries_hold_the_declared_users_and_every_tag_named() {
-        let env: EnvVars = [
-            ("P", "a-long-enough-password-value"),
-            ("Q", "another-password-value"),
-        ]
-        .into_iter()
-        .collect();
         let workspace = |name: &str, username: &str, password: &str, environments: &str| {
             format!(
                 "workspace:\n  name: {name}\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - name: acr\n    address: team.azurecr.io\n    username: {username}\n    password: ${{{password}}}\nenvironments:\n{environments}"
@@ -380,12 +374,8 @@ mod tests {
                 "  - name: d\n    image: base:latest\n    registry: acr\n"
             )
         );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, text).unwrap();
-        let loaded = crate::spec::load(&[path], &env);
-        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
-        let seeds = stand_in_registries(&loaded.specs.unwrap().workspaces);
+        let specs = crate::plan::testing::specs_with_passwords(&text);
+        let seeds = stand_in_registries(&specs.workspaces);
         // One registry (the public image's host is not stood in for).
         assert_eq!(seeds.len(), 1, "{seeds:?}");
         let seed = &seeds[0];

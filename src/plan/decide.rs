@@ -1337,14 +1337,7 @@ mod tests {
         let spec = format!(
             "{WORKSPACE}registries:\n  - name: acr\n    address: a.azurecr.io\n    username: u\n    password: ${{P}}\nenvironments:\n  - name: e1\n    image: ubuntu:22.04\n  - name: e2\n    image: ubuntu:24.04\nclusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 1\n  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\n  - name: big\n    vm_size: Standard_NC24\n    max_nodes: 1\njobs:\n  - name: j\n    command: echo\n    environment: e1\n    cluster: gpu\n"
         );
-        let env: EnvVars = [("P", "a-long-enough-password-value")]
-            .into_iter()
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, spec).unwrap();
-        let loaded = crate::spec::load(&[path], &env);
-        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let desired = crate::plan::testing::desired_with_passwords(&spec);
         let mut read = observed(Live::Missing, Vec::new());
         read.workspaces[0].resource_group_exists = Some(true);
         let plan = crate::plan::plan(&desired, &read);

@@ -526,15 +526,7 @@ mod tests {
             "{}  create_if_missing: true\nregistries:\n  - name: acr\n    address: a.azurecr.io\n    username: puller\n    password: ${{P}}\nenvironments:\n  - name: private\n    image: team/app:1\n    registry: acr\n  - name: public\n    image: ubuntu:22.04\nclusters:\n  - name: cpu\n    vm_size: Standard_DS3_v2\n    max_nodes: 1\njobs:\n  - name: one\n    command: echo\n    environment: private\n    cluster: cpu\n  - name: two\n    command: echo\n    environment: public\n    cluster: cpu\n",
             crate::plan::testing::WORKSPACE
         );
-        let env: crate::env::EnvVars = [("P", "a-long-enough-password-value")]
-            .into_iter()
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, spec).unwrap();
-        let loaded = crate::spec::load(&[path], &env);
-        assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
-        let desired = crate::desired::desired(&loaded.specs.unwrap()).unwrap();
+        let desired = crate::plan::testing::desired_with_passwords(&spec);
         let mut observed = crate::plan::testing::nothing(&desired);
         observed.preflight = preflight;
         for (name, registry, pullable) in answers {

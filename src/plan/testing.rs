@@ -17,6 +17,31 @@ pub fn desired(yaml: &str) -> Desired {
     crate::desired::desired(&loaded.specs.unwrap()).unwrap()
 }
 
+/// The variables registry passwords of unit-test specs come from: `${P}` and `${Q}`.
+pub fn password_vars() -> EnvVars {
+    [
+        ("P", "a-long-enough-password-value"),
+        ("Q", "another-password-value"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The loaded specs of one spec text, whose passwords come from [`password_vars`].
+pub fn specs_with_passwords(yaml: &str) -> crate::spec::model::Specs {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let loaded = crate::spec::load(&[path], &password_vars());
+    assert!(!loaded.has_errors(), "{:#?}", loaded.problems);
+    loaded.specs.unwrap()
+}
+
+/// The desired state of one spec text, whose passwords come from [`password_vars`].
+pub fn desired_with_passwords(yaml: &str) -> Desired {
+    crate::desired::desired(&specs_with_passwords(yaml)).unwrap()
+}
+
 pub const WORKSPACE: &str = "workspace:\n  name: pets-ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  location: westeurope\n";
 
 pub fn live_workspace(location: &str) -> LiveWorkspace {

@@ -68,6 +68,14 @@ impl Rng {
     }
 }
 
+/// The number in variable `name`, or `default`.
+fn number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// What a campaign counted.
 #[derive(Default)]
 struct Tally {
@@ -98,12 +106,6 @@ impl Tally {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a campaign (minutes): AMLSPEC_CAMPAIGN_RUNS=1000 cargo test --release --test integration campaign_faults -- --ignored --nocapture"]
 async fn campaign_faults() {
-    let number = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let runs = number("AMLSPEC_CAMPAIGN_RUNS", 50);
     let first = number("AMLSPEC_CAMPAIGN_SEED", 1);
     let budget = Duration::from_secs(number("AMLSPEC_CAMPAIGN_SECONDS", 3600));
@@ -178,20 +180,14 @@ async fn campaign_faults() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a campaign (minutes): AMLSPEC_CAMPAIGN_CRASHES=50 cargo test --release --test integration campaign_crashes -- --ignored --nocapture"]
 async fn campaign_crashes() {
-    let crashes: u64 = std::env::var("AMLSPEC_CAMPAIGN_CRASHES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let first: u64 = std::env::var("AMLSPEC_CAMPAIGN_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let crashes = number("AMLSPEC_CAMPAIGN_CRASHES", 5);
+    let first = number("AMLSPEC_CAMPAIGN_SEED", 1);
     let started = Instant::now();
     let mut killed = 0;
     let mut finished_first = 0;
     let mut points = Vec::new();
     for seed in first..first + crashes {
-        let mut rng = Rng::new(seed ^ 0xC4A5_4E5);
+        let mut rng = Rng::new(seed ^ 0x0C4A_54E5);
         let dir = tempfile::tempdir().unwrap();
         let manifest = Manifest::generate(&mut rng);
         manifest.write(dir.path());
