@@ -44,9 +44,8 @@ pub enum Ask {
 
 /// The image checks under way, started from the specs.
 pub struct ImageProbes {
-    /// For each workspace (in spec order): environment name -> (index into `probes`,
-    /// the registry whose credentials it is asked with).
-    by_environment: Vec<BTreeMap<String, (usize, Option<String>)>>,
+    /// For each workspace (in spec order): environment name -> what its image is asked.
+    by_environment: Vec<BTreeMap<String, Asked>>,
     probes: Vec<Probe>,
 }
 
@@ -97,20 +96,20 @@ impl ImageProbes {
     pub async fn finish(mut self, desired: &Desired, observed: &mut [ObservedWorkspace]) {
         let probes = std::mem::take(&mut self.probes);
         let mut needed = vec![false; probes.len()];
-        let mut wanted: Vec<Vec<(String, usize, Option<String>)>> = Vec::new();
+        let mut wanted: Vec<Vec<(String, Asked)>> = Vec::new();
         for (index, (d, o)) in desired.workspaces.iter().zip(observed.iter()).enumerate() {
             let Some(mine) = self.by_environment.get(index) else {
                 wanted.push(Vec::new());
                 continue;
             };
             let names = environments_in_use(d, o);
-            let these: Vec<(String, usize, Option<String>)> = mine
+            let these: Vec<(String, Asked)> = mine
                 .iter()
                 .filter(|(name, _)| names.contains(name.as_str()))
-                .map(|(name, (probe, registry))| (name.clone(), *probe, registry.clone()))
+                .map(|(name, asked)| (name.clone(), asked.clone()))
                 .collect();
-            for (_, probe, _) in &these {
-                needed[*probe] = true;
+            for (_, asked) in &these {
+                needed[asked.question] = true;
             }
             wanted.push(these);
         }
@@ -139,10 +138,10 @@ impl ImageProbes {
             });
         }
         for (o, these) in observed.iter_mut().zip(wanted) {
-            for (name, probe, registry) in these {
-                if let Some(pullable) = &answers[probe] {
+            for (name, asked) in these {
+                if let Some(pullable) = &answers[asked.question] {
                     let answer = ImageAnswer {
-                        registry,
+                        registry: asked.registry,
                         pullable: pullable.clone(),
                     };
                     o.images.insert(name, answer);
@@ -150,6 +149,15 @@ impl ImageProbes {
             }
         }
     }
+}
+
+/// Which question an environment's image is, and the declared registry whose
+/// credentials go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Asked {
+    /// Index into the questions (and the probes).
+    question: usize,
+    registry: Option<String>,
 }
 
 /// One thing to ask a registry.
@@ -163,14 +171,7 @@ struct Question {
 /// The distinct questions of the environments that `specs` make from an image, and for
 /// each workspace, which question each environment's is (with the declared registry
 /// whose credentials it uses). The same image with the same credentials is one question.
-#[allow(clippy::type_complexity)]
-fn questions(
-    specs: &[WorkspaceSpec],
-    ask: Ask,
-) -> (
-    Vec<Question>,
-    Vec<BTreeMap<String, (usize, Option<String>)>>,
-) {
+fn questions(specs: &[WorkspaceSpec], ask: Ask) -> (Vec<Question>, Vec<BTreeMap<String, Asked>>) {
     let mut keys: Vec<(&str, Option<(&str, &str)>)> = Vec::new();
     let mut questions = Vec::new();
     let mut by_environment = Vec::with_capacity(specs.len());
@@ -213,7 +214,10 @@ fn questions(
             };
             mine.insert(
                 env.name.to_string(),
-                (index, registry.map(|r| r.name.to_string())),
+                Asked {
+                    question: index,
+                    registry: registry.map(|r| r.name.to_string()),
+                },
             );
         }
         by_environment.push(mine);
@@ -281,17 +285,17 @@ mod tests {
         let (questions, by_environment) = questions(&specs, Ask::Every);
         let mine = &by_environment[0];
         assert_eq!(mine.len(), 3, "a Dockerfile build is not asked: {mine:?}");
-        assert_eq!(mine["named"].1.as_deref(), Some("acr"));
-        assert_eq!(mine["by-host"].1.as_deref(), Some("acr"));
-        assert_eq!(mine["public"].1, None);
-        let public = &questions[mine["public"].0];
+        assert_eq!(mine["named"].registry.as_deref(), Some("acr"));
+        assert_eq!(mine["by-host"].registry.as_deref(), Some("acr"));
+        assert_eq!(mine["public"].registry, None);
+        let public = &questions[mine["public"].question];
         assert!(public.credentials.is_none());
         assert_eq!(
             public.image.as_ref().unwrap().registry,
             "docker.io",
             "{public:?}"
         );
-        let named = &questions[mine["named"].0];
+        let named = &questions[mine["named"].question];
         let credentials = named.credentials.as_ref().unwrap();
         assert_eq!(credentials.username, "puller");
         assert_eq!(
@@ -313,10 +317,19 @@ mod tests {
         let (questions, by_environment) = questions(&specs, Ask::Every);
         // ws1 and ws2 share two questions; ws3's other password makes two more.
         assert_eq!(questions.len(), 4);
-        assert_eq!(by_environment[0]["e1"].0, by_environment[0]["e2"].0);
-        assert_ne!(by_environment[0]["e1"].0, by_environment[0]["e3"].0);
+        assert_eq!(
+            by_environment[0]["e1"].question,
+            by_environment[0]["e2"].question
+        );
+        assert_ne!(
+            by_environment[0]["e1"].question,
+            by_environment[0]["e3"].question
+        );
         assert_eq!(by_environment[0], by_environment[1]);
-        assert_ne!(by_environment[0]["e1"].0, by_environment[2]["e1"].0);
+        assert_ne!(
+            by_environment[0]["e1"].question,
+            by_environment[2]["e1"].question
+        );
     }
 
     fn live_env(image: &str) -> Live<LiveEnvironmentVersion> {
