@@ -541,38 +541,46 @@ fn print_row(phase: &str, tool: &str, samples: &[Sample], base: Option<f64>) -> 
     wall
 }
 
-/// Where the SDK's time went, from its own report (medians): the interpreter's start and
-/// imports as seen from the script's first line, then its requests; and the HTTP requests
-/// it sent, tokens and metadata included.
+/// Where the SDK's time went in its median run, from its own report: from the script's
+/// first line to the end of its imports, each step after that, and the rest of the wall
+/// time (the interpreter's start before the first line and its exit after the last); and
+/// the HTTP requests it sent, tokens and metadata included.
 fn print_sdk_detail(samples: &[Sample]) {
-    let mark = |name: &str| -> Option<i64> {
-        let mut v: Vec<i64> = samples
-            .iter()
-            .filter_map(|s| s.report.as_ref()?["marks"][name].as_f64())
-            .map(|secs| (secs * 1000.0).round() as i64)
-            .collect();
-        v.sort();
-        v.get(v.len() / 2).copied()
-    };
-    let (Some(imported), Some(done)) = (mark("imported"), mark("done")) else {
+    let run = median(samples);
+    let Some(report) = run.report.as_ref() else {
         return;
     };
-    let http = median(samples)
-        .report
-        .as_ref()
-        .and_then(|r| r["http"].as_object())
-        .map(|h| {
-            let mut parts: Vec<String> = h.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            parts.sort();
-            parts.join(", ")
-        })
-        .unwrap_or_default();
+    let marks: Vec<(&str, i64)> = report["marks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m[0].as_str()?, (m[1].as_f64()? * 1000.0).round() as i64)))
+        .collect();
+    let mut steps = Vec::new();
+    let mut previous = 0;
+    for (step, at) in &marks {
+        if *step != "done" {
+            steps.push(format!("{step} {}", at - previous));
+        }
+        previous = *at;
+    }
+    let mut http: Vec<String> = report["http"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    http.sort();
     println!(
-        "{:<30} {:<12} script: imports done at {imported} ms, last step at {done} ms \
-         (the rest of the wall time is the interpreter's start and exit); its HTTP: {}",
+        "{:<43} its median run, ms: {}, start and exit {}; its HTTP: {}",
         "",
-        "",
-        if http.is_empty() { "none" } else { &http }
+        steps.join(", "),
+        run.wall.as_millis() as i64 - previous,
+        if http.is_empty() {
+            "none".to_string()
+        } else {
+            http.join(", ")
+        }
     );
 }
 

@@ -26,7 +26,8 @@ Modes:
 
 The SDK signs in as the emulator's service principal (ClientSecretCredential), the
 sign-in amlspec uses in the bench. On exit it prints one JSON line to stderr, prefixed
-`peer-report `: seconds from the script's first line to each step, and the HTTP requests
+`peer-report `: seconds from the script's first line to the end of each step, in order
+(`marks`: [[step, seconds], ...]), and the HTTP requests
 it sent (counted in the `requests` transport that azure-core and MSAL use), by surface
 and method. Any host name that is not loopback is refused (the guard of
 tests/emulator/python/azure_ai_ml_probe.py), so nothing leaves the machine.
@@ -69,11 +70,11 @@ def guarded(host, *a, **k):
 
 socket.getaddrinfo = guarded
 
-MARKS = {}
+MARKS = []
 
 
 def mark(step):
-    MARKS[step] = round(time.perf_counter() - T0, 4)
+    MARKS.append([step, round(time.perf_counter() - T0, 4)])
 
 
 from azure.ai.ml import MLClient, command  # noqa: E402
