@@ -46,7 +46,7 @@ async fn exchange(bytes: &[u8]) {
         },
         ..EmulatorConfig::default()
     };
-    let emulator = Emulator::start(config).await.expect("the emulator starts");
+    let emulator = start(config).await;
     let token = token(&emulator).await;
     let count = 1 + input.below(4);
     for _ in 0..count {
@@ -57,6 +57,24 @@ async fn exchange(bytes: &[u8]) {
         send(&emulator, &request).await;
     }
     emulator.shutdown().await;
+}
+
+/// Start an emulator. Hundreds of thousands of short connections can use up the
+/// machine's ephemeral ports for a while (their TIME_WAIT): binding is then retried for
+/// up to a minute rather than reported as the emulator's failure.
+async fn start(config: EmulatorConfig) -> Emulator {
+    let mut last = None;
+    for _ in 0..60 {
+        match Emulator::start(config.clone()).await {
+            Ok(emulator) => return emulator,
+            Err(error @ amlspec::emulator::EmulatorError::Bind { .. }) => {
+                last = Some(error);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => panic!("the emulator does not start: {error}"),
+        }
+    }
+    panic!("no port to bind for a minute: {last:?}");
 }
 
 async fn token(emulator: &Emulator) -> String {
