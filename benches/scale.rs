@@ -2,7 +2,8 @@
 //! 1,000 and 10,000 resources (workspaces of at most 100 resources each: the workspace,
 //! a registry connection, then environments, clusters and jobs in equal thirds) are
 //! applied from an empty emulator, then planned; for each: wall time, requests (ARM, and
-//! blob for apply), peak RSS and CPU of the `amlspec` process. The figures go to
+//! blob for apply), peak RSS and CPU of the `amlspec` process, and the CPU the emulator
+//! (this process) spent serving it. The figures go to
 //! standard output as a table, and a chart of wall time and peak RSS against the number
 //! of resources (log-log) is written as SVG.
 //!
@@ -34,6 +35,8 @@ struct Measured {
     blob_requests: u64,
     rss_kb: i64,
     cpu_ms: i64,
+    /// What the emulator (this process) spent serving it.
+    emulator_cpu_ms: i64,
 }
 
 struct Row {
@@ -67,17 +70,19 @@ fn main() {
         .unwrap();
     println!("ARM latency {latency_ms} ms; apply from empty, then plan (everything present)\n");
     println!(
-        "{:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "{:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
         "resources",
         "apply wall",
         "ARM req",
         "blob req",
         "peak RSS",
         "CPU",
+        "emu CPU",
         "plan wall",
         "ARM req",
         "peak RSS",
-        "CPU"
+        "CPU",
+        "emu CPU"
     );
     let mut rows = Vec::new();
     for &size in &sizes {
@@ -120,17 +125,19 @@ fn main() {
         );
         let resources = workspaces * per_workspace;
         println!(
-            "{:>9} {:>7} ms {:>9} {:>9} {:>6} MB {:>6} ms {:>7} ms {:>9} {:>6} MB {:>6} ms",
+            "{:>9} {:>7} ms {:>9} {:>9} {:>6} MB {:>6} ms {:>6} ms {:>7} ms {:>9} {:>6} MB {:>6} ms {:>6} ms",
             resources,
             apply.wall.as_millis(),
             apply.arm_requests,
             apply.blob_requests,
             apply.rss_kb / 1024,
             apply.cpu_ms,
+            apply.emulator_cpu_ms,
             plan.wall.as_millis(),
             plan.arm_requests,
             plan.rss_kb / 1024,
             plan.cpu_ms,
+            plan.emulator_cpu_ms,
         );
         rows.push(Row {
             resources,
@@ -165,9 +172,11 @@ fn run(emulator: &Emulator, ca: &Path, command: &[&str], paths: &[&str]) -> Meas
     args.extend(paths);
     let mut child = common::measured_command(emulator, ca, &args);
     child.stderr(Stdio::piped());
+    let own_before = common::own_cpu_ms();
     let start = Instant::now();
     let output = child.output().expect("amlspec runs");
     let wall = start.elapsed();
+    let emulator_cpu_ms = common::own_cpu_ms() - own_before;
     let (status, rss_kb, cpu_ms) = common::child_report(&output.stdout);
     assert!(
         status == 0,
@@ -181,6 +190,7 @@ fn run(emulator: &Emulator, ca: &Path, command: &[&str], paths: &[&str]) -> Meas
         blob_requests: traffic.blob.values().sum(),
         rss_kb,
         cpu_ms,
+        emulator_cpu_ms,
     }
 }
 

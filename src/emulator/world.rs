@@ -80,8 +80,13 @@ pub(crate) struct World {
     pub token_epoch: u64,
     /// When each epoch ended (`revocations[e]`: the end of epoch `e`).
     pub revocations: Vec<OffsetDateTime>,
-    /// Keys of operations and jobs that are not terminal yet.
+    /// Keys of operations and jobs that are not terminal yet (add with
+    /// [`World::activate`]).
     pub active: BTreeSet<String>,
+    /// The earliest deadline among the active items when [`World::advance`] last looked:
+    /// until then nothing is due, and the items are not looked at again (a request would
+    /// otherwise cost one look per running job). Cleared when an item is activated.
+    next_due: Option<OffsetDateTime>,
     /// The last token whose signature checked out, and its claims: a client sends the
     /// same token with every request, and decoding and verifying it is most of the work
     /// of checking it. Expiry, revocation, tenant and audience are still checked on
@@ -140,6 +145,7 @@ impl World {
             token_epoch: 0,
             revocations: Vec::new(),
             active,
+            next_due: None,
             verified_token: RefCell::new(None),
             capacity: Default::default(),
             registries: Default::default(),
@@ -189,6 +195,9 @@ impl World {
             return Ok(());
         }
         let now = self.now();
+        if self.next_due.is_some_and(|due| now < due) {
+            return Ok(());
+        }
         let keys: Vec<String> = self.active.iter().cloned().collect();
         for key in keys {
             while let Some(deadline) = self.deadline(&key, config) {
@@ -200,7 +209,18 @@ impl World {
                 }
             }
         }
+        self.next_due = self
+            .active
+            .iter()
+            .filter_map(|key| self.deadline(key, config))
+            .min();
         Ok(())
+    }
+
+    /// Make `key` (an operation or a job) active: [`World::advance`] moves it on.
+    pub(crate) fn activate(&mut self, key: String) {
+        self.active.insert(key);
+        self.next_due = None;
     }
 
     fn deadline(&self, key: &str, config: &EmulatorConfig) -> Option<OffsetDateTime> {
@@ -228,6 +248,8 @@ impl World {
     /// Advances one active item by one phase; `at` is when that phase change happened.
     /// Returns false when the item is no longer active.
     pub(crate) fn step_key(&mut self, key: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        // A step may start a phase that ends sooner than anything looked at before.
+        self.next_due = None;
         match self.store.get(key).cloned() {
             Some(Record::Operation(op)) => {
                 if op.status == OpStatus::InProgress {
@@ -275,6 +297,8 @@ impl World {
         mut op: OpRecord,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        // Completing an operation may start a job's next phase.
+        self.next_due = None;
         op.status = if op.fail {
             OpStatus::Failed
         } else {
@@ -380,7 +404,7 @@ impl World {
         };
         let key = format!("op:{}", op.id);
         self.store.put(&key, Record::Operation(op.clone()))?;
-        self.active.insert(key);
+        self.activate(key);
         Ok(op)
     }
 

@@ -188,7 +188,7 @@ pub(super) fn job(
             });
             let record = new_record(world, ctx, Kind::Job, out.clone());
             put_arm(world, &key, record)?;
-            world.active.insert(key);
+            world.activate(key);
             Ok(Reply::json(StatusCode::CREATED, out))
         }
         _ => Err(no_route(req)),
