@@ -83,10 +83,14 @@ pub(crate) struct World {
     /// Keys of operations and jobs that are not terminal yet (add with
     /// [`World::activate`]).
     pub active: BTreeSet<String>,
-    /// The earliest deadline among the active items when [`World::advance`] last looked:
-    /// until then nothing is due, and the items are not looked at again (a request would
-    /// otherwise cost one look per running job). Cleared when an item is activated.
+    /// Whether [`World::advance`] has looked at every active item since the last step,
+    /// and the earliest deadline it found then (`None`: nothing has one). Until that
+    /// deadline nothing it looked at is due, so only what was activated since (`fresh`)
+    /// is looked at: a request would otherwise cost one look per running job.
+    scanned: bool,
     next_due: Option<OffsetDateTime>,
+    /// Keys activated since the last full look.
+    fresh: Vec<String>,
     /// The last token whose signature checked out, and its claims: a client sends the
     /// same token with every request, and decoding and verifying it is most of the work
     /// of checking it. Expiry, revocation, tenant and audience are still checked on
@@ -145,7 +149,9 @@ impl World {
             token_epoch: 0,
             revocations: Vec::new(),
             active,
+            scanned: false,
             next_due: None,
+            fresh: Vec::new(),
             verified_token: RefCell::new(None),
             capacity: Default::default(),
             registries: Default::default(),
@@ -192,12 +198,23 @@ impl World {
     /// Moves every active operation and job as far as the clock allows (Auto mode).
     pub(crate) fn advance(&mut self, config: &EmulatorConfig) -> Result<(), StoreError> {
         if config.sim_mode != SimMode::Auto || self.active.is_empty() {
+            self.fresh.clear();
             return Ok(());
         }
         let now = self.now();
-        if self.next_due.is_some_and(|due| now < due) {
-            return Ok(());
+        if self.scanned {
+            let fresh = std::mem::take(&mut self.fresh);
+            let due = fresh
+                .iter()
+                .filter_map(|key| self.deadline(key, config))
+                .chain(self.next_due)
+                .min();
+            self.next_due = due;
+            if due.is_none_or(|due| now < due) {
+                return Ok(());
+            }
         }
+        self.fresh.clear();
         let keys: Vec<String> = self.active.iter().cloned().collect();
         for key in keys {
             while let Some(deadline) = self.deadline(&key, config) {
@@ -214,13 +231,14 @@ impl World {
             .iter()
             .filter_map(|key| self.deadline(key, config))
             .min();
+        self.scanned = true;
         Ok(())
     }
 
     /// Make `key` (an operation or a job) active: [`World::advance`] moves it on.
     pub(crate) fn activate(&mut self, key: String) {
-        self.active.insert(key);
-        self.next_due = None;
+        self.active.insert(key.clone());
+        self.fresh.push(key);
     }
 
     fn deadline(&self, key: &str, config: &EmulatorConfig) -> Option<OffsetDateTime> {
@@ -249,7 +267,7 @@ impl World {
     /// Returns false when the item is no longer active.
     pub(crate) fn step_key(&mut self, key: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
         // A step may start a phase that ends sooner than anything looked at before.
-        self.next_due = None;
+        self.scanned = false;
         match self.store.get(key).cloned() {
             Some(Record::Operation(op)) => {
                 if op.status == OpStatus::InProgress {
@@ -298,7 +316,7 @@ impl World {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         // Completing an operation may start a job's next phase.
-        self.next_due = None;
+        self.scanned = false;
         op.status = if op.fail {
             OpStatus::Failed
         } else {
