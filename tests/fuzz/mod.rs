@@ -1,25 +1,25 @@
 //! The fuzz targets' findings and corpora, replayed: every input under
-//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the same body the
-//! fuzzer runs (fuzz/bodies/), so a crash once found stays fixed and the corpus keeps
-//! passing on every change. `cargo +nightly fuzz run <target>` finds new ones (see
-//! fuzz/README.md).
+//! `tests/fuzz/corpus/<target>/` and `tests/fuzz/regressions/<target>/` goes through the
+//! same body the fuzzer runs (`bodies/`), so a crash once found stays fixed and the corpus
+//! keeps passing on every change. This folder is also the cargo-fuzz project that finds
+//! new ones (its own Cargo.toml; see README.md here).
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../fuzz/bodies/emulator.rs"]
+#[path = "bodies/emulator.rs"]
 mod emulator;
-#[path = "../../fuzz/bodies/input.rs"]
+#[path = "bodies/input.rs"]
 mod input;
-#[path = "../../fuzz/bodies/queue.rs"]
+#[path = "bodies/queue.rs"]
 mod queue;
-#[path = "../../fuzz/bodies/saved_plan.rs"]
+#[path = "bodies/saved_plan.rs"]
 mod saved_plan;
-#[path = "../../fuzz/bodies/spec.rs"]
+#[path = "bodies/spec.rs"]
 mod spec;
 
-/// The files of `fuzz/corpus/<target>` and `fuzz/regressions/<target>`, sorted.
+/// The files of `corpus/<target>` and `regressions/<target>` here, sorted.
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
     let mut files = Vec::new();
     for folder in ["corpus", "regressions"] {
         let Ok(listing) = std::fs::read_dir(root.join(folder).join(target)) else {
@@ -41,7 +41,7 @@ fn replay(target: &str, at_least: usize, body: fn(&[u8])) {
     let inputs = inputs(target);
     assert!(
         inputs.len() >= at_least,
-        "fuzz/corpus/{target} holds {} inputs; expected at least {at_least}",
+        "tests/fuzz/corpus/{target} holds {} inputs; expected at least {at_least}",
         inputs.len()
     );
     for path in inputs {

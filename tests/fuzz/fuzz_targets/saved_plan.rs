@@ -1,5 +1,5 @@
 #![no_main]
-//! `cargo +nightly fuzz run saved_plan`: see fuzz/bodies/saved_plan.rs.
+//! `cargo +nightly fuzz run --fuzz-dir tests/fuzz saved_plan`: see tests/fuzz/bodies/saved_plan.rs.
 
 #[path = "../bodies/input.rs"]
 #[allow(dead_code)]

@@ -1,5 +1,5 @@
 #![no_main]
-//! `cargo +nightly fuzz run spec`: see fuzz/bodies/spec.rs.
+//! `cargo +nightly fuzz run --fuzz-dir tests/fuzz spec`: see tests/fuzz/bodies/spec.rs.
 
 #[path = "../bodies/input.rs"]
 #[allow(dead_code)]
