@@ -255,7 +255,7 @@ async fn send(emulator: &Emulator, request: &[u8]) -> Vec<u8> {
                 Err(error) => panic!("the connection failed: {error}"),
             }
         }
-        let _ = stream.set_linger(Some(Duration::ZERO));
+        let _ = stream.set_zero_linger();
         answer
     };
     let answer = tokio::time::timeout(Duration::from_secs(10), work)
