@@ -46,8 +46,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, RegistrySeed, RegistryUser,
-    RepositorySeed, SimTimings, TlsConfig, Traffic,
+    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig, Traffic,
 };
 use serde_json::Value;
 
@@ -208,7 +207,7 @@ impl Bench {
                 job_running: Duration::ZERO,
                 retry_after_secs: 1,
             },
-            registries: vec![pets_registry()],
+            registries: vec![common::pets_registry()],
             ..EmulatorConfig::default()
         };
         self.runtime
@@ -634,22 +633,4 @@ fn write_workspace_only(pets: &Path, to: &Path) {
         .map(|line| format!("{line}\n"))
         .collect();
     std::fs::write(to, workspace).expect("the workspace manifest is written");
-}
-
-/// The registry specs/pets.yaml pulls from, holding its image, with the password the
-/// benchmark's environment gives (as benches/plan.rs).
-fn pets_registry() -> RegistrySeed {
-    RegistrySeed {
-        host: "myregistry.azurecr.io".into(),
-        users: vec![RegistryUser {
-            username: "username".into(),
-            password: "bench-password".into(),
-            repositories: None,
-        }],
-        repositories: vec![RepositorySeed {
-            name: "fastdotai/fastai2".into(),
-            tags: vec!["latest".into()],
-        }],
-        anonymous_pull: false,
-    }
 }

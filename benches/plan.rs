@@ -31,8 +31,7 @@ mod common;
 #[path = "../tests/support/seed.rs"]
 mod seed;
 use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, RegistrySeed, RegistryUser,
-    RepositorySeed, SimTimings, TlsConfig,
+    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
 };
 use amlspec::ops::connect::client_for_emulator;
 use common::{generate_manifest, load, own_cpu_ms};
@@ -138,7 +137,7 @@ fn main() {
                 job_running: Duration::ZERO,
                 retry_after_secs: 0,
             },
-            registries: vec![pets_registry()],
+            registries: vec![common::pets_registry()],
             ..EmulatorConfig::default()
         };
         let emulator = runtime
@@ -237,24 +236,6 @@ fn run_plan(
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     (wall, requests, rss_kb, cpu_ms)
-}
-
-/// The registry specs/pets.yaml pulls from, holding its image, with the password the
-/// benchmark's environment gives.
-fn pets_registry() -> RegistrySeed {
-    RegistrySeed {
-        host: "myregistry.azurecr.io".into(),
-        users: vec![RegistryUser {
-            username: "username".into(),
-            password: "bench-password".into(),
-            repositories: None,
-        }],
-        repositories: vec![RepositorySeed {
-            name: "fastdotai/fastai2".into(),
-            tags: vec!["latest".into()],
-        }],
-        anonymous_pull: false,
-    }
 }
 
 /// specs/pets.yaml next to a source folder of 2,000 files, 40 MB in all (content that

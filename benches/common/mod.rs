@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use amlspec::desired::{self, Desired};
-use amlspec::emulator::Emulator;
+use amlspec::emulator::{Emulator, RegistrySeed, RegistryUser, RepositorySeed};
 use amlspec::spec::{self, interpolate::EnvVars};
 
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
@@ -151,4 +151,22 @@ pub fn child_report(stdout: &[u8]) -> (i64, i64, i64) {
         fields.next().unwrap_or(0),
         fields.next().unwrap_or(0),
     )
+}
+
+/// The registry specs/pets.yaml pulls from, holding its image, with the password the
+/// benchmarks' environment gives ([`connect`]).
+pub fn pets_registry() -> RegistrySeed {
+    RegistrySeed {
+        host: "myregistry.azurecr.io".into(),
+        users: vec![RegistryUser {
+            username: "username".into(),
+            password: "bench-password".into(),
+            repositories: None,
+        }],
+        repositories: vec![RepositorySeed {
+            name: "fastdotai/fastai2".into(),
+            tags: vec!["latest".into()],
+        }],
+        anonymous_pull: false,
+    }
 }
