@@ -23,9 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
-};
+use amlspec::emulator::{Emulator, EmulatorConfig, FaultTarget, SimTimings, TlsConfig};
 use serde_json::Value;
 
 mod common;
@@ -46,12 +44,7 @@ fn main() {
     if common::measure_child_if_asked() {
         return;
     }
-    let env_ms = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let env_ms = common::env_number;
     let latency = Duration::from_millis(env_ms("AMLSPEC_BENCH_LATENCY_MS", 100));
     let lro = Duration::from_millis(env_ms("AMLSPEC_BENCH_LRO_MS", 1000));
     let runs = env_ms("AMLSPEC_BENCH_RUNS", 3).max(1) as usize;
@@ -120,13 +113,7 @@ impl Bench<'_> {
             .block_on(Emulator::start(config))
             .expect("the emulator starts");
         emulator.admin().set_faults(
-            vec![
-                FaultRule::always(Fault::Latency {
-                    fixed_ms: self.latency.as_millis() as u64,
-                    jitter_ms: 0,
-                })
-                .on(FaultTarget::Arm),
-            ],
+            common::latency(self.latency.as_millis() as u64, &[FaultTarget::Arm]),
             None,
         );
         emulator

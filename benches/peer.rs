@@ -45,9 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig, Traffic,
-};
+use amlspec::emulator::{Emulator, EmulatorConfig, FaultTarget, SimTimings, TlsConfig, Traffic};
 use serde_json::Value;
 
 mod common;
@@ -217,19 +215,11 @@ impl Bench {
 
     /// The injected latency on every ARM, blob and registry request from now on.
     fn slow_down(&self, emulator: &Emulator) {
-        let latency = |target| {
-            FaultRule::always(Fault::Latency {
-                fixed_ms: self.latency_ms,
-                jitter_ms: 0,
-            })
-            .on(target)
-        };
         emulator.admin().set_faults(
-            vec![
-                latency(FaultTarget::Arm),
-                latency(FaultTarget::Blob),
-                latency(FaultTarget::Registry),
-            ],
+            common::latency(
+                self.latency_ms,
+                &[FaultTarget::Arm, FaultTarget::Blob, FaultTarget::Registry],
+            ),
             None,
         );
     }

@@ -30,9 +30,7 @@ use amlspec::azure::client::ClientSettings;
 mod common;
 #[path = "../tests/support/seed.rs"]
 mod seed;
-use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
-};
+use amlspec::emulator::{Emulator, EmulatorConfig, FaultTarget, SimTimings, TlsConfig};
 use amlspec::ops::connect::client_for_emulator;
 use common::{generate_manifest, load, own_cpu_ms};
 
@@ -55,14 +53,8 @@ fn main() {
     if common::measure_child_if_asked() {
         return;
     }
-    let latency_ms: u64 = std::env::var("AMLSPEC_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let runs: usize = std::env::var("AMLSPEC_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let latency_ms = common::env_number("AMLSPEC_BENCH_LATENCY_MS", 100);
+    let runs = common::env_number("AMLSPEC_BENCH_RUNS", 5) as usize;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let generated = tempfile::tempdir().expect("a temporary folder");
     generate_manifest(generated.path(), 10, 100);
@@ -155,15 +147,8 @@ fn main() {
             let client = client_for_emulator(&emulator, ClientSettings::default()).unwrap();
             runtime.block_on(seed::seed(&client, emulator.tenant_id(), &desired));
         }
-        let latency = |target| {
-            FaultRule::always(Fault::Latency {
-                fixed_ms: latency_ms,
-                jitter_ms: 0,
-            })
-            .on(target)
-        };
         emulator.admin().set_faults(
-            vec![latency(FaultTarget::Arm), latency(FaultTarget::Registry)],
+            common::latency(latency_ms, &[FaultTarget::Arm, FaultTarget::Registry]),
             None,
         );
         let mut walls = Vec::new();

@@ -17,9 +17,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use amlspec::emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, FaultTarget, SimTimings, TlsConfig,
-};
+use amlspec::emulator::{Emulator, EmulatorConfig, FaultTarget, SimTimings, TlsConfig};
 
 mod common;
 use common::generate_manifest;
@@ -49,10 +47,7 @@ fn main() {
     if common::measure_child_if_asked() {
         return;
     }
-    let latency_ms: u64 = std::env::var("AMLSPEC_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let latency_ms = common::env_number("AMLSPEC_BENCH_LATENCY_MS", 20);
     let sizes: Vec<usize> = std::env::var("AMLSPEC_BENCH_SIZES")
         .unwrap_or_else(|_| "10,100,1000,10000".into())
         .split(',')
@@ -105,16 +100,9 @@ fn main() {
         let emulator = runtime
             .block_on(Emulator::start(config))
             .expect("the emulator starts");
-        emulator.admin().set_faults(
-            vec![
-                FaultRule::always(Fault::Latency {
-                    fixed_ms: latency_ms,
-                    jitter_ms: 0,
-                })
-                .on(FaultTarget::Arm),
-            ],
-            None,
-        );
+        emulator
+            .admin()
+            .set_faults(common::latency(latency_ms, &[FaultTarget::Arm]), None);
         let paths = [dir.path().to_str().unwrap()];
         let apply = run(&emulator, ca.path(), &["apply", "--auto-approve"], &paths);
         let plan = run(

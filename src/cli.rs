@@ -749,7 +749,7 @@ fn init_tracing(verbose: u8, color: ColorWhen, log_file: Option<&Path>) -> Resul
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Every record is masked whole: no level shows a secret value.
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(crate::render::redact::MaskedStderr)
+        .with_writer(crate::render::redact::MASKED_STDERR)
         .with_ansi(ansi)
         .with_target(false)
         .with_filter(filter);
@@ -763,7 +763,7 @@ fn init_tracing(verbose: u8, color: ColorWhen, log_file: Option<&Path>) -> Resul
             crate::render::redact::log_to_file(file);
             Some(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(crate::render::redact::MaskedLogFile)
+                    .with_writer(crate::render::redact::MASKED_LOG_FILE)
                     .with_ansi(false)
                     .with_target(false)
                     .with_filter(tracing_subscriber::EnvFilter::new("amlspec=trace")),

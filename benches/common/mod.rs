@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use amlspec::desired::{self, Desired};
-use amlspec::emulator::{Emulator, RegistrySeed, RegistryUser, RepositorySeed};
+use amlspec::emulator::{
+    Emulator, Fault, FaultRule, FaultTarget, RegistrySeed, RegistryUser, RepositorySeed,
+};
 use amlspec::spec::{self, interpolate::EnvVars};
 
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
@@ -169,4 +171,26 @@ pub fn pets_registry() -> RegistrySeed {
         }],
         anonymous_pull: false,
     }
+}
+
+/// The number in the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fixed latency of `ms` on every request to each of `targets`.
+pub fn latency(ms: u64, targets: &[FaultTarget]) -> Vec<FaultRule> {
+    targets
+        .iter()
+        .map(|target| {
+            FaultRule::always(Fault::Latency {
+                fixed_ms: ms,
+                jitter_ms: 0,
+            })
+            .on(*target)
+        })
+        .collect()
 }

@@ -223,16 +223,7 @@ impl Registries {
             anonymous_pull: seed.anonymous_pull,
         };
         for user in seed.users {
-            if user.username.is_empty() || user.username.contains(':') {
-                return Err(SeedError::Invalid(format!(
-                    "the username `{}` is empty or contains ':'",
-                    user.username
-                )));
-            }
-            registry.users.insert(
-                user.username.clone(),
-                User::new(&user.password, user.repositories),
-            );
+            registry.add_user(user)?;
         }
         for repo in seed.repositories {
             registry
@@ -296,21 +287,27 @@ impl Registries {
             .by_host
             .get_mut(&host_key(host))
             .ok_or_else(|| SeedError::NoSuchRegistry(host.to_string()))?;
+        registry.add_user(user)
+    }
+}
+
+impl Registry {
+    /// Adds a user, or replaces the one of that name. Basic credentials cannot carry a
+    /// username that is empty or holds `:`.
+    fn add_user(&mut self, user: RegistryUser) -> Result<(), SeedError> {
         if user.username.is_empty() || user.username.contains(':') {
             return Err(SeedError::Invalid(format!(
                 "the username `{}` is empty or contains ':'",
                 user.username
             )));
         }
-        registry.users.insert(
+        self.users.insert(
             user.username.clone(),
             User::new(&user.password, user.repositories),
         );
         Ok(())
     }
-}
 
-impl Registry {
     fn info(&self) -> RegistryInfo {
         RegistryInfo {
             host: self.host.clone(),

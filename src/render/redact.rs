@@ -2,7 +2,7 @@
 //!
 //! Once the specs are read, [`install`] sets the process's [`Redactor`]: the values of
 //! every variable a secret key references (see `spec::secret::secret_references`). Every
-//! sink then masks them: [`stdout`] and [`stderr`] give writers that do, [`MaskedStderr`]
+//! sink then masks them: [`stdout`] and [`stderr`] give writers that do, [`MaskedLog`]
 //! is the log's writer (records made while the specs load wait for [`install`]: see
 //! [`hold_log`]), and [`Redactor::redact`] masks text before it goes to a file.
 //! Rendered output escapes text (JSON, GitHub's workflow commands, the plan's control
@@ -201,7 +201,7 @@ pub fn hold_log() {
     }
 }
 
-/// Also write the log to `file` ([`MaskedLogFile`]), masked as stderr is.
+/// Also write the log to `file` ([`MASKED_LOG_FILE`]), masked as stderr is.
 pub fn log_to_file(file: std::fs::File) {
     state().file = Some(file);
 }
@@ -284,32 +284,25 @@ pub fn stderr() -> Masked<anstream::Stderr> {
 }
 
 /// The log's writer: each record is masked whole, at every level (and held while
-/// [`hold_log`] says so).
+/// [`hold_log`] says so), then written to stderr or, for `--log-file`, to the file given
+/// to [`log_to_file`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct MaskedStderr;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
-    type Writer = LogRecord;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        LogRecord {
-            bytes: Vec::new(),
-            to_file: false,
-        }
-    }
+pub struct MaskedLog {
+    pub to_file: bool,
 }
 
-/// The log file's writer (`--log-file`, see [`log_to_file`]): as [`MaskedStderr`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MaskedLogFile;
+/// The log on stderr.
+pub const MASKED_STDERR: MaskedLog = MaskedLog { to_file: false };
+/// The log in the `--log-file` file.
+pub const MASKED_LOG_FILE: MaskedLog = MaskedLog { to_file: true };
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedLogFile {
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedLog {
     type Writer = LogRecord;
 
     fn make_writer(&'a self) -> Self::Writer {
         LogRecord {
             bytes: Vec::new(),
-            to_file: true,
+            to_file: self.to_file,
         }
     }
 }
