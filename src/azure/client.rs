@@ -362,6 +362,21 @@ impl ArmClient {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        // The request's own state (retries, the HTTP exchange: a few kilobytes) is made
+        // only once it may go. A plan of 10,000 resources starts 10,000 reads at once:
+        // waiting here, each is a small future, not a large one (issue #10's 128 MB).
+        Box::pin(self.send_now(operation, method, url, body, idempotent)).await
+    }
+
+    /// [`Self::send`] once its permit is held.
+    async fn send_now(
+        &self,
+        operation: &Operation,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+        idempotent: bool,
+    ) -> Result<Response, ArmError> {
         let body = body.as_ref();
         let mut renewed = false;
         loop {

@@ -11,7 +11,7 @@ use crate::desired::{
     BuildSource, Desired, DesiredCluster, DesiredEnvironment, DesiredJob, DesiredRegistry,
     DesiredWorkspace, JobEnvironment, distribution_json, vm_priority_name,
 };
-use crate::hash::{canonical, sha256_hex};
+use crate::hash::{CanonicalArrayDigest, sha256_hex};
 use crate::observe::live::{
     LiveCompute, LiveConnection, LiveEnvironmentVersion, LiveJob, LiveWorkspace,
 };
@@ -20,25 +20,26 @@ use crate::observe::{Live, ObservedWorkspace};
 /// sha256 over what every declared resource should be (its address, id and desired
 /// attributes; secrets excluded): the same whatever Azure holds.
 pub fn manifest_digest(desired: &Desired) -> String {
-    let mut drafts = Vec::new();
+    // One entry at a time: at 10,000 resources, the whole array and its text would be
+    // tens of megabytes, held while the reads are in flight.
+    let mut digest = CanonicalArrayDigest::new();
     for ws in &desired.workspaces {
         let ws_draft = workspace_draft(ws);
         let ws_address = ws_draft.address.clone();
-        drafts.push(ws_draft);
-        drafts.extend(ws.registries.iter().map(|r| registry_draft(r, &ws_address)));
-        drafts.extend(
-            ws.environments
-                .iter()
-                .map(|e| environment_draft(e, &ws_address)),
-        );
-        drafts.extend(ws.clusters.iter().map(|c| cluster_draft(c, &ws_address)));
-        drafts.extend(ws.jobs.iter().map(|j| job_draft(j, &ws_address)));
+        let drafts = std::iter::once(ws_draft)
+            .chain(ws.registries.iter().map(|r| registry_draft(r, &ws_address)))
+            .chain(
+                ws.environments
+                    .iter()
+                    .map(|e| environment_draft(e, &ws_address)),
+            )
+            .chain(ws.clusters.iter().map(|c| cluster_draft(c, &ws_address)))
+            .chain(ws.jobs.iter().map(|j| job_draft(j, &ws_address)));
+        for d in drafts {
+            digest.push(&json!({"address": d.address, "id": d.id, "after": d.after}));
+        }
     }
-    let entries: Vec<Value> = drafts
-        .iter()
-        .map(|d| json!({"address": d.address, "id": d.id, "after": d.after}))
-        .collect();
-    sha256_hex(&canonical(&Value::Array(entries)))
+    digest.finish()
 }
 
 /// A change before its action-dependent fields are filled in.
