@@ -506,9 +506,11 @@ impl Checker<'_> {
     }
 
     fn dockerfile_text(&mut self, at: &Spanned<String>, text: &str, path: &str) -> Option<()> {
+        // `FROM`, in any case, then whitespace and the base image. (Not a byte slice of
+        // the line: text that is not ASCII must not panic.)
         let has_from = text.lines().any(|line| {
-            let line = line.trim_start();
-            line.len() > 5 && line[..5].eq_ignore_ascii_case("from ")
+            let mut words = line.split_whitespace();
+            words.next().is_some_and(|w| w.eq_ignore_ascii_case("from")) && words.next().is_some()
         });
         if text.trim().is_empty() {
             self.error(at.span, path, "the Dockerfile is empty");
