@@ -135,12 +135,7 @@ async fn put(
     body: Value,
     timeout: Duration,
 ) -> Result<(), StepFailure> {
-    let operation = Operation::new(action, id.to_string());
-    let response = client
-        .send(&operation, Method::PUT, client.url_of(id), Some(body), true)
-        .await?;
-    client.wait(&operation, &response, timeout).await?;
-    Ok(())
+    write(client, action, Method::PUT, id, body, timeout).await
 }
 
 async fn patch(
@@ -149,16 +144,49 @@ async fn patch(
     body: Value,
     timeout: Duration,
 ) -> Result<(), StepFailure> {
-    let operation = Operation::new("update", id.to_string());
-    let response = client
+    write(client, "update", Method::PATCH, id, body, timeout).await
+}
+
+/// Send a PUT or PATCH and wait for its operation. A `409 Conflict` while the resource is
+/// being provisioned (typically this very write, tried again after its answer was lost,
+/// or another apply's) is waited out, and the write sent once more.
+async fn write(
+    client: &ArmClient,
+    action: &'static str,
+    method: Method,
+    id: &ResourceId,
+    body: Value,
+    timeout: Duration,
+) -> Result<(), StepFailure> {
+    let operation = Operation::new(action, id.to_string());
+    let url = client.url_of(id);
+    let first = client
         .send(
             &operation,
-            Method::PATCH,
-            client.url_of(id),
-            Some(body),
+            method.clone(),
+            url.clone(),
+            Some(body.clone()),
             true,
         )
-        .await?;
+        .await;
+    let response = match first {
+        Err(conflict @ ArmError::Status { status: 409, .. }) => {
+            let started = tokio::time::Instant::now();
+            if !client
+                .wait_while_provisioning(&operation, url.clone(), timeout)
+                .await?
+            {
+                return Err(conflict.into());
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            let response = client
+                .send(&operation, method, url, Some(body), true)
+                .await?;
+            client.wait(&operation, &response, left).await?;
+            return Ok(());
+        }
+        other => other?,
+    };
     client.wait(&operation, &response, timeout).await?;
     Ok(())
 }

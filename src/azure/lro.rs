@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use super::client::{ArmClient, ArmError, Operation, Response};
+use serde_json::Value;
+
+use super::client::{ArmClient, ArmError, Found, Operation, Response};
 
 /// Between polls when the service says nothing (Azure's SDKs wait 30 s; most of our
 /// operations take less).
@@ -67,6 +69,29 @@ fn poll_delay(retry_after: Option<Duration>) -> Duration {
         .clamp(MIN_POLL, MAX_POLL)
 }
 
+/// Between reads of a resource being provisioned, when no `Retry-After` says otherwise.
+const PROVISIONING_POLL: Duration = Duration::from_secs(2);
+
+/// A provisioning state after which nothing more happens until the next write.
+fn is_final(state: &str) -> bool {
+    ["Succeeded", "Failed", "Canceled", "Cancelled"]
+        .iter()
+        .any(|done| state.eq_ignore_ascii_case(done))
+}
+
+fn timed_out(operation: &Operation, timeout: Duration) -> ArmError {
+    ArmError::Operation {
+        action: operation.action,
+        resource: operation.resource.clone(),
+        status: "TimedOut".into(),
+        code: "OperationTimedOut".into(),
+        message: format!(
+            "the operation did not finish within {} s; it may still finish in Azure, and the next apply picks up from there",
+            timeout.as_secs()
+        ),
+    }
+}
+
 impl ArmClient {
     /// Wait for the operation `response` started, if it is long-running; an error names
     /// the operation's own error code and message. Gives up after `timeout`.
@@ -84,16 +109,7 @@ impl ArmClient {
         let mut delay = poll_delay(response.retry_after);
         loop {
             if started.elapsed() + delay > timeout {
-                return Err(ArmError::Operation {
-                    action: operation.action,
-                    resource: operation.resource.clone(),
-                    status: "TimedOut".into(),
-                    code: "OperationTimedOut".into(),
-                    message: format!(
-                        "the operation did not finish within {} s; it may still finish in Azure, and the next apply picks up from there",
-                        timeout.as_secs()
-                    ),
-                });
+                return Err(timed_out(operation, timeout));
             }
             (self.settings().sleep)(delay).await;
             let polled = self
@@ -130,6 +146,48 @@ impl ArmClient {
                     }
                 }
             }
+        }
+    }
+
+    /// After a `409 Conflict` on a write: while the resource at `url` is being
+    /// provisioned (its `provisioningState` is not final), wait for it, and say whether
+    /// it was (`true`: the write may be sent again). `false` when it is missing or settled
+    /// already: the conflict is about something else. Gives up after `timeout`.
+    pub async fn wait_while_provisioning(
+        &self,
+        operation: &Operation,
+        url: Url,
+        timeout: Duration,
+    ) -> Result<bool, ArmError> {
+        let started = tokio::time::Instant::now();
+        let mut waited = false;
+        loop {
+            let response = match self.get(operation, url.clone()).await? {
+                Found::Present(response) => response,
+                Found::Missing { .. } => return Ok(waited),
+            };
+            let body: Value = response.decode(operation)?;
+            let state = body
+                .pointer("/properties/provisioningState")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if state.is_empty() || is_final(state) {
+                return Ok(waited);
+            }
+            let delay = poll_delay(response.retry_after.or(Some(PROVISIONING_POLL)));
+            if started.elapsed() + delay > timeout {
+                return Err(timed_out(operation, timeout));
+            }
+            if !waited {
+                tracing::info!(
+                    action = operation.action,
+                    resource = %operation.resource,
+                    state,
+                    "409 Conflict: the resource is being provisioned; waiting for it, then writing again"
+                );
+            }
+            waited = true;
+            (self.settings().sleep)(delay).await;
         }
     }
 
@@ -192,6 +250,25 @@ mod tests {
                 expected,
                 "{status} {op:?} {loc:?}"
             );
+        }
+    }
+
+    /// Final in any case; anything else (Creating, Updating, Deleting, Accepted,
+    /// ResolvingDNS...) goes on.
+    #[test]
+    fn final_provisioning_states() {
+        for done in ["Succeeded", "failed", "CANCELED", "Cancelled"] {
+            assert!(is_final(done), "{done}");
+        }
+        for going in [
+            "Creating",
+            "Updating",
+            "Deleting",
+            "Accepted",
+            "ResolvingDNS",
+            "",
+        ] {
+            assert!(!is_final(going), "{going}");
         }
     }
 

@@ -76,7 +76,7 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime: u64,
     /// Fault rule, repeatable: KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token|registry][,path=TEXT][,method=M]
-    /// with KIND latency:MS[:JITTER_MS], throttle[:RETRY_AFTER], error:500|503, drop, fail-lro, expired-token.
+    /// with KIND latency:MS[:JITTER_MS], throttle[:RETRY_AFTER], error:500|503, drop, lose-answer, fail-lro, expired-token.
     #[arg(long = "fault", value_name = "SPEC", value_parser = FaultRule::parse)]
     pub faults: Vec<FaultRule>,
     /// Seed for random fault decisions.

@@ -21,6 +21,9 @@ pub enum Fault {
     ServerError { status: u16 },
     /// Close the connection without a complete answer.
     DropConnection,
+    /// Carry the request out, then close the connection without its answer (a gateway
+    /// timing out after ARM acted): the client cannot tell it from `DropConnection`.
+    LoseAnswer,
     /// The long-running operation this request starts ends Failed.
     FailLro,
     /// ARM answers 401 ExpiredAuthenticationToken whatever the token says.
@@ -38,6 +41,7 @@ impl Fault {
             Fault::ServerError { status: 503 } => "server error 503",
             Fault::ServerError { .. } => "server error (other)",
             Fault::DropConnection => "dropped connection",
+            Fault::LoseAnswer => "answer lost after acting",
             Fault::FailLro => "failed long-running operation",
             Fault::ExpiredToken => "expired token",
         }
@@ -120,7 +124,7 @@ impl FaultRule {
 
     /// Parses the CLI form `KIND[:ARG[:ARG]][,p=P][,n=COUNT][,on=arm|blob|token|registry][,path=TEXT][,method=M]`.
     /// Kinds: `latency:FIXED_MS[:JITTER_MS]`, `throttle[:RETRY_AFTER]`, `error:500|503`,
-    /// `drop`, `fail-lro`, `expired-token`.
+    /// `drop`, `lose-answer`, `fail-lro`, `expired-token`.
     pub fn parse(spec: &str) -> Result<FaultRule, String> {
         let mut parts = spec.split(',');
         let head = parts.next().unwrap_or_default();
@@ -152,11 +156,12 @@ impl FaultRule {
                 Fault::ServerError { status }
             }
             "drop" => Fault::DropConnection,
+            "lose-answer" => Fault::LoseAnswer,
             "fail-lro" => Fault::FailLro,
             "expired-token" => Fault::ExpiredToken,
             other => {
                 return Err(format!(
-                    "unknown fault `{other}` (expected latency, throttle, error, drop, fail-lro, expired-token)"
+                    "unknown fault `{other}` (expected latency, throttle, error, drop, lose-answer, fail-lro, expired-token)"
                 ));
             }
         };
@@ -368,6 +373,10 @@ mod tests {
                 FaultRule::always(Fault::DropConnection).path_contains("computes"),
             ),
             ("fail-lro,n=1", FaultRule::always(Fault::FailLro).times(1)),
+            (
+                "lose-answer,method=PUT",
+                FaultRule::always(Fault::LoseAnswer).method("PUT"),
+            ),
         ];
         for (spec, want) in cases {
             assert_eq!(FaultRule::parse(spec).unwrap(), want, "{spec}");

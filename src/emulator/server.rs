@@ -180,8 +180,8 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
         tokio::time::sleep(delay).await;
     }
     let is_blob = matches!(surface, Surface::Blob { .. });
-    if let Some(action) = decision.action
-        && let Some(resp) = fault_response(&action, surface, &request_id)
+    if let Some(action) = &decision.action
+        && let Some(resp) = fault_response(action, surface, &request_id)
     {
         return finish(resp, &request_id, &correlation, client_request_id, is_blob);
     }
@@ -245,6 +245,10 @@ async fn serve(shared: Arc<Shared>, request: Request) -> Response {
             reply = ArmError::internal(message).into_reply();
             break;
         }
+    }
+    if matches!(decision.action, Some(Fault::LoseAnswer)) {
+        // Done, and durable (the handler waited for its journal), but never answered.
+        return dropped_connection();
     }
     finish(
         reply.into_response(),
@@ -495,12 +499,7 @@ fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<
             let reply = if status == StatusCode::SERVICE_UNAVAILABLE { reply.header("retry-after", "1") } else { reply };
             Some(reply.into_response())
         }
-        Fault::DropConnection => {
-            let stream = futures::stream::once(async {
-                Err::<Bytes, io::Error>(io::Error::new(io::ErrorKind::ConnectionAborted, "emulated dropped connection"))
-            });
-            Some(Response::new(Body::from_stream(stream)))
-        }
+        Fault::DropConnection => Some(dropped_connection()),
         Fault::ExpiredToken if surface == Surface::Arm => Some(
             ArmError::new(
                 StatusCode::UNAUTHORIZED,
@@ -513,6 +512,17 @@ fn fault_response(action: &Fault, surface: Surface, request_id: &str) -> Option<
         ),
         _ => None,
     }
+}
+
+/// A response whose body fails at once: the client sees the connection drop.
+fn dropped_connection() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, io::Error>(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "emulated dropped connection",
+        ))
+    });
+    Response::new(Body::from_stream(stream))
 }
 
 fn storage_xml(status: StatusCode, code: &str, message: &str, request_id: &str) -> Reply {

@@ -750,3 +750,45 @@ async fn target_plans_and_applies_one_resource_and_what_it_needs() {
         out.stderr
     );
 }
+
+/// A write whose answer is lost after Azure acted (a gateway timing out) is tried again
+/// and meets `409 Conflict`, the cluster it made still being created: apply waits for
+/// the cluster, writes once more, and finishes in one run, with one cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_then_a_409_while_the_cluster_is_created_is_waited_out() {
+    let azure = Local::start_with(EmulatorConfig {
+        timings: SimTimings {
+            lro: Duration::from_secs(3),
+            job_phase: Duration::ZERO,
+            job_running: Duration::ZERO,
+            retry_after_secs: 1,
+        },
+        ..config()
+    })
+    .await;
+    azure.emulator.admin().set_faults(
+        vec![
+            FaultRule::always(Fault::LoseAnswer)
+                .times(1)
+                .on(FaultTarget::Arm)
+                .method("PUT")
+                .path_contains("/computes/"),
+        ],
+        None,
+    );
+    let out = azure.run(&["apply", "--auto-approve", "-v", PETS]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("409 Conflict: the resource is being provisioned; waiting for it"),
+        "the retried PUT met the cluster being created: {}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("Apply complete"), "{}", out.stdout);
+    let out = azure.run(&["plan", "--detailed-exitcode", PETS]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for ws in &load(&[PETS]).workspaces {
+        let computes = list(&azure, &format!("{}/computes", ws.id)).await;
+        assert_eq!(computes.len(), ws.clusters.len(), "{computes:#?}");
+    }
+}

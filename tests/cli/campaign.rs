@@ -6,8 +6,9 @@
 //! (registry connections, environments from public and private images, with conda files,
 //! from inline Dockerfiles and from build-context folders, clusters, jobs with source
 //! folders), applied under a fault schedule drawn from: 429 with Retry-After, 500 and
-//! 503, dropped connections, long-running operations that fail or take time, a token
-//! that expires mid-run, and blob upload failures. Then a random edit (a job's command, a
+//! 503, dropped connections, answers lost after the emulator acted, long-running
+//! operations that fail or take time, a token that expires mid-run, and blob upload
+//! failures. Then a random edit (a job's command, a
 //! source file, a cluster's size bounds, a new job, an environment's conda file) applied
 //! under the same schedule. Each phase must converge within three applies; then, with
 //! the faults cleared, `plan --detailed-exitcode` must say "No changes" (exit 0), and the
@@ -756,6 +757,16 @@ fn schedule(rng: &mut Rng) -> Vec<FaultRule> {
                 jitter_ms: 30,
             })
             .with_probability(0.3),
+        );
+    }
+    if rng.chance(0.4) {
+        // Answers lost after the emulator acted (a gateway timing out): a write tried
+        // again may meet its own resource still being made (409 Conflict).
+        let p = rng.between(0.02, 0.06);
+        rules.push(
+            FaultRule::always(Fault::LoseAnswer)
+                .with_probability(p)
+                .on(FaultTarget::Arm),
         );
     }
     rules
