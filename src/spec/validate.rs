@@ -1591,3 +1591,41 @@ mod tests {
         assert_eq!(shell_quote(""), "''");
     }
 }
+
+/// Azure's tag limits are inclusive: 50 tags, names of 512 characters and values of 256
+/// are allowed; one more of each is refused, each with its own problem.
+#[cfg(test)]
+#[test]
+fn tag_limits_allow_exactly_the_limit() {
+    let problems = |tags: &[(String, String)]| -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        let mut text = "workspace:\n  name: tags-ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n  tags:\n".to_string();
+        for (name, value) in tags {
+            text.push_str(&format!("    {name}: {value}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let loaded = crate::spec::load(&[path], &crate::env::EnvVars::default());
+        loaded.problems.iter().map(|p| p.message.clone()).collect()
+    };
+    let many = |count: usize| -> Vec<(String, String)> {
+        (0..count).map(|i| (format!("t{i}"), "v".into())).collect()
+    };
+    assert_eq!(problems(&many(names::MAX_TAGS)), Vec::<String>::new());
+    assert_eq!(
+        problems(&many(names::MAX_TAGS + 1)),
+        ["51 tags; Azure allows at most 50"]
+    );
+    let at = |name: usize, value: usize| vec![("n".repeat(name), "v".repeat(value))];
+    assert_eq!(
+        problems(&at(names::MAX_TAG_NAME, names::MAX_TAG_VALUE)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems(&at(names::MAX_TAG_NAME + 1, names::MAX_TAG_VALUE + 1)),
+        [
+            "tag name is longer than 512 characters",
+            "tag value is longer than 256 characters"
+        ]
+    );
+}
