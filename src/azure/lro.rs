@@ -150,9 +150,10 @@ impl ArmClient {
     }
 
     /// After a `409 Conflict` on a write: while the resource at `url` is being
-    /// provisioned (its `provisioningState` is not final), wait for it, and say whether
-    /// it was (`true`: the write may be sent again). `false` when it is missing or settled
-    /// already: the conflict is about something else. Gives up after `timeout`.
+    /// provisioned (its `provisioningState` is not final), wait for it. `true` once it
+    /// exists and has settled: the write may be sent once more (its operation may have
+    /// ended between the conflict and this read; a conflict about something else comes
+    /// back the same). `false` when it does not exist. Gives up after `timeout`.
     pub async fn wait_while_provisioning(
         &self,
         operation: &Operation,
@@ -164,7 +165,7 @@ impl ArmClient {
         loop {
             let response = match self.get(operation, url.clone()).await? {
                 Found::Present(response) => response,
-                Found::Missing { .. } => return Ok(waited),
+                Found::Missing { .. } => return Ok(false),
             };
             let body: Value = response.decode(operation)?;
             let state = body
@@ -172,7 +173,7 @@ impl ArmClient {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if state.is_empty() || is_final(state) {
-                return Ok(waited);
+                return Ok(true);
             }
             let delay = poll_delay(response.retry_after.or(Some(PROVISIONING_POLL)));
             if started.elapsed() + delay > timeout {
