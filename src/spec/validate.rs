@@ -1581,6 +1581,13 @@ mod tests {
             ImageReference::parse("fastdotai/fastai2").unwrap().host,
             None
         );
+        // The tag is looked for after the last `/` only: a colon just before it is
+        // not a tag separator, whatever it makes of the rest.
+        let problem = |text: &str| ImageReference::parse(text).err().map(|e| e.to_string());
+        assert_eq!(
+            problem("registry.io/app:/x").as_deref(),
+            Some("the path segment `app:` is not valid")
+        );
     }
 
     #[test]
