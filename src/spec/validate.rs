@@ -1567,6 +1567,10 @@ mod tests {
             "x@sha256:12",
             "x:-bad",
             "a//b",
+            // Each rule of a path segment on its own: a character, the first, the last.
+            "team/b$c",
+            "team/-app",
+            "team/app-",
         ] {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
         }
@@ -1581,6 +1585,8 @@ mod tests {
             ImageReference::parse("fastdotai/fastai2").unwrap().host,
             None
         );
+        // A dotted name alone is a repository (on Docker Hub), not a host.
+        assert_eq!(ImageReference::parse("my.image").unwrap().host, None);
         // The tag is looked for after the last `/` only: a colon just before it is
         // not a tag separator, whatever it makes of the rest.
         let problem = |text: &str| ImageReference::parse(text).err().map(|e| e.to_string());
