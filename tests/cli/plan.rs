@@ -28,7 +28,7 @@ async fn everything_present_is_no_changes() {
         .run(&[&["plan", "--detailed-exitcode"][..], &all[..]].concat())
         .await;
     assert_eq!(
-        out.stdout, "No changes. 59 resources are up to date.\n",
+        out.stdout, "No changes. 63 resources are up to date.\n",
         "{}",
         out.stderr
     );
