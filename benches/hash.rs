@@ -8,25 +8,18 @@
 //! `AMLSPEC_BENCH_HASH_FILES` (default 20000) size the generated tree;
 //! `AMLSPEC_BENCH_RUNS` (default 3) the runs (the median is reported).
 
-use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+mod common;
+
 fn main() {
-    let env = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let megabytes = env("AMLSPEC_BENCH_HASH_MB", 1024);
-    let files = env("AMLSPEC_BENCH_HASH_FILES", 20_000).max(1);
-    let runs = env("AMLSPEC_BENCH_RUNS", 3).max(1) as usize;
+    let (files, size) = common::tree_size();
+    let runs = common::env_number("AMLSPEC_BENCH_RUNS", 3).max(1) as usize;
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let size = megabytes * 1024 * 1024 / files;
-    generate(dir.path(), files, size);
+    common::generate_tree(dir.path(), files, size);
 
     // Warm the cache, and check the tree is what was asked for.
     let snapshot = amlspec::snapshot::snapshot(dir.path()).expect("the tree hashes");
@@ -96,27 +89,6 @@ fn main() {
             ours / rate
         ),
         None => println!("openssl speed: not available on this machine"),
-    }
-}
-
-/// `files` files of `size` bytes each (content that does not compress, from a fixed
-/// seed) in 100 folders.
-fn generate(dir: &std::path::Path, files: u64, size: u64) {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut bytes = vec![0u8; size as usize];
-    for i in 0..files {
-        for chunk in bytes.chunks_mut(8) {
-            // xorshift64
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let n = chunk.len();
-            chunk.copy_from_slice(&state.to_le_bytes()[..n]);
-        }
-        let folder = dir.join(format!("d{:02}", i % 100));
-        std::fs::create_dir_all(&folder).unwrap();
-        let mut file = std::fs::File::create(folder.join(format!("f{i:05}.bin"))).unwrap();
-        file.write_all(&bytes).unwrap();
     }
 }
 

@@ -55,8 +55,6 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const SETUP: &str = "python3 -m venv target/peer-python && target/peer-python/bin/pip install -r benches/peer/requirements.txt";
-
 /// One measured run of a child process.
 struct Sample {
     wall: Duration,
@@ -88,24 +86,10 @@ fn main() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = python_candidates(root);
-    let Some((python, sdk_version)) = find_python(&candidates) else {
-        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-        println!(
-            "peer benchmark skipped: no Python that imports azure-ai-ml and azure-identity \
-             (tried {}; AMLSPEC_PYTHON names another).\n\
-             Set one up from the repository root with:\n    {SETUP}\n\
-             or point AMLSPEC_PYTHON at an interpreter that has azure-ai-ml==1.35.2 and azure-identity==1.27.0.",
-            tried.join(", ")
-        );
+    let Some((python, sdk_version)) = common::peer_python("peer") else {
         return;
     };
-    let env_u64 = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let env_u64 = common::env_number;
     let work = tempfile::tempdir().expect("a temporary folder");
     // A copy, so that a build in the shared target folder cannot swap the binary mid-run.
     let amlspec = work.path().join("amlspec");
@@ -270,7 +254,7 @@ impl Bench {
 
     /// `amlspec <args>` against `emulator`, measured.
     fn run_amlspec(&self, emulator: &Emulator, ca: &Path, args: &[&str]) -> Sample {
-        let mut command = measuring(&self.amlspec);
+        let mut command = common::measuring(&self.amlspec);
         command.args(args);
         common::connect(&mut command, emulator, ca);
         measure(emulator, command, &format!("amlspec {args:?}"))
@@ -278,18 +262,14 @@ impl Bench {
 
     /// `seed_scenario.py <mode> <port> <ca> <extra>` against `emulator`, measured.
     fn run_sdk(&self, emulator: &Emulator, ca: &Path, mode: &str, extra: &[&str]) -> Sample {
-        let mut command = measuring(&self.python);
+        let mut command = common::measuring(&self.python);
         command
             .arg(&self.script)
             .arg(mode)
             .arg(emulator.addr().port().to_string())
             .arg(ca)
-            .args(extra)
-            .env("AZURE_TENANT_ID", emulator.tenant_id())
-            .env("AZURE_CLIENT_ID", emulator.client_id())
-            .env("AZURE_CLIENT_SECRET", emulator.client_secret())
-            .env("AZURE_SUBSCRIPTION_ID", common::SUBSCRIPTION)
-            .env("ACR_PASSWORD", "bench-password");
+            .args(extra);
+        common::connect_sdk(&mut command, emulator);
         measure(emulator, command, &format!("seed_scenario.py {mode}"))
     }
 
@@ -419,7 +399,7 @@ impl Bench {
         let emulator = self.emulator(ca.path());
         let (mut amlspec, mut sdk) = (Vec::new(), Vec::new());
         for _ in 0..self.runs {
-            let mut command = measuring(&self.amlspec);
+            let mut command = common::measuring(&self.amlspec);
             command.arg("--version");
             amlspec.push(measure(&emulator, command, "amlspec --version"));
             sdk.push(self.run_sdk(&emulator, ca.path(), "imports", &[]));
@@ -427,14 +407,6 @@ impl Bench {
         self.shutdown(emulator);
         (amlspec, sdk)
     }
-}
-
-/// `program` run by this benchmark re-invoked as its measuring parent (see
-/// [`common::measure_child_if_asked`]): the child's peak RSS and CPU are its own.
-fn measuring(program: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
-    command.arg("--measure-child").arg(program);
-    command
 }
 
 /// Run `command` (a measuring parent) once, its stderr to a log; the emulator's traffic
@@ -571,47 +543,6 @@ fn print_sdk_detail(samples: &[Sample]) {
             http.join(", ")
         }
     );
-}
-
-/// The interpreters to try: AMLSPEC_PYTHON when set, else the CI venv or the venv
-/// benches/peer/requirements.txt makes, in the repository's target folder or the one this
-/// benchmark was built in.
-fn python_candidates(root: &Path) -> Vec<PathBuf> {
-    if let Some(python) = std::env::var_os("AMLSPEC_PYTHON") {
-        return vec![PathBuf::from(python)];
-    }
-    // target/release/deps/peer-<hash>: three folders up is the target folder.
-    let built_in = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()));
-    let mut candidates: Vec<PathBuf> = [Some(root.join("target")), built_in]
-        .into_iter()
-        .flatten()
-        .flat_map(|target| {
-            ["ci-python", "peer-python"].map(|venv| target.join(venv).join("bin/python"))
-        })
-        .collect();
-    candidates.dedup();
-    candidates
-}
-
-/// The first of `candidates` that imports azure-ai-ml and azure-identity, with the
-/// azure-ai-ml version.
-fn find_python(candidates: &[PathBuf]) -> Option<(PathBuf, String)> {
-    candidates.iter().find_map(|python| {
-        let output = Command::new(python)
-            .args([
-                "-c",
-                "import azure.ai.ml, azure.identity; print(azure.ai.ml.__version__)",
-            ])
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        output.status.success().then(|| {
-            let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-            (python.clone(), version)
-        })
-    })
 }
 
 /// specs/pets.yaml up to its registries: the workspace alone, as declared.

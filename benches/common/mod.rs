@@ -1,7 +1,9 @@
 //! What the benchmarks share: measuring a child process (its peak RSS and CPU), the
-//! emulator's own CPU, loading specs, generating large manifests.
+//! emulator's own CPU, loading specs, generating large manifests and source trees,
+//! finding the Python that runs the SDK peers (benches/peer).
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -193,4 +195,115 @@ pub fn latency(ms: u64, targets: &[FaultTarget]) -> Vec<FaultRule> {
             .on(*target)
         })
         .collect()
+}
+
+/// `files` files of `size` bytes each (content that does not compress, from a fixed
+/// seed) in 100 folders, `d00/f00000.bin` to `d99/f19999.bin`: nothing an ignore file
+/// or a secret check would leave out.
+pub fn generate_tree(dir: &Path, files: u64, size: u64) {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = vec![0u8; size as usize];
+    for i in 0..files {
+        for chunk in bytes.chunks_mut(8) {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = chunk.len();
+            chunk.copy_from_slice(&state.to_le_bytes()[..n]);
+        }
+        let folder = dir.join(format!("d{:02}", i % 100));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut file = std::fs::File::create(folder.join(format!("f{i:05}.bin"))).unwrap();
+        file.write_all(&bytes).unwrap();
+    }
+}
+
+/// The generated tree's size from the environment: `AMLSPEC_BENCH_HASH_MB` (default
+/// 1024) in `AMLSPEC_BENCH_HASH_FILES` files (default 20000); (files, bytes per file).
+pub fn tree_size() -> (u64, u64) {
+    let megabytes = env_number("AMLSPEC_BENCH_HASH_MB", 1024);
+    let files = env_number("AMLSPEC_BENCH_HASH_FILES", 20_000).max(1);
+    (files, megabytes * 1024 * 1024 / files)
+}
+
+/// How to make a venv the Python peers run in (from the repository root).
+pub const PYTHON_SETUP: &str = "python3 -m venv target/peer-python && target/peer-python/bin/pip install -r benches/peer/requirements.txt";
+
+/// The Python that runs the SDK peers and the azure-ai-ml version it imports, or `None`
+/// after saying why `bench` is skipped and how to set one up.
+pub fn peer_python(bench: &str) -> Option<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = python_candidates(root);
+    let found = find_python(&candidates);
+    if found.is_none() {
+        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        println!(
+            "{bench} benchmark skipped: no Python that imports azure-ai-ml and azure-identity \
+             (tried {}; AMLSPEC_PYTHON names another).\n\
+             Set one up from the repository root with:\n    {PYTHON_SETUP}\n\
+             or point AMLSPEC_PYTHON at an interpreter that has azure-ai-ml==1.35.2 and azure-identity==1.27.0.",
+            tried.join(", ")
+        );
+    }
+    found
+}
+
+/// The interpreters to try: AMLSPEC_PYTHON when set, else the CI venv or the venv
+/// benches/peer/requirements.txt makes, in the repository's target folder or the one the
+/// benchmark was built in.
+pub fn python_candidates(root: &Path) -> Vec<PathBuf> {
+    if let Some(python) = std::env::var_os("AMLSPEC_PYTHON") {
+        return vec![PathBuf::from(python)];
+    }
+    // target/release/deps/peer-<hash>: three folders up is the target folder.
+    let built_in = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()));
+    let mut candidates: Vec<PathBuf> = [Some(root.join("target")), built_in]
+        .into_iter()
+        .flatten()
+        .flat_map(|target| {
+            ["ci-python", "peer-python"].map(|venv| target.join(venv).join("bin/python"))
+        })
+        .collect();
+    candidates.dedup();
+    candidates
+}
+
+/// The first of `candidates` that imports azure-ai-ml and azure-identity, with the
+/// azure-ai-ml version.
+pub fn find_python(candidates: &[PathBuf]) -> Option<(PathBuf, String)> {
+    candidates.iter().find_map(|python| {
+        let output = Command::new(python)
+            .args([
+                "-c",
+                "import azure.ai.ml, azure.identity; print(azure.ai.ml.__version__)",
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        output.status.success().then(|| {
+            let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            (python.clone(), version)
+        })
+    })
+}
+
+/// `program` run by this benchmark re-invoked as its measuring parent (see
+/// [`measure_child_if_asked`]): the child's peak RSS and CPU are its own.
+pub fn measuring(program: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the benchmark's own path"));
+    command.arg("--measure-child").arg(program);
+    command
+}
+
+/// The environment a Python peer signs in to `emulator` with: its service principal.
+pub fn connect_sdk(command: &mut Command, emulator: &Emulator) {
+    command
+        .env("AZURE_TENANT_ID", emulator.tenant_id())
+        .env("AZURE_CLIENT_ID", emulator.client_id())
+        .env("AZURE_CLIENT_SECRET", emulator.client_secret())
+        .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+        .env("ACR_PASSWORD", "bench-password");
 }

@@ -39,7 +39,6 @@ T0 = time.perf_counter()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,22 +52,11 @@ parser.add_argument(
     help="the job's code folder (default: specs/fastai-example)",
 )
 ARGS = parser.parse_args()
-BASE = f"https://127.0.0.1:{ARGS.port}"
-os.environ["REQUESTS_CA_BUNDLE"] = ARGS.ca
 
-# *.localhost -> 127.0.0.1; everything else that is not loopback is refused (safety net).
-_orig = socket.getaddrinfo
-REFUSED = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loopback  # noqa: E402
 
-
-def guarded(host, *a, **k):
-    if host.endswith(".localhost") or host in ("localhost", "127.0.0.1"):
-        return _orig("127.0.0.1", *a, **k)
-    REFUSED.append(host)
-    raise OSError(f"peer refuses to resolve {host}")
-
-
-socket.getaddrinfo = guarded
+loopback.guard(ARGS.ca)
 
 MARKS = []
 
@@ -77,7 +65,7 @@ def mark(step):
     MARKS.append([step, round(time.perf_counter() - T0, 4)])
 
 
-from azure.ai.ml import MLClient, command  # noqa: E402
+from azure.ai.ml import command  # noqa: E402
 from azure.ai.ml.entities import (  # noqa: E402
     AmlCompute,
     Environment,
@@ -85,40 +73,13 @@ from azure.ai.ml.entities import (  # noqa: E402
     WorkspaceConnection,
 )
 from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
-from azure.identity import ClientSecretCredential  # noqa: E402
-import requests.adapters  # noqa: E402
+import azure.identity  # noqa: E402, F401  (imported here so that "imported" counts it, as before)
 
 mark("imported")
 
-# Every HTTP request azure-core and MSAL send goes through HTTPAdapter.send: count them.
-HTTP = {}
-_send = requests.adapters.HTTPAdapter.send
-
-
-def counted(self, request, *a, **k):
-    path = request.path_url.split("?")[0]
-    host = request.url.split("/")[2]
-    if path.startswith("/subscriptions/"):
-        surface = "arm"
-    elif "/oauth2/" in path or "openid-configuration" in path or "/discovery/instance" in path:
-        surface = "token"
-    elif ".blob." in host or not path.startswith(("/history/", "/discovery", "/metadata")):
-        # Storage, by account name or path-style (/{account}/{container}/...).
-        surface = "blob"
-    else:
-        surface = "other"
-    key = f"{surface} {request.method}"
-    HTTP[key] = HTTP.get(key, 0) + 1
-    return _send(self, request, *a, **k)
-
-
-requests.adapters.HTTPAdapter.send = counted
+loopback.count_http()
 
 # The names of specs/pets.yaml.
-SUBSCRIPTION = os.environ.get("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000001")
-TENANT = os.environ.get("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111")
-CLIENT = os.environ.get("AZURE_CLIENT_ID", "22222222-2222-2222-2222-222222222222")
-SECRET = os.environ.get("AZURE_CLIENT_SECRET", "emulator-client-secret")
 RESOURCE_GROUP = "ml-rg"
 WORKSPACE = "pets-ws"
 REGISTRY = "myregistry"
@@ -129,31 +90,14 @@ ENVIRONMENT = "fastai2"
 
 def report():
     mark("done")
-    print("peer-report " + json.dumps({"marks": MARKS, "http": HTTP, "refused": REFUSED}), file=sys.stderr)
+    print("peer-report " + json.dumps({"marks": MARKS, "http": loopback.HTTP, "refused": loopback.REFUSED}), file=sys.stderr)
 
 
 if ARGS.mode == "imports":
     report()
     sys.exit(0)
 
-credential = ClientSecretCredential(TENANT, CLIENT, SECRET, authority=BASE, disable_instance_discovery=True)
-ml_client = MLClient(
-    credential=credential,
-    subscription_id=SUBSCRIPTION,
-    resource_group_name=RESOURCE_GROUP,
-    workspace_name=WORKSPACE,
-    cloud="AmlspecEmulator",
-    cloud_metadata={
-        "azure_portal": f"{BASE}/",
-        "resource_manager": f"{BASE}/",
-        "active_directory": f"{BASE}/",
-        "aml_resource_id": f"{BASE}/",
-        "storage_endpoint": f"core.localhost:{ARGS.port}",
-        "registry_discovery_endpoint": f"{BASE}/",
-    },
-    enable_telemetry=False,
-    show_progress=False,
-)
+ml_client = loopback.ml_client(ARGS.port, RESOURCE_GROUP, WORKSPACE)
 mark("client")
 
 workspace = ml_client.workspaces.get(WORKSPACE)
