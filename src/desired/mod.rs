@@ -360,6 +360,21 @@ fn workspace(
                     id: declared.id.clone(),
                 }
             }
+            // `name:version` of an environment declared here with that version (which
+            // validation allows) is the declared one, made by this apply if missing.
+            EnvironmentRef::Existing {
+                name,
+                version: Some(version),
+            } if let Some(declared) = environments.iter().find(|e| {
+                e.name.eq_ignore_ascii_case(&name.to_string()) && e.version == version.to_string()
+            }) =>
+            {
+                JobEnvironment::Declared {
+                    name: declared.name.clone(),
+                    version: declared.version.clone(),
+                    id: declared.id.clone(),
+                }
+            }
             EnvironmentRef::Existing { name, version } => {
                 let existing = ExistingEnvironment {
                     name: name.to_string(),
@@ -585,5 +600,36 @@ mod tests {
             single_file_hash("Dockerfile", b"FROM ubuntu\n"),
             folder.hash
         );
+    }
+
+    /// A job naming a declared environment with the version the spec pins is on that
+    /// declared environment (made by the same apply), not on an existing one to look
+    /// for; another version, or one not declared here, is an existing environment.
+    #[test]
+    fn a_declared_environment_named_with_its_version_is_the_declared_one() {
+        let spec = |reference: &str| {
+            format!(
+                "{}environments:\n  - name: fastai2\n    version: \"3\"\n    image: fastdotai/fastai2:latest\n    user_managed_dependencies: true\nclusters:\n  - name: cpu\n    vm_size: STANDARD_D2_V3\n    max_nodes: 1\njobs:\n  - name: train\n    command: python -c 1\n    environment: {reference}\n    cluster: cpu\n",
+                crate::plan::testing::WORKSPACE
+            )
+        };
+        for reference in ["fastai2", "fastai2:3", "FastAI2:3", "azureml:fastai2:3"] {
+            let desired = crate::plan::testing::desired_with_passwords(&spec(reference));
+            let ws = &desired.workspaces[0];
+            assert!(ws.existing_environments.is_empty(), "{reference}");
+            match &ws.jobs[0].environment {
+                JobEnvironment::Declared { name, version, .. } => {
+                    assert_eq!((name.as_str(), version.as_str()), ("fastai2", "3"))
+                }
+                other => panic!("{reference}: {other:?}"),
+            }
+        }
+        let desired = crate::plan::testing::desired_with_passwords(&spec("other:3"));
+        let ws = &desired.workspaces[0];
+        assert!(matches!(
+            &ws.jobs[0].environment,
+            JobEnvironment::Existing(existing) if existing.name == "other"
+        ));
+        assert_eq!(ws.existing_environments.len(), 1);
     }
 }
