@@ -42,8 +42,8 @@
 //! contains it (`read`, `apply`, `re-run`, `start`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use amlspec::emulator::{Emulator, EmulatorConfig, FaultTarget, SimTimings, TlsConfig, Traffic};
 use serde_json::Value;
@@ -409,37 +409,18 @@ impl Bench {
     }
 }
 
-/// Run `command` (a measuring parent) once, its stderr to a log; the emulator's traffic
-/// and CPU counted from its start.
-fn measure(emulator: &Emulator, mut command: Command, what: &str) -> Sample {
-    let log = tempfile::NamedTempFile::new().expect("a log file");
-    command.stderr(Stdio::from(log.reopen().expect("the log file reopens")));
+/// Run `command` (a measuring parent) once; the emulator's traffic counted from its
+/// start.
+fn measure(emulator: &Emulator, command: Command, what: &str) -> Sample {
     emulator.admin().reset_traffic();
-    let cpu_before = common::own_cpu_ms();
-    let start = Instant::now();
-    let output = command.output().expect("the measuring parent runs");
-    let wall = start.elapsed();
-    let emulator_cpu_ms = common::own_cpu_ms() - cpu_before;
-    let traffic = emulator.admin().traffic();
-    let (status, rss_kb, cpu_ms) = common::child_report(&output.stdout);
-    let stderr = std::fs::read_to_string(log.path()).unwrap_or_default();
-    assert!(status == 0, "{what} failed (exit {status}):\n{stderr}");
-    let report = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peer-report "))
-        .map(|r| serde_json::from_str::<Value>(r).expect("the SDK's report is JSON"));
-    if let Some(refused) = report.as_ref().and_then(|r| r["refused"].as_array())
-        && !refused.is_empty()
-    {
-        println!("warning: {what} tried to resolve hosts that are not loopback: {refused:?}");
-    }
+    let run = common::run_measured(command, what);
     Sample {
-        wall,
-        cpu_ms,
-        rss_kb,
-        emulator_cpu_ms,
-        traffic,
-        report,
+        wall: run.wall,
+        cpu_ms: run.cpu_ms,
+        rss_kb: run.rss_kb,
+        emulator_cpu_ms: run.emulator_cpu_ms,
+        traffic: emulator.admin().traffic(),
+        report: run.report,
     }
 }
 

@@ -307,3 +307,49 @@ pub fn connect_sdk(command: &mut Command, emulator: &Emulator) {
         .env("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
         .env("ACR_PASSWORD", "bench-password");
 }
+
+/// One run of a measuring parent ([`measuring`] or [`measured_command`]).
+pub struct MeasuredRun {
+    pub wall: std::time::Duration,
+    /// The child's user + system CPU, with the children it waited for.
+    pub cpu_ms: i64,
+    pub rss_kb: i64,
+    /// CPU this process (the in-process emulator) spent while the child ran.
+    pub emulator_cpu_ms: i64,
+    pub stderr: String,
+    /// The SDK's own report: the JSON of its `peer-report` line on stderr, if any.
+    pub report: Option<serde_json::Value>,
+}
+
+/// Run `command` (a measuring parent) once, its stderr to a log; panics, showing that
+/// log, when the child fails. Warns when the SDK's report names hosts it refused to
+/// resolve (anything not loopback).
+pub fn run_measured(mut command: Command, what: &str) -> MeasuredRun {
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    command.stderr(Stdio::from(log.reopen().expect("the log file reopens")));
+    let cpu_before = own_cpu_ms();
+    let start = std::time::Instant::now();
+    let output = command.output().expect("the measuring parent runs");
+    let wall = start.elapsed();
+    let emulator_cpu_ms = own_cpu_ms() - cpu_before;
+    let (status, rss_kb, cpu_ms) = child_report(&output.stdout);
+    let stderr = std::fs::read_to_string(log.path()).unwrap_or_default();
+    assert!(status == 0, "{what} failed (exit {status}):\n{stderr}");
+    let report = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peer-report "))
+        .map(|r| serde_json::from_str::<serde_json::Value>(r).expect("the SDK's report is JSON"));
+    if let Some(refused) = report.as_ref().and_then(|r| r["refused"].as_array())
+        && !refused.is_empty()
+    {
+        println!("warning: {what} tried to resolve hosts that are not loopback: {refused:?}");
+    }
+    MeasuredRun {
+        wall,
+        cpu_ms,
+        rss_kb,
+        emulator_cpu_ms,
+        stderr,
+        report,
+    }
+}
