@@ -683,6 +683,22 @@ mod tests {
                 },
             );
         }
+        // A job already submitted pulls nothing new: no check, even when the answer
+        // about its environment's image is there.
+        let mut submitted = resources.clone();
+        for change in submitted.iter_mut() {
+            if change.kind == Kind::Job && change.name.starts_with("one") {
+                change.action = Action::NoOp;
+            }
+        }
+        check_images(
+            &desired.workspaces[0],
+            &observed.workspaces[0],
+            Preflight::ALL,
+            &mut submitted,
+        );
+        let one = entry(&submitted, Kind::Job, "one");
+        assert_eq!((one.action, one.checks.len()), (Action::NoOp, 0));
         check_images(
             &desired.workspaces[0],
             &observed.workspaces[0],
