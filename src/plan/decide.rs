@@ -1143,6 +1143,24 @@ mod tests {
         }
     }
 
+    /// An environment's tags are compared when the spec gives some: the same tags are no
+    /// change, other tags are.
+    #[test]
+    fn an_environment_s_tags_are_compared_when_the_spec_gives_them() {
+        let desired = crate::plan::testing::desired_with_passwords(&format!(
+            "{WORKSPACE}environments:\n  - name: img\n    image: ubuntu:22.04\n    user_managed_dependencies: true\n    tags:\n      team: ml\n"
+        ));
+        let env = &desired.workspaces[0].environments[0];
+        let tagged = |value: &str| LiveEnvironmentVersion {
+            tags: BTreeMap::from([("team".to_string(), value.to_string())]),
+            ..live_env(Some("ubuntu:22.04"), None, None)
+        };
+        let same = environment_change(env, &Live::Present(tagged("ml")), &ws_address(), false);
+        assert_eq!(same.action, Action::NoOp, "{:?}", same.reason);
+        let other = environment_change(env, &Live::Present(tagged("web")), &ws_address(), false);
+        assert_eq!(other.action, Action::Update);
+    }
+
     /// An existing environment version is no change when its definition is the one the
     /// spec describes (conda text compared without line-ending or trailing-space
     /// differences, a build context by its hash and Dockerfile), and blocked otherwise.
