@@ -1161,6 +1161,24 @@ mod tests {
         assert_eq!(other.action, Action::Update);
     }
 
+    /// A cluster's tags likewise: the same tags are no change; other tags are a
+    /// replacement, since a cluster's tags are among its immutable attributes here.
+    #[test]
+    fn a_cluster_s_tags_are_compared_when_the_spec_gives_them() {
+        let desired = crate::plan::testing::desired_with_passwords(&format!(
+            "{WORKSPACE}clusters:\n  - name: cpu\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n    tags:\n      team: ml\n"
+        ));
+        let cluster = &desired.workspaces[0].clusters[0];
+        let tagged = |value: &str| LiveCompute {
+            tags: BTreeMap::from([("team".to_string(), value.to_string())]),
+            ..crate::plan::testing::live_cluster("STANDARD_D2_V3", 0, 2)
+        };
+        let same = cluster_change(cluster, &Live::Present(tagged("ml")), &ws_address());
+        assert_eq!(same.action, Action::NoOp, "{:?}", same.reason);
+        let other = cluster_change(cluster, &Live::Present(tagged("web")), &ws_address());
+        assert_eq!(other.action, Action::Replace);
+    }
+
     /// An existing environment version is no change when its definition is the one the
     /// spec describes (conda text compared without line-ending or trailing-space
     /// differences, a build context by its hash and Dockerfile), and blocked otherwise.
