@@ -1579,6 +1579,91 @@ mod tests {
         );
     }
 
+    /// A submitted job: its tags and description are compared when the spec gives them;
+    /// its display name, fixed at submission, is noted rather than changed; the
+    /// environment variables it runs with are part of what a new job shows.
+    #[test]
+    fn a_submitted_job_compares_its_tags_and_notes_a_new_display_name() {
+        use crate::observe::live::{LiveEnvironmentRef, LiveJob};
+        let spec = |extra: &str| {
+            format!(
+                "{WORKSPACE}clusters:\n  - name: gpu\n    vm_size: Standard_NC6\n    max_nodes: 1\njobs:\n  - name: train\n    command: python train.py\n    environment: curated:7\n    cluster: gpu\n{extra}"
+            )
+        };
+        let job_in = |desired: &Desired, job: Live<LiveJob>| {
+            let ws = &desired.workspaces[0];
+            let mut read = observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![Live::Present(live_cluster("STANDARD_NC6", 0, 1))],
+            );
+            let o = &mut read.workspaces[0];
+            o.existing_environments = vec![Live::Present(LiveEnvironmentRef {
+                id: format!("{}/environments/curated/versions/7", ws.id),
+                version: "7".into(),
+                fingerprint: "e".into(),
+            })];
+            o.jobs = vec![job];
+            crate::plan::plan(desired, &read)
+                .resources()
+                .find(|r| r.kind == Kind::Job)
+                .unwrap()
+                .clone()
+        };
+        let submitted = |tags: &[(&str, &str)], display_name: Option<&str>| {
+            Live::Present(LiveJob {
+                status: Some("Running".into()),
+                description: None,
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                display_name: display_name.map(str::to_string),
+                fingerprint: "j".into(),
+            })
+        };
+
+        let tagged = desired(&spec("    tags:\n      team: ml\n"));
+        let same = job_in(&tagged, submitted(&[("team", "ml")], None));
+        assert_eq!(same.action, Action::NoOp, "{:?}", same.changed);
+        let other = job_in(&tagged, submitted(&[("team", "web")], None));
+        assert_eq!(other.action, Action::Update);
+        assert_eq!(other.changed, vec!["tags".to_string()]);
+        // Without tags in the spec, the run's tags are not managed.
+        let untagged = job_in(&desired(&spec("")), submitted(&[("team", "web")], None));
+        assert_eq!(untagged.action, Action::NoOp, "{:?}", untagged.changed);
+
+        let named = desired(&spec("    display_name: First run\n"));
+        let shown = job_in(&named, submitted(&[], Some("First run")));
+        assert_eq!(shown.action, Action::NoOp, "{:?}", shown.changed);
+        assert_eq!(shown.reason, None);
+        assert_eq!(
+            shown.after.as_ref().unwrap().get("display_name"),
+            Some(&json!("First run"))
+        );
+        let renamed = job_in(&named, submitted(&[], Some("Old name")));
+        assert_eq!(renamed.action, Action::NoOp, "{:?}", renamed.changed);
+        assert_eq!(
+            renamed.reason.as_deref(),
+            Some(
+                "display_name is fixed when a job is submitted; `First run` applies to the next run (change something that defines the run)"
+            )
+        );
+        assert_eq!(
+            renamed.before.as_ref().unwrap().get("display_name"),
+            Some(&json!("Old name"))
+        );
+
+        let with_variables = desired(&spec("    environment_variables:\n      EPOCHS: \"5\"\n"));
+        let new = job_in(&with_variables, Live::Missing);
+        assert_eq!(new.action, Action::Create);
+        assert_eq!(
+            new.after.as_ref().unwrap().get("environment_variables"),
+            Some(&json!({"EPOCHS": "5"}))
+        );
+        let plain = job_in(&desired(&spec("")), Live::Missing);
+        assert_eq!(plain.after.as_ref().unwrap().get("environment_variables"), None);
+    }
+
     /// A new cluster goes where its workspace is, as Azure spells the region.
     #[test]
     fn a_new_cluster_takes_its_workspaces_region() {
