@@ -1,12 +1,13 @@
 //! Stage 3, observe: read the live state of exactly the resources the desired state
 //! names, concurrently, one request per resource. Read-only.
 //!
-//! The read graph is two levels deep: every workspace at once, then, as soon as a
-//! workspace is known to exist, all of its children at once. Children of a missing
-//! workspace are not read: they are known to be missing. A failed read does not stop
-//! the others; every error is returned. The workspace reads need only their ids, so
-//! [`read_workspaces`] can run while the desired state (content hashes) is still being
-//! worked out, and [`read_children`] follows.
+//! Everything is read in one round trip: every workspace at once, and each workspace's
+//! children alongside it, as if it were there. A workspace read needs only its id, so
+//! [`start_workspace_reads`] starts them while the desired state (content hashes) is
+//! still being worked out; [`observe_workspaces`] reads the children once it is known.
+//! When a workspace turns out missing, its children's reads are stopped and their
+//! answers dropped: a missing workspace holds nothing. A failed read does not stop the
+//! others; every error is returned.
 
 pub mod capacity;
 pub mod contents;
@@ -15,8 +16,11 @@ pub mod inventory;
 pub mod live;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{Either, RemoteHandle, join_all, select};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -123,30 +127,35 @@ pub enum WorkspaceRead {
     },
 }
 
-/// Read everything `desired` names: its workspaces, then their children, and what the
+/// Read everything `desired` names: its workspaces with their children, and what the
 /// `preflight` checks of regions need (images are not checked here: see [`images`]).
 pub async fn observe(
     client: &ArmClient,
     desired: &Desired,
     preflight: Preflight,
 ) -> Result<Observed, Vec<ArmError>> {
-    let ids: Vec<ResourceId> = desired.workspaces.iter().map(|w| w.id.clone()).collect();
-    let workspaces = read_workspaces(client, &ids).await?;
-    read_children(client, desired, workspaces, preflight, Vec::new()).await
+    let reads = desired
+        .workspaces
+        .iter()
+        .map(|ws| read_workspace(client, &ws.id))
+        .collect();
+    let pairs = regions_of_specs(desired.workspaces.iter().map(|ws| &ws.spec), preflight);
+    let regions = read_regions(client, &pairs);
+    observe_workspaces(client, desired, reads, preflight, regions).await
 }
 
 /// The distinct (subscription, region) pairs that the preflight of `specs` needs and
 /// that the specs name themselves: their reads need nothing from Azure, so they can go
 /// with the workspace reads. (A workspace whose spec gives no region is read first.)
-pub fn regions_of_specs(
-    specs: &[crate::spec::model::WorkspaceSpec],
+pub fn regions_of_specs<'a>(
+    specs: impl IntoIterator<Item = &'a crate::spec::model::WorkspaceSpec>,
     preflight: Preflight,
 ) -> Vec<(String, String)> {
     if !preflight.reads_regions() {
         return Vec::new();
     }
     let mut regions: Vec<(String, String)> = specs
-        .iter()
+        .into_iter()
         .filter(|ws| !ws.clusters.is_empty())
         .filter_map(|ws| {
             let location = ws.location.as_ref()?;
@@ -174,71 +183,79 @@ pub async fn read_regions(
     .await
 }
 
-/// Read the workspaces `ids`, all at once. They need only their ids, so this can run
-/// while the desired state (content hashes) is still being worked out.
-pub async fn read_workspaces(
+/// Start reading what the regions `pairs` offer, in a task of its own, so that the reads
+/// need not wait for the desired state. Awaiting the handle gives the answers.
+pub fn start_region_reads(
+    client: &Arc<ArmClient>,
+    pairs: Vec<(String, String)>,
+) -> RemoteHandle<Vec<capacity::RegionCapacity>> {
+    let client = client.clone();
+    let (read, reading) = async move { read_regions(&client, &pairs).await }.remote_handle();
+    tokio::spawn(read);
+    reading
+}
+
+/// A workspace read under way, started before the desired state is known: it needs only
+/// the workspace's id. Awaiting it gives what the read found; dropping it stops the read.
+pub type WorkspaceReading = RemoteHandle<Result<WorkspaceRead, ArmError>>;
+
+/// Start reading the workspaces `ids`, all at once, each in its own task.
+pub fn start_workspace_reads(client: &Arc<ArmClient>, ids: &[ResourceId]) -> Vec<WorkspaceReading> {
+    ids.iter()
+        .map(|id| {
+            let client = client.clone();
+            let id = id.clone();
+            let (read, reading) = async move { read_workspace(&client, &id).await }.remote_handle();
+            tokio::spawn(read);
+            reading
+        })
+        .collect()
+}
+
+/// Read workspace `id`: there, or missing (and whether its resource group is).
+pub async fn read_workspace(
     client: &ArmClient,
-    ids: &[ResourceId],
-) -> Result<Vec<WorkspaceRead>, Vec<ArmError>> {
-    let results = join_all(ids.iter().map(|id| async move {
-        let read = Operation::new("read workspace", id.name());
-        match client.get(&read, client.url_of(id)).await? {
-            Found::Present(response) => Ok(WorkspaceRead::Present(LiveWorkspace::from_arm(
-                response.decode(&read)?,
-            ))),
-            Found::Missing { code } => Ok(WorkspaceRead::Missing {
-                resource_group_exists: code != "ResourceGroupNotFound",
-            }),
-        }
-    }))
-    .await;
-    let mut errors = Vec::new();
-    let workspaces = collect(results, &mut errors);
-    if errors.is_empty() {
-        Ok(workspaces)
-    } else {
-        Err(errors)
+    id: &ResourceId,
+) -> Result<WorkspaceRead, ArmError> {
+    let read = Operation::new("read workspace", id.name());
+    match client.get(&read, client.url_of(id)).await? {
+        Found::Present(response) => Ok(WorkspaceRead::Present(LiveWorkspace::from_arm(
+            response.decode(&read)?,
+        ))),
+        Found::Missing { code } => Ok(WorkspaceRead::Missing {
+            resource_group_exists: code != "ResourceGroupNotFound",
+        }),
     }
 }
 
-/// Read what each workspace of `desired` holds, given what [`read_workspaces`] found
-/// (aligned with `desired.workspaces`): every child of every workspace at once; none of
-/// a missing workspace. What the `preflight` checks need and `regions` (already read)
-/// lacks is read at the same time.
-pub async fn read_children(
+/// Read what each workspace of `desired` holds, given its read under way (`reads`,
+/// aligned with `desired.workspaces`): every child of every workspace at once, alongside
+/// the workspace reads; none of a missing workspace. `regions` (under way) reads what
+/// the regions the specs name offer; what else the `preflight` checks need is read
+/// next: only a workspace whose spec gives no region needs its read for that.
+pub async fn observe_workspaces<R>(
     client: &ArmClient,
     desired: &Desired,
-    workspaces: Vec<WorkspaceRead>,
+    reads: Vec<R>,
     preflight: Preflight,
-    mut regions: Vec<capacity::RegionCapacity>,
-) -> Result<Observed, Vec<ArmError>> {
+    regions: impl Future<Output = Vec<capacity::RegionCapacity>>,
+) -> Result<Observed, Vec<ArmError>>
+where
+    R: Future<Output = Result<WorkspaceRead, ArmError>>,
+{
     assert_eq!(
         desired.workspaces.len(),
-        workspaces.len(),
+        reads.len(),
         "one read per desired workspace"
     );
-    let missing: Vec<(String, String)> = if preflight.reads_regions() {
-        cluster_regions(desired, &workspaces)
-            .into_iter()
-            .filter(|(subscription, location)| {
-                !regions
-                    .iter()
-                    .any(|r| &r.subscription_id == subscription && &r.location == location)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let more = read_regions(client, &missing);
-    let children = join_all(
+    let workspaces = join_all(
         desired
             .workspaces
             .iter()
-            .zip(workspaces)
-            .map(|(ws, read)| observe_children(client, ws, read)),
+            .zip(reads)
+            .map(|(ws, read)| observe_workspace(client, ws, read)),
     );
-    let (more, results) = futures::join!(more, children);
-    regions.extend(more);
+    let (results, mut regions) = futures::join!(workspaces, regions);
     let mut observed = Vec::new();
     let mut errors = Vec::new();
     for result in results {
@@ -247,30 +264,37 @@ pub async fn read_children(
             Err(mut errs) => errors.append(&mut errs),
         }
     }
-    if errors.is_empty() {
-        Ok(Observed {
-            workspaces: observed,
-            preflight,
-            regions,
-        })
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    if preflight.reads_regions() {
+        let missing: Vec<(String, String)> = cluster_regions(desired, &observed)
+            .into_iter()
+            .filter(|(subscription, location)| {
+                !regions
+                    .iter()
+                    .any(|r| &r.subscription_id == subscription && &r.location == location)
+            })
+            .collect();
+        regions.extend(read_regions(client, &missing).await);
+    }
+    Ok(Observed {
+        workspaces: observed,
+        preflight,
+        regions,
+    })
 }
 
 /// The distinct (subscription, region) pairs of the workspaces that declare clusters: a
 /// workspace's region as read, or as its spec gives it when it is to be created.
-fn cluster_regions(desired: &Desired, workspaces: &[WorkspaceRead]) -> Vec<(String, String)> {
+fn cluster_regions(desired: &Desired, workspaces: &[ObservedWorkspace]) -> Vec<(String, String)> {
     let mut regions: Vec<(String, String)> = desired
         .workspaces
         .iter()
         .zip(workspaces)
         .filter(|(ws, _)| !ws.clusters.is_empty())
-        .filter_map(|(ws, read)| {
-            let live = match read {
-                WorkspaceRead::Present(live) => Some(live.location.as_str()),
-                WorkspaceRead::Missing { .. } => None,
-            };
+        .filter_map(|(ws, observed)| {
+            let live = observed.workspace.present().map(|l| l.location.as_str());
             let spec = ws.spec.location.as_ref().map(|l| l.as_str());
             let region = capacity::workspace_region(live, spec)?;
             Some((ws.spec.subscription_id.as_str().to_string(), region))
@@ -308,20 +332,43 @@ async fn observe_missing(
     })
 }
 
-/// What workspace `ws` holds, given what reading it found.
-async fn observe_children(
+/// What workspace `ws` holds, given its read under way. Its children are read alongside,
+/// as if it were there: one round trip, not two. When it turns out missing (or its read
+/// fails), the children's reads are stopped and their answers dropped.
+async fn observe_workspace<R>(
     client: &ArmClient,
     ws: &DesiredWorkspace,
-    workspace: WorkspaceRead,
+    read: R,
+) -> Result<ObservedWorkspace, Vec<ArmError>>
+where
+    R: Future<Output = Result<WorkspaceRead, ArmError>>,
+{
+    let read = std::pin::pin!(read);
+    let children = Box::pin(children_of(client, ws));
+    let (read, children) = match select(read, children).await {
+        Either::Left((read, pending)) => (read, Either::Left(pending)),
+        Either::Right((done, read)) => (read.await, Either::Right(futures::future::ready(done))),
+    };
+    match read {
+        Err(error) => Err(vec![error]),
+        Ok(WorkspaceRead::Missing {
+            resource_group_exists,
+        }) => observe_missing(client, ws, resource_group_exists).await,
+        Ok(WorkspaceRead::Present(live)) => {
+            let mut observed = children.await?;
+            observed.workspace = Live::Present(live);
+            Ok(observed)
+        }
+    }
+}
+
+/// The children of workspace `ws`, read as if it were there (its `workspace` is left
+/// [`Live::NotRead`] for the caller to fill).
+async fn children_of(
+    client: &ArmClient,
+    ws: &DesiredWorkspace,
 ) -> Result<ObservedWorkspace, Vec<ArmError>> {
     let name = ws.spec.name.as_str();
-    let live = match workspace {
-        WorkspaceRead::Present(live) => Live::Present(live),
-        WorkspaceRead::Missing {
-            resource_group_exists,
-        } => return observe_missing(client, ws, resource_group_exists).await,
-    };
-
     let registries = join_all(ws.registries.iter().map(|registry| async move {
         let operation = Operation::new(
             "read registry connection",
@@ -387,7 +434,7 @@ async fn observe_children(
 
     let mut errors = Vec::new();
     let observed = ObservedWorkspace {
-        workspace: live,
+        workspace: Live::NotRead,
         resource_group_exists: Some(true),
         dependencies: None,
         registries: collect(registries, &mut errors),

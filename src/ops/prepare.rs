@@ -5,8 +5,9 @@
 //! 1. signing in goes on while the specs load (the first token needs nothing from them);
 //! 2. the workspaces are read while content addressing hashes the jobs' source folders
 //!    (a workspace read needs only its id), and with them what the regions the specs
-//!    name offer clusters (preflight); their children are read next, while the manifest
-//!    digest is worked out;
+//!    name offer clusters (preflight); their children are read as soon as the hashes are
+//!    known, without waiting for the workspace reads (one round trip, not two), while the
+//!    manifest digest is worked out;
 //! 3. the registries are asked whether the environments' images can be pulled (preflight)
 //!    from the moment the specs are loaded, while everything else goes on; only the
 //!    answers the plan needs are waited for.
@@ -107,22 +108,27 @@ pub async fn prepare(
         if let Some(sign_in) = sign_in {
             sign_in.await.unwrap_or_else(resume_panic);
         }
-        // What the regions the specs name offer (preflight) needs nothing from Azure.
-        let (workspaces, regions) = tokio::join!(
-            observe::read_workspaces(&connection.client, &ids),
-            observe::read_regions(&connection.client, &early_regions),
-        );
+        // The workspace reads go on in their own tasks while the hashing goes on, and
+        // meet their children's reads once it is done. What the regions the specs name
+        // offer (preflight) needs nothing from Azure either.
+        let workspaces = observe::start_workspace_reads(&connection.client, &ids);
+        let regions = observe::start_region_reads(&connection.client, early_regions);
         Ok::<_, ConnectError>((connection, workspaces, regions))
     });
     tracing::info!(ok = desired.is_ok(), "worked out the desired state");
     let ready = async {
         let desired = Arc::new(desired.map_err(PrepareError::Desired)?);
         let (connection, workspaces, regions) = reads.map_err(PrepareError::Connect)?;
-        let workspaces = workspaces.map_err(PrepareError::Observe)?;
         let for_digest = desired.clone();
         let (manifest_digest, observed) = tokio::join!(
             blocking(move || plan::manifest_digest(&for_digest)),
-            observe::read_children(&connection.client, &desired, workspaces, preflight, regions),
+            observe::observe_workspaces(
+                &connection.client,
+                &desired,
+                workspaces,
+                preflight,
+                regions
+            ),
         );
         let mut observed = observed.map_err(PrepareError::Observe)?;
         // Only the answers this plan needs are waited for; the others are stopped.

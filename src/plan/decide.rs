@@ -1661,7 +1661,10 @@ mod tests {
             Some(&json!({"EPOCHS": "5"}))
         );
         let plain = job_in(&desired(&spec("")), Live::Missing);
-        assert_eq!(plain.after.as_ref().unwrap().get("environment_variables"), None);
+        assert_eq!(
+            plain.after.as_ref().unwrap().get("environment_variables"),
+            None
+        );
     }
 
     /// A new cluster goes where its workspace is, as Azure spells the region.

@@ -13,6 +13,7 @@ mod export;
 mod layering;
 mod logs;
 mod meta;
+mod observe;
 #[cfg(unix)]
 mod paths;
 mod plan;

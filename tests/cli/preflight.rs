@@ -214,7 +214,15 @@ async fn a_region_that_cannot_be_read_is_said_and_blocks_nothing() {
 async fn skip_preflight_leaves_out_the_checks_named_and_their_reads() {
     let azure = Local::start().await;
     let admin = azure.emulator.admin();
-    let (_specs, pets) = pets_with("vm_size: Standard_NC4as_T4_v3", "vm_size: STANDARD_NC6");
+    let (specs, pets) = pets_with("vm_size: Standard_NC4as_T4_v3", "vm_size: STANDARD_NC6");
+    // The workspace is there, so every read of its children is made: the counts below
+    // differ by the region reads alone. (The children of a missing workspace are read
+    // only until the workspace is known to be missing, so their count varies.)
+    let workspace_only = specs.path().join("workspace.yaml");
+    let pets_text = std::fs::read_to_string(&pets).unwrap();
+    let end = pets_text.find("\nregistries:").unwrap();
+    std::fs::write(&workspace_only, &pets_text[..end]).unwrap();
+    azure.seed(&[workspace_only.to_str().unwrap()]).await;
     let gets = || azure.emulator.admin().traffic().arm("GET");
     admin.reset_traffic();
     let out = azure.run(&["plan", &pets]).await;
