@@ -3,8 +3,8 @@
 //! critical-path minimum of the same plan.
 //!
 //! The minimum is worked out from the plan itself (`plan --format json`, made first and
-//! not timed): the reads before it (one round trip when the workspace is missing, two
-//! when it exists), then the longest chain through its `depends_on` graph, each
+//! not timed): the reads before it (one round trip: a workspace's children are read
+//! alongside it), then the longest chain through its `depends_on` graph, each
 //! resource costing the ARM round trips it cannot avoid (a PUT; a long-running one
 //! also its operation time, which the poll that sees it done overlaps; a key vault the subscription read for its
 //! tenant; a Dockerfile environment the datastore read and its `listSecrets`; a job's
@@ -260,16 +260,6 @@ fn critical_path(plan: &Value, latency: Duration, lro: Duration) -> (Duration, u
         .map(|r| (r["address"].as_str().unwrap_or_default(), *r))
         .collect();
     let acts = |r: &Value| matches!(r["action"].as_str(), Some("create" | "update" | "replace"));
-    // A workspace read finds it missing (its children are not read) or present (then
-    // its children are read).
-    let reads = if resources
-        .iter()
-        .any(|r| r["type"] == "workspace" && r["action"] == "create")
-    {
-        1
-    } else {
-        2
-    };
     let mut finish: BTreeMap<&str, Duration> = BTreeMap::new();
     let mut steps = 0;
     // Resources come in dependency order within a workspace plan.
@@ -317,5 +307,6 @@ fn critical_path(plan: &Value, latency: Duration, lro: Duration) -> (Duration, u
         finish.insert(address, start + cost);
     }
     let longest = finish.values().copied().max().unwrap_or_default();
-    (latency * reads + longest, steps)
+    // The reads come first: one round trip (a workspace's children are read alongside it).
+    (latency + longest, steps)
 }

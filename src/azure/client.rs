@@ -61,8 +61,8 @@ impl Default for ClientSettings {
 /// How long a failure to get a token stands for the requests that follow it.
 const KEEP_SIGN_IN_FAILURE: Duration = Duration::from_secs(10);
 
-/// Requests in flight by default. A plan reads every resource at once (the read graph
-/// is two levels deep); a 429 closes the shared gate, so a burst backs off together.
+/// Requests in flight by default. A plan reads every resource at once (each workspace's
+/// children alongside it); a 429 closes the shared gate, so a burst backs off together.
 pub const DEFAULT_MAX_PARALLEL: usize = 1024;
 
 /// ` (after 6 tries)`, or nothing after one try.
