@@ -659,12 +659,427 @@ fn host_of(base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::reply::ReplyBody;
     use crate::emulator::store::Store;
 
     const SERVED: Served<'static> = Served {
         scheme: "http",
         port: 1,
     };
+
+    fn config() -> EmulatorConfig {
+        EmulatorConfig::default()
+    }
+
+    /// A signed token with these claims, as `issue_token` signs them.
+    fn token_with(world: &World, edit: impl FnOnce(&mut Value)) -> String {
+        let (token, _) = issue_token(
+            world,
+            &config(),
+            "http://127.0.0.1:1",
+            "c",
+            "https://management.azure.com/",
+        );
+        let (_, mut claims, _): (String, Value, String) = decode_claims(&token).unwrap();
+        edit(&mut claims);
+        let header = token.split('.').next().unwrap();
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        let input = format!("{header}.{payload}");
+        format!("{input}.{}", sign(&world.signing_key, &input))
+    }
+
+    fn check(world: &World, header: &str, which: Audience<'_>) -> Result<Claims, ArmError> {
+        check_bearer(
+            world,
+            &config(),
+            SERVED,
+            "http://127.0.0.1:1",
+            Some(header),
+            which,
+        )
+    }
+
+    /// ARM's audiences match exactly, in any case and with or without one trailing
+    /// slash; a longer host, another port or another scheme does not.
+    #[test]
+    fn arm_audiences_match_exactly() {
+        let config = config();
+        let ok = |aud: &str| audience_ok(aud, Audience::Arm, SERVED, &config);
+        assert!(ok("https://management.azure.com"));
+        assert!(ok("https://management.azure.com/"));
+        assert!(ok("HTTPS://Management.Core.Windows.Net/"));
+        assert!(ok("http://127.0.0.1:1"));
+        assert!(ok("http://localhost:1/"));
+        assert!(ok("http://[::1]:1"));
+        assert!(!ok("https://management.azure.com//"));
+        assert!(!ok("https://management.azure.com.evil.example"));
+        assert!(!ok("http://127.0.0.1:12"));
+        assert!(!ok("https://127.0.0.1:1"));
+        assert!(!ok("https://storage.azure.com"));
+        assert!(!ok(""));
+    }
+
+    /// A storage token is for any account (`https://storage.azure.com`) or for one
+    /// account's blob endpoint of this emulator, with or without its port.
+    #[test]
+    fn storage_audiences_name_every_account_or_this_one() {
+        let config = config();
+        let account = Audience::Storage { account: "acct" };
+        let ok = |aud: &str| audience_ok(aud, account, SERVED, &config);
+        assert!(ok("https://storage.azure.com/"));
+        assert!(ok("http://acct.blob.core.localhost"));
+        assert!(ok("http://ACCT.blob.core.localhost:1/"));
+        assert!(!ok("http://other.blob.core.localhost"));
+        assert!(!ok("http://acct.blob.core.localhost:2"));
+        assert!(!ok("http://acct.blob.core.windows.net"));
+        assert!(!ok("https://acct.blob.core.localhost"));
+        assert!(!ok("https://management.azure.com"));
+        // The account's own name is compared without regard to case.
+        let upper = Audience::Storage { account: "ACCT" };
+        assert!(audience_ok(
+            "http://acct.blob.core.localhost",
+            upper,
+            SERVED,
+            &config
+        ));
+    }
+
+    /// A blob endpoint names an account of 3 to 24 lower-case letters and digits.
+    #[test]
+    fn a_blob_endpoint_names_an_account_of_3_to_24_letters_and_digits() {
+        let config = config();
+        let account = |resource: &str| SERVED.blob_account(resource, &config).map(str::to_string);
+        assert_eq!(
+            account("http://abc.blob.core.localhost"),
+            Some("abc".to_string())
+        );
+        let longest = "a".repeat(24);
+        assert_eq!(
+            account(&format!("http://{longest}.blob.core.localhost:1")),
+            Some(longest.clone())
+        );
+        assert_eq!(account("http://ab.blob.core.localhost"), None);
+        assert_eq!(
+            account(&format!("http://{}.blob.core.localhost", "a".repeat(25))),
+            None
+        );
+        assert_eq!(account("http://a-b1.blob.core.localhost"), None);
+        assert_eq!(account("http://Abc.blob.core.localhost"), None);
+        assert_eq!(
+            account("http://abc9.blob.core.localhost"),
+            Some("abc9".to_string())
+        );
+        assert_eq!(account("http://abc.queue.core.localhost"), None);
+        assert_eq!(account("https://abc.blob.core.localhost"), None);
+        assert_eq!(account("http:/abc.blob.core.localhost"), None);
+    }
+
+    /// The token endpoint issues tokens for ARM, for storage and for this emulator's
+    /// accounts, and for nothing else (Key Vault, Graph).
+    #[test]
+    fn tokens_are_issued_only_for_what_the_emulator_serves() {
+        let config = config();
+        let serves = |resource: &str| SERVED.serves(resource, &config);
+        assert!(serves("https://management.azure.com/"));
+        assert!(serves("https://management.core.windows.net/"));
+        assert!(serves("http://127.0.0.1:1/"));
+        assert!(serves("https://storage.azure.com/"));
+        assert!(serves("HTTP://ACCT.blob.core.localhost:1"));
+        assert!(!serves("https://vault.azure.net"));
+        assert!(!serves("https://graph.microsoft.com/"));
+        assert!(!serves("http://acct.blob.core.windows.net"));
+    }
+
+    /// A principal acts within its scopes: the scope itself or anything under it (not a
+    /// sibling whose name starts alike), compared without regard to case; with none,
+    /// within the emulator's subscriptions, or any subscription when it serves any.
+    #[test]
+    fn principals_act_within_their_scopes() {
+        let claims = |appid: &str| {
+            let world = World::new(Store::in_memory()).unwrap();
+            let token = token_with(&world, |c| c["appid"] = json!(appid));
+            let (_, claims, _): (String, Claims, String) = decode_claims(&token).unwrap();
+            claims
+        };
+        let mut config = config();
+        let sub = config.subscriptions[0].clone();
+        let default = claims(&config.principals[0].client_id);
+        // No scopes: the emulator's subscriptions.
+        assert!(in_scope(
+            &config,
+            &default,
+            &format!("/subscriptions/{sub}")
+        ));
+        assert!(in_scope(
+            &config,
+            &default,
+            &format!("/subscriptions/{sub}/resourceGroups/rg")
+        ));
+        assert!(!in_scope(
+            &config,
+            &default,
+            &format!("/subscriptions/{sub}0")
+        ));
+        assert!(!in_scope(&config, &default, "/subscriptions/other"));
+        assert!(!in_scope(
+            &config,
+            &default,
+            "/providers/Microsoft.Resources"
+        ));
+        // No scopes and any subscription served: any subscription, nothing else.
+        config.any_subscription = true;
+        assert!(in_scope(
+            &config,
+            &default,
+            "/subscriptions/other/resourceGroups/rg"
+        ));
+        assert!(!in_scope(
+            &config,
+            &default,
+            "/providers/Microsoft.Resources"
+        ));
+        // Scopes given: those alone, even when any subscription is served.
+        config.principals[0].scopes = vec![format!("/subscriptions/{sub}/resourceGroups/ML-RG/")];
+        let rg = format!("/subscriptions/{sub}/resourcegroups/ml-rg");
+        assert!(in_scope(&config, &default, &rg));
+        assert!(in_scope(&config, &default, &format!("{rg}/providers/x")));
+        assert!(!in_scope(&config, &default, &format!("{rg}2")));
+        assert!(!in_scope(
+            &config,
+            &default,
+            &format!("/subscriptions/{sub}")
+        ));
+        assert!(!in_scope(
+            &config,
+            &default,
+            "/subscriptions/other/resourceGroups/ml-rg"
+        ));
+        // An unknown principal acts nowhere; a known one is found in any case.
+        assert!(!in_scope(&config, &claims("stranger"), &rg));
+        let upper = claims(&config.principals[0].client_id.to_ascii_uppercase());
+        assert!(in_scope(&config, &upper, &rg));
+    }
+
+    /// What a bearer header must be: the `Bearer` scheme (either case), a token of three
+    /// parts signed by this emulator, of its tenant, not yet expired (expiring now is
+    /// expired), for the audience asked.
+    #[test]
+    fn a_bearer_token_is_checked_part_by_part() {
+        let world = World::new(Store::in_memory()).unwrap();
+        let good = token_with(&world, |_| {});
+        assert!(check(&world, &format!("Bearer {good}"), Audience::Arm).is_ok());
+        assert!(check(&world, &format!("bearer {good}"), Audience::Arm).is_ok());
+        assert!(check(&world, &format!("Bearer  {good} "), Audience::Arm).is_ok());
+        let code = |header: &str| check(&world, header, Audience::Arm).unwrap_err().code;
+        assert_eq!(code(&format!("Basic {good}")), "AuthenticationFailed");
+        assert_eq!(code(&format!("BEARER {good}")), "AuthenticationFailed");
+        assert_eq!(
+            code(&format!("Bearer {good}.x")),
+            "InvalidAuthenticationToken"
+        );
+        let (header, payload) = good.rsplit_once('.').unwrap().0.split_once('.').unwrap();
+        assert_eq!(
+            code(&format!("Bearer {header}.{payload}")),
+            "InvalidAuthenticationToken"
+        );
+        assert_eq!(code("Bearer a.b.c"), "InvalidAuthenticationToken");
+        let foreign = World::new(Store::in_memory()).unwrap();
+        let unsigned_here = token_with(&foreign, |_| {});
+        assert_eq!(
+            code(&format!("Bearer {unsigned_here}")),
+            "InvalidAuthenticationToken"
+        );
+
+        let now = world.now().unix_timestamp();
+        let at = |exp: i64| token_with(&world, |c| c["exp"] = json!(exp));
+        assert_eq!(
+            code(&format!("Bearer {}", at(now))),
+            "ExpiredAuthenticationToken"
+        );
+        assert_eq!(
+            code(&format!("Bearer {}", at(now - 1))),
+            "ExpiredAuthenticationToken"
+        );
+        assert!(check(&world, &format!("Bearer {}", at(now + 60)), Audience::Arm).is_ok());
+
+        let tenant = token_with(&world, |c| {
+            c["tid"] = json!("22222222-2222-2222-2222-222222222222")
+        });
+        assert_eq!(
+            code(&format!("Bearer {tenant}")),
+            "InvalidAuthenticationTokenTenant"
+        );
+        let audience = token_with(&world, |c| c["aud"] = json!("https://vault.azure.net"));
+        assert_eq!(
+            code(&format!("Bearer {audience}")),
+            "InvalidAuthenticationTokenAudience"
+        );
+        let reply = check(&world, "Basic x", Audience::Arm)
+            .unwrap_err()
+            .into_reply();
+        let challenge = reply
+            .headers
+            .iter()
+            .find(|(name, _)| name == "www-authenticate")
+            .map(|(_, value)| value.as_str());
+        assert_eq!(
+            challenge,
+            Some(
+                "Bearer authorization_uri=\"http://127.0.0.1:1/11111111-1111-1111-1111-111111111111\", error=\"invalid_token\", error_description=\"The authentication failed because of an invalid 'Authorization' header.\""
+            )
+        );
+    }
+
+    /// A token revoked (`expire-tokens`) states the moment of its revocation as its expiry.
+    #[test]
+    fn a_revoked_token_states_when_it_was_revoked() {
+        let mut world = World::new(Store::in_memory()).unwrap();
+        let token = token_with(&world, |_| {});
+        let revoked_at = world.now() - time::Duration::minutes(5);
+        world.revocations.push(revoked_at);
+        world.token_epoch += 1;
+        let e = check(&world, &format!("Bearer {token}"), Audience::Arm).unwrap_err();
+        assert_eq!(e.code, "ExpiredAuthenticationToken");
+        assert!(e.message.contains(&rfc3339(revoked_at)), "{}", e.message);
+        // A token issued after the revocation is good.
+        let fresh = token_with(&world, |_| {});
+        assert!(check(&world, &format!("Bearer {fresh}"), Audience::Arm).is_ok());
+    }
+
+    /// The object id of a client is derived from its id: stable, GUID-shaped, distinct.
+    #[test]
+    fn object_ids_are_stable_guid_shaped_and_distinct() {
+        let a = object_id_for("a");
+        assert_eq!(a, object_id_for("a"));
+        assert_ne!(a, object_id_for("b"));
+        let groups: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    }
+
+    /// How a client proves itself at the token endpoint: its secret, or an assertion of a
+    /// federated credential (issuer and subject matched, audience
+    /// `api://AzureADTokenExchange` alone or in a list, not expired: expiring now is), never
+    /// both, never neither. Each refusal carries Entra's status and AADSTS code.
+    #[test]
+    fn a_client_proves_itself_by_its_secret_or_a_federated_assertion() {
+        use super::super::config::FederatedCredential;
+        let world = World::new(Store::in_memory()).unwrap();
+        let sp = ServicePrincipal {
+            client_id: "app".into(),
+            client_secret: Some("s3cret".into()),
+            federated: vec![FederatedCredential {
+                issuer: "https://issuer".into(),
+                subject: "repo:main".into(),
+            }],
+            scopes: Vec::new(),
+        };
+        let jwt_bearer = Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        let outcome = |result: Result<(), Reply>| -> Option<(u16, u64)> {
+            let reply = result.err()?;
+            let ReplyBody::Json(body) = &reply.body else {
+                panic!("a JSON error")
+            };
+            Some((
+                reply.status.as_u16(),
+                body["error_codes"][0].as_u64().unwrap(),
+            ))
+        };
+        let now = world.now().unix_timestamp();
+        let assertion = |claims: Value| {
+            let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+            format!(
+                "{}.{}.sig",
+                encode(&json!({"alg": "RS256"})),
+                encode(&claims)
+            )
+        };
+        let claims = |aud: Value, exp: i64| json!({"iss": "https://issuer", "sub": "repo:main", "aud": aud, "exp": exp});
+        let by_assertion = |a: &str, kind: Option<&str>| {
+            outcome(check_client(&world, &sp, None, kind, Some(a), "r"))
+        };
+        let exchange = json!("api://AzureADTokenExchange");
+
+        assert_eq!(
+            outcome(check_client(&world, &sp, Some("s3cret"), None, None, "r")),
+            None
+        );
+        assert_eq!(
+            outcome(check_client(&world, &sp, Some("wrong"), None, None, "r")),
+            Some((401, 7000215))
+        );
+        let no_secret = ServicePrincipal {
+            client_secret: None,
+            ..sp.clone()
+        };
+        assert_eq!(
+            outcome(check_client(
+                &world,
+                &no_secret,
+                Some("s3cret"),
+                None,
+                None,
+                "r"
+            )),
+            Some((401, 7000215))
+        );
+
+        let good = assertion(claims(exchange.clone(), now + 60));
+        assert_eq!(by_assertion(&good, jwt_bearer), None);
+        let listed = assertion(claims(
+            json!(["other", "api://AzureADTokenExchange"]),
+            now + 60,
+        ));
+        assert_eq!(by_assertion(&listed, jwt_bearer), None);
+        assert_eq!(by_assertion(&good, None), Some((400, 7000219)));
+        assert_eq!(
+            by_assertion(&good, Some("jwt-bearer")),
+            Some((400, 7000219))
+        );
+        assert_eq!(by_assertion("not a jwt", jwt_bearer), Some((401, 50027)));
+        let expiring_now = assertion(claims(exchange.clone(), now));
+        assert_eq!(by_assertion(&expiring_now, jwt_bearer), Some((401, 700024)));
+        let other_audience = assertion(claims(json!("api://Other"), now + 60));
+        assert_eq!(
+            by_assertion(&other_audience, jwt_bearer),
+            Some((401, 70021))
+        );
+        let listed_elsewhere = assertion(claims(json!(["api://Other"]), now + 60));
+        assert_eq!(
+            by_assertion(&listed_elsewhere, jwt_bearer),
+            Some((401, 70021))
+        );
+        let no_audience = assertion(claims(json!(1), now + 60));
+        assert_eq!(by_assertion(&no_audience, jwt_bearer), Some((401, 70021)));
+        let mut other_subject = claims(exchange.clone(), now + 60);
+        other_subject["sub"] = json!("repo:fork");
+        assert_eq!(
+            by_assertion(&assertion(other_subject), jwt_bearer),
+            Some((401, 70021))
+        );
+        let mut other_issuer = claims(exchange, now + 60);
+        other_issuer["iss"] = json!("https://elsewhere");
+        assert_eq!(
+            by_assertion(&assertion(other_issuer), jwt_bearer),
+            Some((401, 70021))
+        );
+
+        assert_eq!(
+            outcome(check_client(
+                &world,
+                &sp,
+                Some("s3cret"),
+                jwt_bearer,
+                Some(&good),
+                "r"
+            )),
+            Some((400, 7000218))
+        );
+        assert_eq!(
+            outcome(check_client(&world, &sp, None, None, None, "r")),
+            Some((401, 7000218))
+        );
+    }
 
     #[test]
     fn issued_tokens_verify_and_tampering_fails() {
