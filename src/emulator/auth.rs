@@ -1081,6 +1081,119 @@ mod tests {
         );
     }
 
+    /// The token endpoint: Entra's refusals (another tenant, no or another grant, a
+    /// resource the emulator does not serve) and the audience it writes into the token,
+    /// with the trailing slash Entra adds to ARM's alone.
+    #[test]
+    fn the_token_endpoint_refuses_like_entra_and_writes_the_audience() {
+        let world = World::new(Store::in_memory()).unwrap();
+        let config = config();
+        let tenant = config.tenant_id.clone();
+        let sp = &config.principals[0];
+        let form = |pairs: &[(&str, &str)]| {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
+        };
+        let ask = |tenant: &str, body: &str, v2: bool| {
+            let reply = token_endpoint(
+                &world,
+                &config,
+                SERVED,
+                "http://127.0.0.1:1",
+                tenant,
+                body.as_bytes(),
+                v2,
+                "r",
+            );
+            let ReplyBody::Json(body) = &reply.body else {
+                panic!("a JSON answer")
+            };
+            (reply.status.as_u16(), (**body).clone())
+        };
+        let secret = sp.client_secret.as_deref().unwrap();
+        let v2 = |scope: &str| {
+            form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &sp.client_id),
+                ("client_secret", secret),
+                ("scope", scope),
+            ])
+        };
+        let refusal = |(status, body): (u16, Value)| (status, body["error_codes"][0].as_u64());
+        let audience = |(status, body): (u16, Value)| {
+            assert_eq!(status, 200, "{body}");
+            let token = body["access_token"].as_str().unwrap().to_string();
+            let (_, claims, _): (String, Claims, String) = decode_claims(&token).unwrap();
+            claims.aud
+        };
+
+        let arm = v2("https://management.azure.com/.default");
+        assert_eq!(
+            audience(ask(&tenant, &arm, true)),
+            "https://management.azure.com/"
+        );
+        assert_eq!(
+            audience(ask(&tenant.to_ascii_uppercase(), &arm, true)),
+            "https://management.azure.com/"
+        );
+        assert_eq!(
+            refusal(ask("22222222-2222-2222-2222-222222222222", &arm, true)),
+            (400, Some(90002))
+        );
+        let slashed = v2("https://management.azure.com//.default");
+        assert_eq!(
+            audience(ask(&tenant, &slashed, true)),
+            "https://management.azure.com/"
+        );
+        let own = v2("http://127.0.0.1:1/.default");
+        assert_eq!(audience(ask(&tenant, &own, true)), "http://127.0.0.1:1");
+        let storage = v2("https://storage.azure.com/.default");
+        assert_eq!(
+            audience(ask(&tenant, &storage, true)),
+            "https://storage.azure.com"
+        );
+        let vault = v2("https://vault.azure.net/.default");
+        assert_eq!(refusal(ask(&tenant, &vault, true)), (400, Some(500011)));
+        let no_default = v2("https://management.azure.com/user_impersonation");
+        assert_eq!(
+            refusal(ask(&tenant, &no_default, true)),
+            (400, Some(1002012))
+        );
+
+        let grant = |grant: &str| {
+            form(&[
+                ("grant_type", grant),
+                ("client_id", &sp.client_id),
+                ("client_secret", secret),
+                ("scope", "https://management.azure.com/.default"),
+            ])
+        };
+        assert_eq!(
+            refusal(ask(&tenant, &grant("password"), true)),
+            (400, Some(70003))
+        );
+        let no_grant = form(&[("client_id", &sp.client_id), ("client_secret", secret)]);
+        assert_eq!(refusal(ask(&tenant, &no_grant, true)), (400, Some(900144)));
+        let stranger = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "stranger"),
+            ("client_secret", secret),
+        ]);
+        assert_eq!(refusal(ask(&tenant, &stranger, true)), (400, Some(700016)));
+
+        // v1 takes a resource, and names it in the answer as asked.
+        let v1 = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &sp.client_id),
+            ("client_secret", secret),
+            ("resource", "https://management.core.windows.net"),
+        ]);
+        let answer = ask(&tenant, &v1, false);
+        assert_eq!(answer.1["resource"], "https://management.core.windows.net");
+        assert_eq!(audience(answer), "https://management.core.windows.net/");
+    }
+
     #[test]
     fn issued_tokens_verify_and_tampering_fails() {
         let world = World::new(Store::in_memory()).unwrap();
