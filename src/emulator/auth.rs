@@ -1194,6 +1194,41 @@ mod tests {
         assert_eq!(audience(answer), "https://management.core.windows.net/");
     }
 
+    /// Discovery: `common` and `organizations` stand for the emulator's tenant, another
+    /// tenant is named as asked; the cloud's host is the emulator's own host and port.
+    #[test]
+    fn discovery_names_the_tenant_and_the_emulators_host() {
+        let config = config();
+        let base = "https://127.0.0.1:8443";
+        let json = |reply: Reply| {
+            let ReplyBody::Json(body) = &reply.body else {
+                panic!("a JSON answer")
+            };
+            (**body).clone()
+        };
+        let tenant = &config.tenant_id;
+        for alias in ["common", "Organizations", tenant.as_str()] {
+            let document = json(openid_configuration(&config, base, alias));
+            assert_eq!(
+                document["token_endpoint"],
+                format!("{base}/{tenant}/oauth2/v2.0/token"),
+                "{alias}"
+            );
+            assert_eq!(document["cloud_instance_name"], "127.0.0.1:8443");
+        }
+        let other = json(openid_configuration(&config, base, "consumers"));
+        assert_eq!(other["issuer"], format!("{base}/consumers/v2.0"));
+        let instance = json(instance_discovery(&config, base));
+        assert_eq!(
+            instance["metadata"][0]["preferred_network"],
+            "127.0.0.1:8443"
+        );
+        assert_eq!(
+            instance["tenant_discovery_endpoint"],
+            format!("{base}/{tenant}/v2.0/.well-known/openid-configuration")
+        );
+    }
+
     #[test]
     fn issued_tokens_verify_and_tampering_fails() {
         let world = World::new(Store::in_memory()).unwrap();
