@@ -434,3 +434,108 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
         summary,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Live;
+    use crate::plan::testing::{WORKSPACE, desired, live_cluster, live_workspace, observed};
+
+    /// The names policy tools read in a Terraform plan.
+    #[test]
+    fn actions_are_named_as_terraform_names_them() {
+        let names = |action: Action| action.terraform_actions();
+        assert_eq!(names(Action::Create), ["create"]);
+        assert_eq!(names(Action::Update), ["update"]);
+        assert_eq!(names(Action::Replace), ["delete", "create"]);
+        assert_eq!(names(Action::NoOp), ["no-op"]);
+        assert_eq!(names(Action::Blocked), ["blocked"]);
+    }
+
+    /// A plan has changes when it creates, updates or replaces anything (any one of them
+    /// alone is enough) and is blocked when anything is blocked; unchanged resources
+    /// are neither.
+    #[test]
+    fn a_plan_has_changes_when_anything_is_made_or_changed_and_is_blocked_by_one_block() {
+        let with = |summary: Summary| Plan {
+            format_version: FORMAT_VERSION,
+            manifest_digest: String::new(),
+            specs: Vec::new(),
+            targets: Vec::new(),
+            unmanaged: Vec::new(),
+            workspaces: Vec::new(),
+            summary,
+        };
+        let none = with(Summary::default());
+        assert!(!none.has_changes() && !none.is_blocked());
+        let unchanged = with(Summary {
+            unchanged: 3,
+            ..Summary::default()
+        });
+        assert!(!unchanged.has_changes() && !unchanged.is_blocked());
+        for one in [
+            Summary {
+                create: 1,
+                ..Summary::default()
+            },
+            Summary {
+                update: 1,
+                ..Summary::default()
+            },
+            Summary {
+                replace: 1,
+                ..Summary::default()
+            },
+        ] {
+            assert!(with(one).has_changes(), "{one:?}");
+            assert!(!with(one).is_blocked(), "{one:?}");
+        }
+        let blocked = with(Summary {
+            blocked: 1,
+            ..Summary::default()
+        });
+        assert!(blocked.is_blocked() && !blocked.has_changes());
+    }
+
+    /// The summary counts each resource under its action.
+    #[test]
+    fn the_summary_counts_each_resource_under_its_action() {
+        let spec = format!(
+            "{WORKSPACE}clusters:\n  - name: cpu-a\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n  - name: cpu-b\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n  - name: cpu-c\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n  - name: cpu-d\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n  - name: cpu-e\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n  - name: cpu-f\n    vm_size: STANDARD_D2_V3\n    max_nodes: 2\n"
+        );
+        let summary = plan(
+            &desired(&spec),
+            &observed(
+                Live::Present(live_workspace("westeurope")),
+                vec![
+                    Live::Missing,
+                    Live::Missing,
+                    Live::Present(live_cluster("STANDARD_D2_V3", 0, 3)),
+                    Live::Present(live_cluster("STANDARD_D2_V3", 0, 3)),
+                    Live::Present(live_cluster("STANDARD_NC6", 0, 2)),
+                    Live::Present(live_cluster("STANDARD_D2_V3", 0, 2)),
+                ],
+            ),
+        )
+        .summary;
+        assert_eq!(
+            summary,
+            Summary {
+                create: 2,
+                update: 2,
+                replace: 1,
+                blocked: 0,
+                unchanged: 2,
+            }
+        );
+        let moved = plan(
+            &desired(&spec),
+            &observed(
+                Live::Present(live_workspace("eastus")),
+                vec![Live::NotRead; 6],
+            ),
+        )
+        .summary;
+        assert!(moved.blocked >= 1, "{moved:?}");
+    }
+}
