@@ -632,4 +632,90 @@ mod tests {
         ));
         assert_eq!(ws.existing_environments.len(), 1);
     }
+    /// How a job names its environment, in its submitted name's hash and in plans.
+    #[test]
+    fn references_name_a_version_or_the_latest() {
+        let pinned = ExistingEnvironment {
+            name: "curated".into(),
+            version: Some("7".into()),
+        };
+        assert_eq!(pinned.reference(), "curated:7");
+        let latest = ExistingEnvironment {
+            name: "curated".into(),
+            version: None,
+        };
+        assert_eq!(latest.reference(), "curated@latest");
+        assert_eq!(
+            JobEnvironment::Existing(latest).reference(),
+            "curated@latest"
+        );
+        let job_on = |reference: &str| {
+            let spec = format!(
+                "{}environments:\n  - name: fastai2\n    version: \"3\"\n    image: fastdotai/fastai2:latest\n    user_managed_dependencies: true\nclusters:\n  - name: cpu\n    vm_size: STANDARD_D2_V3\n    max_nodes: 1\njobs:\n  - name: train\n    command: python -c 1\n    environment: {reference}\n    cluster: cpu\n",
+                crate::plan::testing::WORKSPACE
+            );
+            let desired = crate::plan::testing::desired_with_passwords(&spec);
+            desired.workspaces[0].jobs[0].clone()
+        };
+        assert_eq!(job_on("fastai2").environment.reference(), "fastai2:3");
+        assert_eq!(job_on("other:4").environment.reference(), "other:4");
+        // The reference is part of what names the run.
+        assert_ne!(job_on("other:4").name, job_on("other:5").name);
+        assert_ne!(job_on("other:4").name, job_on("other@latest").name);
+    }
+
+    /// Jobs that run the same folder share one code asset; another folder is another.
+    #[test]
+    fn jobs_on_the_same_folder_share_one_code() {
+        let job = |name: &str, folder: &str| {
+            format!(
+                "  - name: {name}\n    command: python train.py\n    source_directory: {folder}\n    environment: curated@latest\n    cluster: cpu\n"
+            )
+        };
+        let spec = format!(
+            "{}clusters:\n  - name: cpu\n    vm_size: STANDARD_D2_V3\n    max_nodes: 1\njobs:\n{}{}{}",
+            crate::plan::testing::WORKSPACE,
+            job("one", "src"),
+            job("two", "src"),
+            job("three", "other")
+        );
+        let desired = crate::plan::testing::desired_with_files(
+            &spec,
+            &[
+                ("src/train.py", "print(1)\n"),
+                ("other/train.py", "print(2)\n"),
+            ],
+        );
+        let ws = &desired.workspaces[0];
+        assert_eq!(ws.codes.len(), 2);
+        let hashes: Vec<_> = ws
+            .jobs
+            .iter()
+            .map(|j| j.code_hash.clone().unwrap())
+            .collect();
+        assert_eq!(hashes[0], hashes[1]);
+        assert_ne!(hashes[0], hashes[2]);
+        assert_eq!(hashes[0], ws.codes[0].hash);
+        assert_eq!(hashes[2], ws.codes[1].hash);
+    }
+
+    /// An unpinned environment's version is 12 hex digits of a sha256 over its
+    /// definition as canonical JSON. The scheme is pinned here: changing it would make
+    /// every user's environments new versions.
+    #[test]
+    fn an_environment_version_is_a_hash_of_its_definition() {
+        let version = |image: &str| {
+            EnvironmentDefinition {
+                image: Some(image.into()),
+                conda_file: None,
+                build: None,
+            }
+            .content_version()
+        };
+        let expected = &crate::hash::sha256_hex(
+            r#"{"build":null,"conda_file":null,"image":"ubuntu:22.04","os_type":"Linux"}"#,
+        )[..12];
+        assert_eq!(version("ubuntu:22.04"), expected);
+        assert_ne!(version("ubuntu:24.04"), expected);
+    }
 }
