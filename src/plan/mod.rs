@@ -376,6 +376,23 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
+impl Summary {
+    /// `changes` counted, each under its action.
+    pub fn count<'a>(changes: impl IntoIterator<Item = &'a ResourceChange>) -> Summary {
+        let mut summary = Summary::default();
+        for change in changes {
+            match change.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::NoOp => summary.unchanged += 1,
+                Action::Blocked => summary.blocked += 1,
+            }
+        }
+        summary
+    }
+}
+
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.summary.create + self.summary.update + self.summary.replace > 0
@@ -414,16 +431,7 @@ pub fn plan_with_digest(desired: &Desired, observed: &Observed, manifest_digest:
             }
         })
         .collect();
-    let mut summary = Summary::default();
-    for change in workspaces.iter().flat_map(|w| w.resources.iter()) {
-        match change.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::NoOp => summary.unchanged += 1,
-            Action::Blocked => summary.blocked += 1,
-        }
-    }
+    let summary = Summary::count(workspaces.iter().flat_map(|w| w.resources.iter()));
     Plan {
         format_version: FORMAT_VERSION,
         manifest_digest,

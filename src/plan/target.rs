@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Address, Plan, Summary};
+use super::{Address, Plan, Summary};
 use crate::diagnostic::did_you_mean;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,17 +64,7 @@ pub fn targeted(mut plan: Plan, targets: &[String]) -> Result<Plan, TargetError>
         workspace.resources.retain(|r| kept.contains(&r.address));
     }
     plan.workspaces.retain(|w| !w.resources.is_empty());
-    let mut summary = Summary::default();
-    for change in plan.resources() {
-        match change.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::NoOp => summary.unchanged += 1,
-            Action::Blocked => summary.blocked += 1,
-        }
-    }
-    plan.summary = summary;
+    plan.summary = Summary::count(plan.resources());
     plan.targets = targets.to_vec();
     Ok(plan)
 }
