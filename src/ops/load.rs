@@ -14,14 +14,13 @@ use crate::spec::{self, LoadOptions, Loaded, secret};
 pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
     redact::hold_log();
     let mut loaded = spec::load_with(paths, env, options);
-    let mut values = Vec::new();
+    let values = secret_values(&loaded, env);
     let mut warnings = Vec::new();
     for (file, text) in &loaded.sources {
         for reference in secret::secret_references(text.text()) {
             let Some(value) = env.get(&reference.name) else {
                 continue;
             };
-            values.push(value.to_string());
             if value.chars().count() < SHORT_SECRET {
                 warnings.push(
                     Diagnostic::warning(
@@ -38,10 +37,6 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
             }
         }
     }
-    // The service principal's secret, and the token that asks GitHub for an ID token.
-    for name in ["AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] {
-        values.extend(env.get(name).filter(|v| !v.is_empty()).map(str::to_string));
-    }
     tracing::debug!(values = values.len(), "masking secret values");
     redact::install(Redactor::new(values));
     if !warnings.is_empty() {
@@ -54,6 +49,31 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
     loaded
 }
 
+/// The values every output masks once `loaded` is read: those of the variables its
+/// secret keys reference, of every variable it uses whose name looks like a secret's
+/// (`${ACR_PASSWORD}` interpolated into an address is still a password), the service
+/// principal's secret, and the token that asks GitHub for an ID token.
+pub fn secret_values(loaded: &Loaded, env: &EnvVars) -> Vec<String> {
+    let mut values = Vec::new();
+    for text in loaded.sources.values() {
+        for reference in secret::secret_references(text.text()) {
+            values.extend(env.get(&reference.name).map(str::to_string));
+        }
+        for line in text.text().lines() {
+            let Ok(names) = crate::spec::interpolate::references(line) else {
+                continue;
+            };
+            for name in names.into_iter().filter(|name| secret::looks_secret(name)) {
+                values.extend(env.get(name).map(str::to_string));
+            }
+        }
+    }
+    for name in ["AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"] {
+        values.extend(env.get(name).filter(|v| !v.is_empty()).map(str::to_string));
+    }
+    values
+}
+
 /// The span of `text[start..end]`, with its 1-based line and column (in characters).
 fn span_of(text: &str, start: usize, end: usize) -> Span {
     let before = &text[..start];
@@ -63,5 +83,51 @@ fn span_of(text: &str, start: usize, end: usize) -> Span {
         column: u32::try_from(before[line_start..].chars().count() + 1).unwrap_or(u32::MAX),
         start,
         end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable whose name looks like a secret's is masked even where no secret key
+    /// takes it (a fuzzing find: `address: x-${ACR_PASSWORD}` echoed the password in its
+    /// error); one that does not look secret is not.
+    #[test]
+    fn variables_named_like_secrets_are_masked_wherever_they_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(
+            &path,
+            "workspace:\n  name: ws\n  subscription_id: ${AZURE_SUBSCRIPTION_ID}\n  resource_group: rg\nregistries:\n  - name: r\n    address: x  -${ACR_PASSWORD}\n",
+        )
+        .unwrap();
+        let env: EnvVars = [
+            (
+                "AZURE_SUBSCRIPTION_ID",
+                "00000000-0000-0000-0000-000000000001",
+            ),
+            ("ACR_PASSWORD", "planted-password-value"),
+        ]
+        .into_iter()
+        .collect();
+        let loaded = spec::load(&[path], &env);
+        assert_eq!(secret_values(&loaded, &env), ["planted-password-value"]);
+        let redactor = Redactor::new(secret_values(&loaded, &env));
+        let shown: Vec<String> = loaded
+            .problems
+            .iter()
+            .map(|p| redactor.redact(&p.message).into_owned())
+            .collect();
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.contains("is not a registry host name")),
+            "{shown:?}"
+        );
+        assert!(
+            !shown.iter().any(|m| m.contains("planted-password-value")),
+            "{shown:?}"
+        );
     }
 }

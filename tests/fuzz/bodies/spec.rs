@@ -30,6 +30,9 @@ pub fn run(bytes: &[u8]) {
     .into_iter()
     .collect();
     let loaded = amlspec::spec::load(&[path], &env);
+    // What the CLI masks at every sink once the specs are loaded (`ops::load`).
+    let redactor =
+        amlspec::render::redact::Redactor::new(amlspec::ops::load::secret_values(&loaded, &env));
     let github = GithubPaths {
         cwd: dir.path().to_path_buf(),
         workspace: None,
@@ -39,6 +42,7 @@ pub fn run(bytes: &[u8]) {
         let styled = amlspec::render::diagnostics::human(problem, &loaded.sources, true);
         let github = amlspec::render::diagnostics::github(problem, &github);
         for text in [&human, &styled, &github] {
+            let text = redactor.redact(text);
             assert!(
                 !text.contains("fuzz-Pa55word-never-printed"),
                 "a secret reached a problem: {text}"
