@@ -671,6 +671,14 @@ mod tests {
         EmulatorConfig::default()
     }
 
+    /// The JSON body of an answer.
+    fn json_of(reply: &Reply) -> Value {
+        let ReplyBody::Json(body) = &reply.body else {
+            panic!("a JSON answer, not {:?}", reply.body)
+        };
+        (**body).clone()
+    }
+
     /// A signed token with these claims, as `issue_token` signs them.
     fn token_with(world: &World, edit: impl FnOnce(&mut Value)) -> String {
         let (token, _) = issue_token(
@@ -977,9 +985,7 @@ mod tests {
         let jwt_bearer = Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
         let outcome = |result: Result<(), Reply>| -> Option<(u16, u64)> {
             let reply = result.err()?;
-            let ReplyBody::Json(body) = &reply.body else {
-                panic!("a JSON error")
-            };
+            let body = json_of(&reply);
             Some((
                 reply.status.as_u16(),
                 body["error_codes"][0].as_u64().unwrap(),
@@ -1106,10 +1112,7 @@ mod tests {
                 v2,
                 "r",
             );
-            let ReplyBody::Json(body) = &reply.body else {
-                panic!("a JSON answer")
-            };
-            (reply.status.as_u16(), (**body).clone())
+            (reply.status.as_u16(), json_of(&reply))
         };
         let secret = sp.client_secret.as_deref().unwrap();
         let v2 = |scope: &str| {
@@ -1200,12 +1203,7 @@ mod tests {
     fn discovery_names_the_tenant_and_the_emulators_host() {
         let config = config();
         let base = "https://127.0.0.1:8443";
-        let json = |reply: Reply| {
-            let ReplyBody::Json(body) = &reply.body else {
-                panic!("a JSON answer")
-            };
-            (**body).clone()
-        };
+        let json = |reply: Reply| json_of(&reply);
         let tenant = &config.tenant_id;
         for alias in ["common", "Organizations", tenant.as_str()] {
             let document = json(openid_configuration(&config, base, alias));

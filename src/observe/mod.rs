@@ -190,9 +190,7 @@ pub fn start_region_reads(
     pairs: Vec<(String, String)>,
 ) -> RemoteHandle<Vec<capacity::RegionCapacity>> {
     let client = client.clone();
-    let (read, reading) = async move { read_regions(&client, &pairs).await }.remote_handle();
-    tokio::spawn(read);
-    reading
+    in_own_task(async move { read_regions(&client, &pairs).await })
 }
 
 /// A workspace read under way, started before the desired state is known: it needs only
@@ -205,11 +203,19 @@ pub fn start_workspace_reads(client: &Arc<ArmClient>, ids: &[ResourceId]) -> Vec
         .map(|id| {
             let client = client.clone();
             let id = id.clone();
-            let (read, reading) = async move { read_workspace(&client, &id).await }.remote_handle();
-            tokio::spawn(read);
-            reading
+            in_own_task(async move { read_workspace(&client, &id).await })
         })
         .collect()
+}
+
+/// Run `work` in a task of its own: awaiting the handle gives its output, dropping the
+/// handle stops it.
+fn in_own_task<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> RemoteHandle<T> {
+    let (work, handle) = work.remote_handle();
+    tokio::spawn(work);
+    handle
 }
 
 /// Read workspace `id`: there, or missing (and whether its resource group is).

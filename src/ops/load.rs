@@ -112,8 +112,9 @@ mod tests {
         .into_iter()
         .collect();
         let loaded = spec::load(&[path], &env);
-        assert_eq!(secret_values(&loaded, &env), ["planted-password-value"]);
-        let redactor = Redactor::new(secret_values(&loaded, &env));
+        let values = secret_values(&loaded, &env);
+        assert_eq!(values, ["planted-password-value"]);
+        let redactor = Redactor::new(values);
         let shown: Vec<String> = loaded
             .problems
             .iter()
