@@ -287,7 +287,8 @@ fn cluster_checks(
     let mut checks = Vec::new();
     let Some(size) = capacity.size(&spec.vm_size) else {
         if !check_size {
-            // Its vCPUs are not known: nothing to count the quota with.
+            // An existing cluster of a size no longer offered keeps working; its vCPUs
+            // are not known: nothing to count the quota with.
             return checks;
         }
         let closest = closest_sizes(&spec.vm_size, &capacity.sizes);
@@ -296,15 +297,10 @@ fn cluster_checks(
         } else {
             format!("; closest offered: {}", closest.join(", "))
         };
-        // An existing cluster of a size no longer offered keeps working; only a new one
-        // cannot be made.
+        // Only a new cluster's size is checked (`check_size`): it cannot be made.
         checks.push(Check {
             check: CheckName::VmSize,
-            outcome: if new_size {
-                Outcome::Blocked
-            } else {
-                Outcome::Warning
-            },
+            outcome: Outcome::Blocked,
             message: format!(
                 "{} is not offered to clusters in {} (retired, or not in this region){hint}",
                 spec.vm_size, region.location
@@ -764,5 +760,414 @@ mod tests {
             closest_sizes("Standard_D2_v2", &offered),
             ["Standard_D4s_v3 (4 vCPUs)"]
         );
+    }
+
+    const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
+
+    /// What Azure said of `westeurope` in the test workspace's subscription: one size,
+    /// `Standard_D8s_v3` (8 vCPUs, `standardDSv3Family`), its family's dedicated vCPUs
+    /// and the region's (each `(current, limit)`).
+    fn westeurope(family: (u64, u64), total: Option<(u64, u64)>) -> RegionCapacity {
+        use crate::observe::capacity::FamilyUsage;
+        let usage = |(current, limit)| Usage { current, limit };
+        RegionCapacity {
+            subscription_id: SUBSCRIPTION.into(),
+            location: "westeurope".into(),
+            read: Ok(Capacity {
+                sizes: vec![size("Standard_D8s_v3", "standardDSv3Family", 8, 0)],
+                families: vec![FamilyUsage {
+                    family: "standardDSv3Family".into(),
+                    usage: usage(family),
+                }],
+                total: total.map(usage),
+                workspace_limits: Vec::new(),
+            }),
+        }
+    }
+
+    /// A region that is not the workspace's, or could not be read.
+    fn unread(subscription: &str, location: &str) -> RegionCapacity {
+        RegionCapacity {
+            subscription_id: subscription.into(),
+            location: location.into(),
+            read: Err("refused".into()),
+        }
+    }
+
+    /// The plan of the test workspace (there, in `westeurope`) with `clusters_and_jobs`
+    /// (the spec's text from `clusters:` on; jobs run in the environment `env`, not
+    /// there yet), the clusters as read (`live`, in the spec's order), the jobs not
+    /// there, and the preflight reads `regions`.
+    fn quota_plan(
+        clusters_and_jobs: &str,
+        live: Vec<crate::observe::Live<crate::observe::live::LiveCompute>>,
+        regions: Vec<RegionCapacity>,
+        preflight: Preflight,
+    ) -> Vec<ResourceChange> {
+        use crate::observe::Live;
+        let desired = crate::plan::testing::desired(&format!(
+            "{}environments:\n  - name: env\n    image: ubuntu:22.04\n{clusters_and_jobs}",
+            crate::plan::testing::WORKSPACE
+        ));
+        let mut observed = crate::plan::testing::observed(
+            Live::Present(crate::plan::testing::live_workspace("WestEurope")),
+            live,
+        );
+        observed.workspaces[0].environments = vec![Live::Missing];
+        observed.workspaces[0].jobs = desired.workspaces[0]
+            .jobs
+            .iter()
+            .map(|_| Live::Missing)
+            .collect();
+        observed.regions = regions;
+        observed.preflight = Preflight {
+            images: false,
+            ..preflight
+        };
+        let plan = crate::plan::plan(&desired, &observed);
+        plan.workspaces[0].resources.clone()
+    }
+
+    fn check(check: CheckName, outcome: Outcome, message: &str) -> Check {
+        Check {
+            check,
+            outcome,
+            message: message.to_string(),
+        }
+    }
+
+    const D8_MAX_4: &str =
+        "clusters:\n  - name: cpu\n    vm_size: standard_d8s_v3\n    max_nodes: 4\n";
+
+    #[test]
+    fn a_new_cluster_is_checked_against_its_own_region_up_to_the_last_free_vcpu() {
+        use crate::observe::Live;
+        let ok = |family: &str, region: &str| {
+            check(
+                CheckName::Quota,
+                Outcome::Ok,
+                &format!("max_nodes 4 x 8 vCPUs = 32 vCPUs; {family}{region}"),
+            )
+        };
+        let short = |what: &str| {
+            check(
+                CheckName::Quota,
+                Outcome::Warning,
+                &format!(
+                    "max_nodes 4 x 8 vCPUs = 32 vCPUs, but {what} (in westeurope): the cluster cannot scale to max_nodes; ask for more quota (Azure portal: Quotas, Machine learning) or lower max_nodes"
+                ),
+            )
+        };
+        for (family, total, quota) in [
+            // Exactly enough, in the family and in the region.
+            (
+                (0, 32),
+                Some((68, 100)),
+                ok(
+                    "32 of 32 free in standardDSv3Family",
+                    ", 32 of 100 in westeurope",
+                ),
+            ),
+            // More than enough.
+            (
+                (0, 64),
+                Some((0, 100)),
+                ok(
+                    "64 of 64 free in standardDSv3Family",
+                    ", 100 of 100 in westeurope",
+                ),
+            ),
+            // The region does not say its total.
+            ((0, 32), None, ok("32 of 32 free in standardDSv3Family", "")),
+            // One vCPU short in the family, in the region, in both.
+            (
+                (1, 32),
+                Some((0, 100)),
+                short("standardDSv3Family has 31 of 32 free"),
+            ),
+            (
+                (0, 64),
+                Some((69, 100)),
+                short("the region has 31 of 100 free"),
+            ),
+            (
+                (40, 64),
+                Some((90, 100)),
+                short("standardDSv3Family has 24 of 64 free and the region has 10 of 100 free"),
+            ),
+        ] {
+            // The workspace's region, in its subscription, is the one read: not the same
+            // region of another subscription, nor another region of its own.
+            let regions = vec![
+                unread("00000000-0000-0000-0000-000000000002", "westeurope"),
+                unread(SUBSCRIPTION, "northeurope"),
+                westeurope(family, total),
+            ];
+            let resources = quota_plan(D8_MAX_4, vec![Live::Missing], regions, Preflight::ALL);
+            let cluster = entry(&resources, Kind::Cluster, "cpu");
+            assert_eq!(cluster.action, Action::Create, "{family:?} {total:?}");
+            assert_eq!(
+                cluster.checks,
+                [
+                    check(
+                        CheckName::VmSize,
+                        Outcome::Ok,
+                        "Standard_D8s_v3 offered in westeurope (8 vCPUs)"
+                    ),
+                    quota
+                ],
+                "{family:?} {total:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_check_is_made_only_when_asked_for() {
+        use crate::observe::Live;
+        let region = || vec![westeurope((0, 32), None)];
+        let checks = |preflight: Preflight| {
+            let resources = quota_plan(D8_MAX_4, vec![Live::Missing], region(), preflight);
+            entry(&resources, Kind::Cluster, "cpu")
+                .checks
+                .iter()
+                .map(|c| (c.check, c.outcome))
+                .collect::<Vec<_>>()
+        };
+        let only = |vm_sizes, quotas| Preflight {
+            vm_sizes,
+            quotas,
+            images: false,
+        };
+        assert_eq!(
+            checks(only(true, false)),
+            [(CheckName::VmSize, Outcome::Ok)]
+        );
+        assert_eq!(checks(only(false, true)), [(CheckName::Quota, Outcome::Ok)]);
+        assert_eq!(checks(only(false, false)), []);
+        // A region that could not be read: each check asked for says so, and warns.
+        let resources = quota_plan(
+            D8_MAX_4,
+            vec![Live::Missing],
+            vec![unread(SUBSCRIPTION, "westeurope")],
+            Preflight::ALL,
+        );
+        let message = "not checked: what westeurope offers could not be read: refused";
+        assert_eq!(
+            entry(&resources, Kind::Cluster, "cpu").checks,
+            [
+                check(CheckName::VmSize, Outcome::Warning, message),
+                check(CheckName::Quota, Outcome::Warning, message),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_cluster_of_a_size_not_offered_is_blocked_and_its_quota_not_counted() {
+        use crate::observe::Live;
+        let spec = "clusters:\n  - name: cpu\n    vm_size: Standard_D2_v2\n    max_nodes: 4\n";
+        let resources = quota_plan(
+            spec,
+            vec![Live::Missing],
+            vec![westeurope((0, 32), None)],
+            Preflight::ALL,
+        );
+        let cluster = entry(&resources, Kind::Cluster, "cpu");
+        let message = "Standard_D2_v2 is not offered to clusters in westeurope (retired, or not in this region); closest offered: Standard_D8s_v3 (8 vCPUs)";
+        assert_eq!(
+            cluster.checks,
+            [check(CheckName::VmSize, Outcome::Blocked, message)]
+        );
+        assert_eq!(cluster.action, Action::Blocked);
+        assert_eq!(cluster.reason, Some(format!("vm size: {message}")));
+        // The size not asked about: its vCPUs unknown, nothing is said.
+        let resources = quota_plan(
+            spec,
+            vec![Live::Missing],
+            vec![westeurope((0, 32), None)],
+            Preflight {
+                vm_sizes: false,
+                ..Preflight::ALL
+            },
+        );
+        let cluster = entry(&resources, Kind::Cluster, "cpu");
+        assert_eq!((cluster.action, cluster.checks.len()), (Action::Create, 0));
+    }
+
+    #[test]
+    fn a_low_priority_cluster_is_outside_the_dedicated_quota() {
+        use crate::observe::Live;
+        let spec = format!("{D8_MAX_4}    vm_priority: low_priority\n");
+        let resources = quota_plan(
+            &spec,
+            vec![Live::Missing],
+            vec![westeurope((32, 32), Some((100, 100)))],
+            Preflight::ALL,
+        );
+        assert_eq!(
+            entry(&resources, Kind::Cluster, "cpu").checks[1],
+            check(
+                CheckName::Quota,
+                Outcome::Ok,
+                "low priority: the dedicated vCPU quota does not apply"
+            )
+        );
+    }
+
+    #[test]
+    fn an_update_is_checked_only_when_max_nodes_grows_counting_the_nodes_it_holds() {
+        use crate::observe::Live;
+        use crate::plan::testing::live_cluster;
+        // Two nodes running (16 vCPUs, counted in the family's 16 in use): all 32 are the
+        // cluster's to take.
+        let mut running = live_cluster("STANDARD_D8S_V3", 0, 2);
+        running.current_nodes = Some(2);
+        let resources = quota_plan(
+            D8_MAX_4,
+            vec![Live::Present(running.clone())],
+            vec![westeurope((16, 32), Some((16, 32)))],
+            Preflight::ALL,
+        );
+        let cluster = entry(&resources, Kind::Cluster, "cpu");
+        assert_eq!(cluster.action, Action::Update);
+        assert_eq!(
+            cluster.checks,
+            [check(
+                CheckName::Quota,
+                Outcome::Ok,
+                "max_nodes 4 x 8 vCPUs = 32 vCPUs; 32 of 32 free in standardDSv3Family, 32 of 32 in westeurope"
+            )]
+        );
+        // With nothing running, the same use leaves 16.
+        running.current_nodes = Some(0);
+        let resources = quota_plan(
+            D8_MAX_4,
+            vec![Live::Present(running)],
+            vec![westeurope((16, 32), None)],
+            Preflight::ALL,
+        );
+        assert_eq!(
+            entry(&resources, Kind::Cluster, "cpu").checks[0].outcome,
+            Outcome::Warning
+        );
+        // An update that does not raise max_nodes, and no change at all: nothing checked,
+        // even over quota.
+        for live in [
+            live_cluster("STANDARD_D8S_V3", 1, 4),
+            live_cluster("STANDARD_D8S_V3", 0, 4),
+        ] {
+            let resources = quota_plan(
+                D8_MAX_4,
+                vec![Live::Present(live)],
+                vec![westeurope((32, 32), None)],
+                Preflight::ALL,
+            );
+            let cluster = entry(&resources, Kind::Cluster, "cpu");
+            assert!(cluster.checks.is_empty(), "{:?}", cluster.changed);
+        }
+    }
+
+    #[test]
+    fn a_new_job_asking_for_more_vcpus_than_the_quota_ever_allows_is_blocked() {
+        use crate::observe::Live;
+        let spec = |priority: &str, node_count: u32| {
+            format!(
+                "clusters:\n  - name: cpu\n    vm_size: Standard_D8s_v3\n    max_nodes: 9\n{priority}jobs:\n  - name: train\n    command: echo\n    environment: env\n    cluster: cpu\n    node_count: {node_count}\n"
+            )
+        };
+        // The limit is the family's or the region's, whichever is lower: 24.
+        let regions = || {
+            vec![
+                unread(SUBSCRIPTION, "northeurope"),
+                westeurope((30, 32), Some((90, 24))),
+            ]
+        };
+        for (node_count, outcome, message) in [
+            (
+                2,
+                Outcome::Ok,
+                "node_count 2 x 8 vCPUs = 16 vCPUs, within the limit of 24",
+            ),
+            (
+                3,
+                Outcome::Ok,
+                "node_count 3 x 8 vCPUs = 24 vCPUs, within the limit of 24",
+            ),
+            (
+                4,
+                Outcome::Blocked,
+                "node_count 4 x 8 vCPUs = 32 vCPUs, more than the quota allows at all (24 for standardDSv3Family in westeurope): the job would never start; ask for more quota or lower node_count",
+            ),
+        ] {
+            let resources = quota_plan(
+                &spec("", node_count),
+                vec![Live::Missing],
+                regions(),
+                Preflight::ALL,
+            );
+            let job = entry(&resources, Kind::Job, "train");
+            assert_eq!(job.checks, [check(CheckName::Quota, outcome, message)]);
+            let blocked = outcome == Outcome::Blocked;
+            assert_eq!(job.action == Action::Blocked, blocked, "{node_count}");
+            assert_eq!(
+                job.reason.clone(),
+                blocked.then(|| format!("quota: {message}"))
+            );
+        }
+        // The family's limit alone when the region says no total.
+        let resources = quota_plan(
+            &spec("", 4),
+            vec![Live::Missing],
+            vec![westeurope((0, 32), None)],
+            Preflight::ALL,
+        );
+        assert_eq!(
+            entry(&resources, Kind::Job, "train").checks[0].message,
+            "node_count 4 x 8 vCPUs = 32 vCPUs, within the limit of 32"
+        );
+        // Not checked: on low priority nodes, or quotas not asked for.
+        let low = spec("    vm_priority: low_priority\n", 4);
+        let quotas_off = Preflight {
+            quotas: false,
+            ..Preflight::ALL
+        };
+        for (spec, preflight) in [(low, Preflight::ALL), (spec("", 4), quotas_off)] {
+            let resources = quota_plan(&spec, vec![Live::Missing], regions(), preflight);
+            let job = entry(&resources, Kind::Job, "train");
+            assert_eq!((job.action, job.checks.len()), (Action::Create, 0));
+        }
+    }
+
+    #[test]
+    fn a_job_already_submitted_is_not_checked() {
+        use crate::observe::Live;
+        let spec = "clusters:\n  - name: cpu\n    vm_size: Standard_D8s_v3\n    max_nodes: 9\njobs:\n  - name: train\n    command: echo\n    environment: env\n    cluster: cpu\n    node_count: 9\n";
+        let desired = crate::plan::testing::desired(&format!(
+            "{}environments:\n  - name: env\n    image: ubuntu:22.04\n{spec}",
+            crate::plan::testing::WORKSPACE
+        ));
+        let observed = crate::plan::testing::observed(
+            Live::Present(crate::plan::testing::live_workspace("westeurope")),
+            vec![Live::Missing],
+        );
+        // 72 vCPUs of a limit of 32: a new job is blocked, a submitted one left alone.
+        for (action, checked) in [
+            (Action::NoOp, Action::NoOp),
+            (Action::Create, Action::Blocked),
+        ] {
+            let mut resources = quota_plan(spec, vec![Live::Missing], Vec::new(), Preflight::ALL);
+            for change in resources.iter_mut().filter(|c| c.kind == Kind::Job) {
+                change.action = action;
+            }
+            check_workspace(
+                &desired.workspaces[0],
+                &observed.workspaces[0],
+                &[westeurope((0, 32), None)],
+                Preflight::ALL,
+                &mut resources,
+            );
+            let job = entry(&resources, Kind::Job, "train");
+            assert_eq!(job.action, checked);
+            assert_eq!(job.checks.len(), usize::from(action == Action::Create));
+        }
     }
 }
