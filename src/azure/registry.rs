@@ -4,7 +4,9 @@
 //!
 //! One probe is one cheap round: `GET /v2/` (the challenge), a token from the realm it
 //! names (Bearer) when asked for, and `HEAD /v2/<repository>/manifests/<reference>`.
-//! A Bearer registry costs 3 requests, a Basic or open one 2. A HEAD has no body, so a
+//! A Bearer registry costs 3 requests, a Basic or open one 2. An Azure Container
+//! Registry's challenge is known from its host name, so its token is asked alongside
+//! `GET /v2/` (and used only if the challenge is the one expected): 2 round trips, not 3. A HEAD has no body, so a
 //! HEAD that does not answer 200 is asked again once as a GET, whose error body
 //! (`errors[0].code`) tells a missing tag from a missing repository and a denial from
 //! a wrong password: one more request, on the failure path only.
@@ -18,7 +20,8 @@
 //! that the registry could not be asked now.
 //!
 //! Credentials are a [`Secret`]: sent only in the `Authorization` header of the token
-//! request (to the realm the registry names, over https) or of the manifest request
+//! request (to the realm the registry names, or an ACR host's own `/oauth2/token`, over
+//! https) or of the manifest request
 //! (Basic registries), marked sensitive there, never logged and never part of an outcome.
 
 use std::collections::BTreeMap;
@@ -456,8 +459,18 @@ impl RegistryClient {
             return unreachable(format!("`{base}` is not a URL"));
         };
 
-        // 1. The challenge.
-        let ping = match self.send(self.http.get(ping_url.clone()), &ping_url).await {
+        // 1. The challenge. An Azure Container Registry's is known from its name: its
+        // token is asked alongside, and used if the challenge is the one expected.
+        let expected = acr_challenge(image.api_host());
+        let ping = self.send(self.http.get(ping_url.clone()), &ping_url);
+        let (ping, early_token) = match &expected {
+            Some(challenge) => {
+                let (ping, token) = tokio::join!(ping, self.token(challenge, image, credentials));
+                (ping, Some(token))
+            }
+            None => (ping.await, None),
+        };
+        let ping = match ping {
             Ok(r) => r,
             Err(message) => return unreachable(message),
         };
@@ -466,7 +479,11 @@ impl RegistryClient {
             StatusCode::UNAUTHORIZED => {
                 let challenges = ping.challenges();
                 if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-                    match self.token(bearer, image, credentials).await {
+                    let token = match (early_token, &expected) {
+                        (Some(token), Some(asked)) if same_token_request(asked, bearer) => token,
+                        _ => self.token(bearer, image, credentials).await,
+                    };
+                    match token {
                         Ok(token) => Auth::Bearer(token),
                         Err(outcome) => return outcome,
                     }
@@ -835,6 +852,32 @@ fn bounded(text: &str, max: usize) -> String {
     }
 }
 
+/// The domains of Azure Container Registry (public cloud, Azure China, US Government).
+const ACR_DOMAINS: [&str; 3] = [".azurecr.io", ".azurecr.cn", ".azurecr.us"];
+
+/// The Bearer challenge an Azure Container Registry at `host` sends
+/// (`realm="https://{host}/oauth2/token",service="{host}"`), known from its name alone;
+/// `None` for any other registry, or a host with a port.
+fn acr_challenge(host: &str) -> Option<Challenge> {
+    let host = host.to_ascii_lowercase();
+    let acr = ACR_DOMAINS
+        .iter()
+        .any(|domain| host.len() > domain.len() && host.ends_with(domain));
+    acr.then(|| Challenge {
+        scheme: "bearer".to_string(),
+        params: BTreeMap::from([
+            ("realm".to_string(), format!("https://{host}/oauth2/token")),
+            ("service".to_string(), host),
+        ]),
+    })
+}
+
+/// Whether a token asked with challenge `a` is the one `b` asks for: [`RegistryClient::token`]
+/// uses only the realm and the service.
+fn same_token_request(a: &Challenge, b: &Challenge) -> bool {
+    a.param("realm") == b.param("realm") && a.param("service") == b.param("service")
+}
+
 /// https anywhere; plain http only to a loopback host.
 fn secure_enough(url: &Url) -> bool {
     match url.scheme() {
@@ -886,6 +929,60 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_acr_challenge_is_known_from_the_host_name_alone() {
+        let expected = parse_challenges(
+            r#"Bearer realm="https://my.azurecr.io/oauth2/token",service="my.azurecr.io""#,
+        );
+        assert_eq!(acr_challenge("my.azurecr.io").as_ref(), expected.first());
+        assert_eq!(acr_challenge("My.AzureCR.io").as_ref(), expected.first());
+        for host in ["a.azurecr.cn", "a.azurecr.us"] {
+            assert!(acr_challenge(host).is_some(), "{host}");
+        }
+        for host in [
+            "azurecr.io",
+            ".azurecr.io",
+            "my.azurecr.io:443",
+            "my.azurecr.io.evil.example",
+            "myazurecr.io",
+            "ghcr.io",
+            "127.0.0.1:5000",
+        ] {
+            assert_eq!(acr_challenge(host), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn a_token_is_reused_only_for_the_same_realm_and_service() {
+        let one = |header: &str| parse_challenges(header).remove(0);
+        let asked = acr_challenge("my.azurecr.io").unwrap();
+        for (header, same) in [
+            (
+                r#"Bearer realm="https://my.azurecr.io/oauth2/token",service="my.azurecr.io""#,
+                true,
+            ),
+            // A scope the ping names does not change the token asked (it asks its own).
+            (
+                r#"bearer service="my.azurecr.io",realm="https://my.azurecr.io/oauth2/token",scope="x""#,
+                true,
+            ),
+            (
+                r#"Bearer realm="https://login.example/token",service="my.azurecr.io""#,
+                false,
+            ),
+            (
+                r#"Bearer realm="https://my.azurecr.io/oauth2/token",service="other""#,
+                false,
+            ),
+            (
+                r#"Bearer realm="https://my.azurecr.io/oauth2/token""#,
+                false,
+            ),
+        ] {
+            assert_eq!(same_token_request(&asked, &one(header)), same, "{header}");
+        }
     }
 
     #[test]

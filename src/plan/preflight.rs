@@ -64,7 +64,7 @@ pub fn check_workspace(
     preflight: Preflight,
     resources: &mut [ResourceChange],
 ) {
-    if !preflight.reads_regions() || d.clusters.is_empty() {
+    if !preflight.reads_regions() {
         return;
     }
     let Some(location) = workspace_region(

@@ -26,47 +26,48 @@ struct Probe {
 /// The emulator over TLS with one registry: `myregistry` may pull everything (password
 /// [`CANARY`]), `teamtoken` only `team/app`.
 async fn probe() -> Probe {
+    probe_of(&[HOST]).await
+}
+
+/// The emulator over TLS serving [`HOST`]'s registry at each of `hosts`.
+async fn probe_of(hosts: &[&str]) -> Probe {
+    let registry = |host: &str| RegistrySeed {
+        host: host.into(),
+        users: vec![
+            RegistryUser {
+                username: "myregistry".into(),
+                password: CANARY.into(),
+                repositories: None,
+            },
+            RegistryUser {
+                username: "teamtoken".into(),
+                password: "team-password".into(),
+                repositories: Some(vec!["team/app".into()]),
+            },
+        ],
+        repositories: vec![
+            RepositorySeed {
+                name: "team/app".into(),
+                tags: vec!["1.0".into()],
+            },
+            RepositorySeed {
+                name: "secret/base".into(),
+                tags: vec!["v1".into()],
+            },
+        ],
+        anonymous_pull: false,
+    };
     let emu = Emulator::start(EmulatorConfig {
         tls: TlsConfig::SelfSigned { write_ca_to: None },
+        registries: hosts.iter().map(|host| registry(host)).collect(),
         ..EmulatorConfig::default()
     })
     .await
     .expect("emulator starts");
-    emu.admin()
-        .add_registry(RegistrySeed {
-            host: HOST.into(),
-            users: vec![
-                RegistryUser {
-                    username: "myregistry".into(),
-                    password: CANARY.into(),
-                    repositories: None,
-                },
-                RegistryUser {
-                    username: "teamtoken".into(),
-                    password: "team-password".into(),
-                    repositories: Some(vec!["team/app".into()]),
-                },
-            ],
-            repositories: vec![
-                RepositorySeed {
-                    name: "team/app".into(),
-                    tags: vec!["1.0".into()],
-                },
-                RepositorySeed {
-                    name: "secret/base".into(),
-                    tags: vec!["v1".into()],
-                },
-            ],
-            anonymous_pull: false,
-        })
-        .unwrap();
     let ca = emu.ca_cert_pem().expect("self-signed CA");
-    let client = RegistryClient::with_resolve(
-        Trust::Only(ca),
-        &ClientSettings::default(),
-        &[(HOST, emu.addr())],
-    )
-    .unwrap();
+    let routes: Vec<_> = hosts.iter().map(|host| (*host, emu.addr())).collect();
+    let client =
+        RegistryClient::with_resolve(Trust::Only(ca), &ClientSettings::default(), &routes).unwrap();
     Probe { emu, client }
 }
 
@@ -124,6 +125,50 @@ async fn right_credentials_pull_with_the_emulators_digest_in_three_requests() {
             digest: Some(digest)
         }
     );
+}
+
+/// An Azure Container Registry's token is asked alongside `GET /v2/`, not after its
+/// answer: with the ping's answer lost, the token request has still been made (and
+/// the probe is no slower for it). Any other registry's realm is learnt from its
+/// challenge, so there the token waits for the ping.
+#[tokio::test]
+async fn an_acr_token_is_asked_without_waiting_for_the_challenge() {
+    const OTHER: &str = "registry.example.test";
+    let p = probe_of(&[HOST, OTHER]).await;
+    let (admin, client) = (p.emu.admin(), &p.client);
+    for (host, gets) in [(HOST, 2), (OTHER, 1)] {
+        admin.reset_traffic();
+        admin.add_fault(
+            FaultRule::always(Fault::LoseAnswer)
+                .on(FaultTarget::Registry)
+                .path_contains("/v2/")
+                .times(1),
+        );
+        let outcome = client
+            .probe(
+                &image(&format!("{host}/team/app:1.0")),
+                Some(&creds("myregistry", CANARY)),
+            )
+            .await;
+        assert!(
+            matches!(outcome, Pullable::Unreachable { .. }),
+            "{host}: {outcome:?}"
+        );
+        assert_eq!(p.requests(), (gets, 0), "{host}");
+        // Answered, both cost the same three requests.
+        admin.reset_traffic();
+        let outcome = client
+            .probe(
+                &image(&format!("{host}/team/app:1.0")),
+                Some(&creds("myregistry", CANARY)),
+            )
+            .await;
+        assert!(
+            matches!(outcome, Pullable::Yes { .. }),
+            "{host}: {outcome:?}"
+        );
+        assert_eq!(p.requests(), (2, 1), "{host}");
+    }
 }
 
 #[tokio::test]
