@@ -2,13 +2,14 @@
 //! emulator with a fixed injected ARM and registry latency, side by side with the
 //! critical-path minimum: the longest chain of requests that must follow one another,
 //! times the latency. A plan that reads every resource at once, each workspace's
-//! children alongside the workspace (one round trip), scores close to 1. When a new environment's image is
-//! checked (preflight), the registry's three-step handshake (`GET /v2/`, a token, `HEAD`
-//! of the manifest) is a chain of three, run alongside the ARM reads; the
-//! `--skip-preflight=image` case shows the ARM reads alone.
+//! children alongside the workspace (one round trip), scores close to 1. When a new
+//! environment's image is checked (preflight), the registry's handshake (`GET /v2/` and,
+//! alongside it for an Azure Container Registry, a token; then `HEAD` of the manifest)
+//! is a chain of two, run alongside the ARM reads; the `--skip-preflight=image` case
+//! shows the ARM reads alone.
 //!
 //! Run: `cargo bench --bench plan`. Cases: specs/pets.yaml on an empty subscription
-//! (depth 3: the workspace is missing, its children are not read, and the new
+//! (depth 2: the workspace is missing, its children are not read, and the new
 //! environment's image is checked), the same with `--skip-preflight=image` (depth 1),
 //! specs/pets.yaml with
 //! everything present (depth 1), a generated manifest of 1,000 resources across 10
@@ -45,7 +46,7 @@ struct Case {
     paths: Vec<PathBuf>,
     seed: bool,
     /// Levels of reads that must follow one another (ARM reads, or a registry probe's
-    /// three requests when an image is checked).
+    /// two round trips when an image is checked).
     depth: u32,
     extra_args: &'static [&'static str],
 }
@@ -66,8 +67,8 @@ fn main() {
             name: "pets.yaml, empty subscription",
             paths: vec![root.join("specs/pets.yaml")],
             seed: false,
-            // The image check: three registry requests in a row.
-            depth: 3,
+            // The image check: the ping and the token together, then the manifest.
+            depth: 2,
             extra_args: &[],
         },
         Case {
