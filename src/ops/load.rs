@@ -15,6 +15,20 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
     redact::hold_log();
     let mut loaded = spec::load_with(paths, env, options);
     let values = secret_values(&loaded, env);
+    let warnings = short_secret_warnings(&loaded, env);
+    tracing::debug!(values = values.len(), "masking secret values");
+    redact::install(Redactor::new(values));
+    loaded.problems.extend(warnings);
+    loaded
+        .problems
+        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    loaded.problems.dedup();
+    loaded
+}
+
+/// A warning at each `${NAME}` a secret key takes whose value is shorter than
+/// [`SHORT_SECRET`] characters: masking it everywhere could hide unrelated text.
+fn short_secret_warnings(loaded: &Loaded, env: &EnvVars) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for (file, text) in &loaded.sources {
         for reference in secret::secret_references(text.text()) {
@@ -37,16 +51,7 @@ pub fn load(paths: &[PathBuf], env: &EnvVars, options: LoadOptions) -> Loaded {
             }
         }
     }
-    tracing::debug!(values = values.len(), "masking secret values");
-    redact::install(Redactor::new(values));
-    if !warnings.is_empty() {
-        loaded.problems.extend(warnings);
-        loaded
-            .problems
-            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        loaded.problems.dedup();
-    }
-    loaded
+    warnings
 }
 
 /// The values every output masks once `loaded` is read: those of the variables its
@@ -89,6 +94,64 @@ fn span_of(text: &str, start: usize, end: usize) -> Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The specs of `text`, loaded with `env` (problems or not).
+    fn loaded(text: &str, env: &EnvVars) -> (tempfile::TempDir, Loaded) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = spec::load(&[path], env);
+        (dir, loaded)
+    }
+
+    /// A secret of fewer than [`SHORT_SECRET`] characters (counted as characters, not
+    /// bytes) is warned about where a secret key takes it; one of exactly that many is not.
+    #[test]
+    fn a_short_secret_is_warned_about_where_it_is_referenced() {
+        let text = "workspace:\n  name: ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\nregistries:\n  - {name: r, address: é.azurecr.io, username: u, password: ${P}}\n  - name: s\n    address: s.azurecr.io\n    username: u\n    password: ${Q}\n";
+        let env = |p: &str, q: &str| -> EnvVars { [("P", p), ("Q", q)].into_iter().collect() };
+        let short = "é".repeat(SHORT_SECRET - 1);
+        let long = "é".repeat(SHORT_SECRET);
+        let (_dir, both) = loaded(text, &env(&short, &short));
+        let warnings = short_secret_warnings(&both, &env(&short, &short));
+        let found: Vec<(&str, u32, u32)> = warnings
+            .iter()
+            .map(|w| {
+                let span = w.span.as_ref().expect("a place");
+                assert_eq!(w.severity, crate::diagnostic::Severity::Warning);
+                (&text[span.start..span.end], span.line, span.column)
+            })
+            .collect();
+        // Columns count characters: `é` is two bytes and one column.
+        assert_eq!(found, [("${P}", 6, 61), ("${Q}", 10, 15)]);
+        assert_eq!(
+            warnings[0].message,
+            "`${P}` holds a secret shorter than 8 characters: output masks it wherever it appears, which can hide unrelated text"
+        );
+        let (_dir, neither) = loaded(text, &env(&long, &long));
+        assert!(short_secret_warnings(&neither, &env(&long, &long)).is_empty());
+        // Unset: nothing to warn about.
+        assert!(short_secret_warnings(&neither, &EnvVars::default()).is_empty());
+    }
+
+    /// The sign-in's secrets are masked too, unless empty.
+    #[test]
+    fn the_sign_in_secrets_are_masked_unless_empty() {
+        let text = "workspace:\n  name: ws\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  resource_group: rg\n";
+        let env: EnvVars = [
+            ("AZURE_CLIENT_SECRET", "client-secret-value"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-value"),
+        ]
+        .into_iter()
+        .collect();
+        let (_dir, loaded) = loaded(text, &env);
+        assert_eq!(
+            secret_values(&loaded, &env),
+            ["client-secret-value", "request-token-value"]
+        );
+        let empty: EnvVars = [("AZURE_CLIENT_SECRET", "")].into_iter().collect();
+        assert!(secret_values(&loaded, &empty).is_empty());
+    }
 
     /// A variable whose name looks like a secret's is masked even where no secret key
     /// takes it (a fuzzing find: `address: x-${ACR_PASSWORD}` echoed the password in its
