@@ -102,9 +102,9 @@ impl Redactor {
                 out.push_str(&text[at..start]);
                 out.push_str(SENSITIVE);
                 at = end;
-            } else if end > at {
+            } else {
                 // Overlaps the secret just masked: mask the rest of it too.
-                at = end;
+                at = at.max(end);
             }
         }
         out.push_str(&text[at..]);
@@ -362,6 +362,9 @@ mod tests {
             ("github p\"a\\ss%25w:rd%0A2", "github (sensitive)"),
             ("property p\"a\\ss%25w%3Ard%0A2", "property (sensitive)"),
             ("cut short `hunt…`", "cut short `(sensitive)…`"),
+            // Cut where the text starts: every byte before the `…` is the secret's.
+            ("hunt…", "(sensitive)…"),
+            ("hunter2…", "(sensitive)…"),
             ("too short to say `hun…`", "too short to say `hun…`"),
             ("nothing here", "nothing here"),
         ];
