@@ -144,12 +144,11 @@ async fn an_acr_token_is_asked_without_waiting_for_the_challenge() {
                 .path_contains("/v2/")
                 .times(1),
         );
-        let outcome = client
-            .probe(
-                &image(&format!("{host}/team/app:1.0")),
-                Some(&creds("myregistry", CANARY)),
-            )
-            .await;
+        let (wanted, given) = (
+            image(&format!("{host}/team/app:1.0")),
+            creds("myregistry", CANARY),
+        );
+        let outcome = client.probe(&wanted, Some(&given)).await;
         assert!(
             matches!(outcome, Pullable::Unreachable { .. }),
             "{host}: {outcome:?}"
@@ -157,12 +156,7 @@ async fn an_acr_token_is_asked_without_waiting_for_the_challenge() {
         assert_eq!(p.requests(), (gets, 0), "{host}");
         // Answered, both cost the same three requests.
         admin.reset_traffic();
-        let outcome = client
-            .probe(
-                &image(&format!("{host}/team/app:1.0")),
-                Some(&creds("myregistry", CANARY)),
-            )
-            .await;
+        let outcome = client.probe(&wanted, Some(&given)).await;
         assert!(
             matches!(outcome, Pullable::Yes { .. }),
             "{host}: {outcome:?}"
