@@ -482,5 +482,19 @@ mod tests {
         let mut text = String::from("{password: hunter2}");
         mask_range(&mut text, 11, 18);
         assert_eq!(text, "{password: *******}");
+        // A range that ends where the text does is masked too.
+        let mut text = String::from("password: hunter2");
+        mask_range(&mut text, 10, 17);
+        assert_eq!(text, "password: *******");
+        // Ranges that are empty, reversed, past the end or inside a character are left
+        // alone (never a panic).
+        for (start, end) in [(3, 3), (4, 3), (0, 20), (19, 20), (1, 2), (0, 1)] {
+            let mut text = String::from("\u{e9}password: hunter2");
+            mask_range(&mut text, start, end);
+            assert_eq!(text, "\u{e9}password: hunter2", "{start}..{end}");
+        }
+        let mut text = String::from("\u{e9}password: hunter2");
+        mask_range(&mut text, 0, 2);
+        assert_eq!(text, "**password: hunter2");
     }
 }
