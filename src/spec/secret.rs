@@ -460,6 +460,8 @@ mod tests {
             ("password: >-\n  ${A}\nusername: ${B}\n", &["A"]),
             ("password:\n  ${A}\n", &["A"]),
             ("password: !!str ${A}\n", &["A"]),
+            // A tag longer than everything before it.
+            ("pw: !a-tag-longer-than-its-key ${A}\n", &["A"]),
             ("pasword: ${A}\nPassword: ${B}\n", &["A", "B"]),
             ("description: &pw ${A}\npassword: *pw\n", &["A"]),
             ("password: $${A}\n", &[]),
