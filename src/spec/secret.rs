@@ -462,6 +462,16 @@ mod tests {
             ("password: !!str ${A}\n", &["A"]),
             // A tag longer than everything before it.
             ("pw: !a-tag-longer-than-its-key ${A}\n", &["A"]),
+            // A quoted value holds commas and ends at its quote, on the key's line or
+            // the next, at the very end of the text too.
+            ("password: \"a, ${A}\"", &["A"]),
+            ("password:\n  'a, ${A}'\n", &["A"]),
+            // `#` starts a comment only after a blank.
+            ("password: a#${A}\n", &["A"]),
+            ("password: x # ${A}\n", &[]),
+            // A `}` ends a plain value, unless it closes a `${`.
+            ("{password: x{y} ${B}}", &[]),
+            ("{password: x${A}y} ${B}}", &["A"]),
             ("pasword: ${A}\nPassword: ${B}\n", &["A", "B"]),
             ("description: &pw ${A}\npassword: *pw\n", &["A"]),
             ("password: $${A}\n", &[]),
