@@ -475,6 +475,8 @@ mod tests {
             ("pasword: ${A}\nPassword: ${B}\n", &["A", "B"]),
             ("description: &pw ${A}\npassword: *pw\n", &["A"]),
             ("password: $${A}\n", &[]),
+            // A `$` that starts no reference is passed over.
+            ("password: pa$word-${not a name}-${A}\n", &["A"]),
             ("username: ${A}\ndescription: ${B}\n", &[]),
             ("image: x.azurecr.io/a:${A}\n", &[]),
             ("password: ***** # masked\nusername: ${B}\n", &[]),
