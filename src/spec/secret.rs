@@ -430,6 +430,8 @@ mod tests {
                 "- - client_secret: ** # note\n",
             ),
             ("'api_key' : abc\n", "'api_key' : ***\n"),
+            // A quoted key may hold a colon.
+            ("\"db:password\": s3cret\n", "\"db:password\": ******\n"),
             ("\"token\": \"abc\"\r\n", "\"token\": *****\r\n"),
             ("passwd:hunter2\n", "passwd:*******\n"),
             ("secret: ${VAULT_SECRET}\n", "secret: ${VAULT_SECRET}\n"),
