@@ -6,8 +6,9 @@
 //! names (Bearer) when asked for, and `HEAD /v2/<repository>/manifests/<reference>`.
 //! A Bearer registry costs 3 requests, a Basic or open one 2. An Azure Container
 //! Registry's challenge is known from its host name, so its token is asked alongside
-//! `GET /v2/` (and used only if the challenge is the one expected): 2 round trips, not 3. A HEAD has no body, so a
-//! HEAD that does not answer 200 is asked again once as a GET, whose error body
+//! `GET /v2/` (and used only if the challenge is the one expected): 2 round trips, not
+//! 3. A HEAD has no body, so a HEAD that does not answer 200 is asked again once as a
+//! GET, whose error body
 //! (`errors[0].code`) tells a missing tag from a missing repository and a denial from
 //! a wrong password: one more request, on the failure path only.
 //!
@@ -21,8 +22,8 @@
 //!
 //! Credentials are a [`Secret`]: sent only in the `Authorization` header of the token
 //! request (to the realm the registry names, or an ACR host's own `/oauth2/token`, over
-//! https) or of the manifest request
-//! (Basic registries), marked sensitive there, never logged and never part of an outcome.
+//! https) or of the manifest request (Basic registries), marked sensitive there, never
+//! logged and never part of an outcome.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -872,8 +873,8 @@ fn acr_challenge(host: &str) -> Option<Challenge> {
     })
 }
 
-/// Whether a token asked with challenge `a` is the one `b` asks for: [`RegistryClient::token`]
-/// uses only the realm and the service.
+/// Whether a token asked with challenge `a` is the one `b` asks for:
+/// [`RegistryClient::token`] uses only the realm and the service.
 fn same_token_request(a: &Challenge, b: &Challenge) -> bool {
     a.param("realm") == b.param("realm") && a.param("service") == b.param("service")
 }
