@@ -6,11 +6,11 @@
 //! names (Bearer) when asked for, and `HEAD /v2/<repository>/manifests/<reference>`.
 //! A Bearer registry costs 3 requests, a Basic or open one 2. An Azure Container
 //! Registry's challenge is known from its host name, so its token is asked alongside
-//! `GET /v2/` (and used only if the challenge is the one expected): 2 round trips, not
-//! 3. A HEAD has no body, so a HEAD that does not answer 200 is asked again once as a
-//! GET, whose error body
-//! (`errors[0].code`) tells a missing tag from a missing repository and a denial from
-//! a wrong password: one more request, on the failure path only.
+//! `GET /v2/` (and used only if the challenge is the one expected): its 3 requests take
+//! 2 round trips. A HEAD has no body, so a HEAD that does not answer 200 is asked again
+//! once as a GET, whose error body (`errors[0].code`) tells a missing tag from a
+//! missing repository and a denial from a wrong password: one more request, on the
+//! failure path only.
 //!
 //! Bounds: the whole probe has [`PROBE_BUDGET`] (connecting is bounded by the project's
 //! `connect_timeout` too); at most [`MAX_BODY`] bytes of any body are read; redirects
