@@ -158,13 +158,7 @@ mod tests {
     /// error); one that does not look secret is not.
     #[test]
     fn variables_named_like_secrets_are_masked_wherever_they_are_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(
-            &path,
-            "workspace:\n  name: ws\n  subscription_id: ${AZURE_SUBSCRIPTION_ID}\n  resource_group: rg\nregistries:\n  - name: r\n    address: x  -${ACR_PASSWORD}\n",
-        )
-        .unwrap();
+        let text = "workspace:\n  name: ws\n  subscription_id: ${AZURE_SUBSCRIPTION_ID}\n  resource_group: rg\nregistries:\n  - name: r\n    address: x  -${ACR_PASSWORD}\n";
         let env: EnvVars = [
             (
                 "AZURE_SUBSCRIPTION_ID",
@@ -174,7 +168,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let loaded = spec::load(&[path], &env);
+        let (_dir, loaded) = loaded(text, &env);
         let values = secret_values(&loaded, &env);
         assert_eq!(values, ["planted-password-value"]);
         let redactor = Redactor::new(values);

@@ -804,6 +804,18 @@ mod tests {
         regions: Vec<RegionCapacity>,
         preflight: Preflight,
     ) -> Vec<ResourceChange> {
+        let (desired, observed) = quota_setup(clusters_and_jobs, live, regions, preflight);
+        let plan = crate::plan::plan(&desired, &observed);
+        plan.workspaces[0].resources.clone()
+    }
+
+    /// What [`quota_plan`] plans: the desired state and what was read.
+    fn quota_setup(
+        clusters_and_jobs: &str,
+        live: Vec<crate::observe::Live<crate::observe::live::LiveCompute>>,
+        regions: Vec<RegionCapacity>,
+        preflight: Preflight,
+    ) -> (crate::desired::Desired, crate::observe::Observed) {
         use crate::observe::Live;
         let desired = crate::plan::testing::desired(&format!(
             "{}environments:\n  - name: env\n    image: ubuntu:22.04\n{clusters_and_jobs}",
@@ -824,8 +836,7 @@ mod tests {
             images: false,
             ..preflight
         };
-        let plan = crate::plan::plan(&desired, &observed);
-        plan.workspaces[0].resources.clone()
+        (desired, observed)
     }
 
     fn check(check: CheckName, outcome: Outcome, message: &str) -> Check {
@@ -1141,20 +1152,16 @@ mod tests {
     fn a_job_already_submitted_is_not_checked() {
         use crate::observe::Live;
         let spec = "clusters:\n  - name: cpu\n    vm_size: Standard_D8s_v3\n    max_nodes: 9\njobs:\n  - name: train\n    command: echo\n    environment: env\n    cluster: cpu\n    node_count: 9\n";
-        let desired = crate::plan::testing::desired(&format!(
-            "{}environments:\n  - name: env\n    image: ubuntu:22.04\n{spec}",
-            crate::plan::testing::WORKSPACE
-        ));
-        let observed = crate::plan::testing::observed(
-            Live::Present(crate::plan::testing::live_workspace("westeurope")),
-            vec![Live::Missing],
-        );
+        let (desired, observed) =
+            quota_setup(spec, vec![Live::Missing], Vec::new(), Preflight::ALL);
         // 72 vCPUs of a limit of 32: a new job is blocked, a submitted one left alone.
         for (action, checked) in [
             (Action::NoOp, Action::NoOp),
             (Action::Create, Action::Blocked),
         ] {
-            let mut resources = quota_plan(spec, vec![Live::Missing], Vec::new(), Preflight::ALL);
+            let mut resources = crate::plan::plan(&desired, &observed).workspaces[0]
+                .resources
+                .clone();
             for change in resources.iter_mut().filter(|c| c.kind == Kind::Job) {
                 change.action = action;
             }
